@@ -1,0 +1,60 @@
+/**
+ * `npm run bench [-- NAME...]`: runs bench/*.bench.ts (or those whose name
+ * contains one of the arguments). Each bench module's default export returns
+ * a markdown section; it is saved in bench/results/NAME.md, and BENCHMARKS.md
+ * is rebuilt from every saved section, so one component can be re-measured
+ * without losing the others' figures.
+ */
+import { readdirSync, readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { cpus, totalmem, platform, release } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export interface BenchSection {
+  title: string;
+  /** Markdown body: tables of figures, with the competitor in the same run. */
+  markdown: string;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const resultsDir = join(here, 'results');
+const filters = process.argv.slice(2);
+
+function machine(): string {
+  const c = cpus();
+  return `${c.length} × ${c[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${platform()} ${release()}, Node.js ${process.version}`;
+}
+
+async function main(): Promise<void> {
+  mkdirSync(resultsDir, { recursive: true });
+  const files = readdirSync(here)
+    .filter((f) => f.endsWith('.bench.ts'))
+    .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+    .sort();
+  for (const f of files) {
+    const name = f.replace(/\.bench\.ts$/, '');
+    process.stderr.write(`bench: ${name} …\n`);
+    const mod = (await import(pathToFileURL(join(here, f)).href)) as { default: () => Promise<BenchSection> };
+    const started = new Date();
+    const section = await mod.default();
+    const header =
+      `## ${section.title}\n\n` +
+      `Measured ${started.toISOString()} on ${machine()}.\n` +
+      `Command: \`npm run bench -- ${name}\`.\n\n`;
+    writeFileSync(join(resultsDir, `${name}.md`), header + section.markdown.trim() + '\n');
+  }
+  const sections = existsSync(resultsDir)
+    ? readdirSync(resultsDir).filter((f) => f.endsWith('.md')).sort().map((f) => readFileSync(join(resultsDir, f), 'utf8'))
+    : [];
+  const doc =
+    '# Benchmarks\n\n' +
+    'Figures from `npm run bench` (bench/*.bench.ts). Each section states when, where and with which command it was measured;\n' +
+    'competitors are measured in the same run. Re-run one section with `npm run bench -- NAME`.\n\n' +
+    sections.join('\n');
+  writeFileSync(join(here, '..', 'BENCHMARKS.md'), doc);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

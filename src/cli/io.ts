@@ -1,0 +1,58 @@
+/**
+ * Shared CLI plumbing: exit codes and how results and errors are printed.
+ * 0 = success, 1 = the input was processed and rejected (or the operation
+ * failed), 2 = the command line itself was wrong.
+ */
+import { KubeSgxError, toKubeSgxError } from '../errors.js';
+
+export const EXIT_OK = 0;
+export const EXIT_REJECTED = 1;
+export const EXIT_USAGE = 2;
+
+/** Thrown by command actions for bad flags/arguments: exit code 2. */
+export class UsageError extends KubeSgxError {
+  constructor(message: string) {
+    super('USAGE', message);
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+/**
+ * Wraps a command action: typed errors become one JSON object on stdout
+ * (`{"error":{code,message,...}}`) and the matching exit code.
+ */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void> | number | void) {
+  return async (...args: A): Promise<void> => {
+    try {
+      const code = await fn(...args);
+      process.exitCode = typeof code === 'number' ? code : EXIT_OK;
+    } catch (e) {
+      const err = toKubeSgxError(e);
+      printJson({ error: err.toJSON() });
+      process.exitCode = err instanceof UsageError ? EXIT_USAGE : EXIT_REJECTED;
+    }
+  };
+}
+
+export function parseIntFlag(name: string, value: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (!/^\d+$/.test(value)) throw new UsageError(`${name}: expected an integer, got ${JSON.stringify(value)}`);
+  const n = Number(value);
+  if (n < min || n > max) throw new UsageError(`${name}: must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+/** Resolves when SIGINT or SIGTERM arrives: long-running commands await it, then shut down. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
