@@ -1,0 +1,179 @@
+/**
+ * The quote-side checks of Intel's verification order (reference dcap.md §5.1
+ * steps 5–8), run against collateral and a PCK chain that were already checked
+ * (and possibly cached): revocation, time windows, TCB Info / QE Identity fit,
+ * the two quote signatures, TCB level selection and status convergence.
+ */
+import { createHash, type KeyObject } from 'node:crypto';
+import { KubeSgxError } from '../errors.js';
+import type { CheckedChain } from './chain.js';
+import type { CheckedCollateral } from './collateral-check.js';
+import type { EnclaveIdentityResult, TdIdentityResult, VerificationResult } from './result.js';
+import { convergeTcbStatus, mergeAdvisoryIds, selectIdentityLevel, selectTcbLevel, selectTdxModule } from './tcb.js';
+import type { TcbStatus } from './tcb-info.js';
+import { checkWindows, earliestExpiry, type TimeWindow } from './time.js';
+import { bytesEqual, verifyRawSignature } from './x509.js';
+
+/** The fields of a parsed quote that verification needs (filled from src/sgx's Quote). */
+export interface QuoteParts {
+  version: number;
+  teeType: 'SGX' | 'TDX';
+  /** bytes covered by the quote signature (header + body [+ v5 descriptor]) */
+  signedRegion: Uint8Array;
+  signature: Uint8Array;
+  attestationKey: Uint8Array;
+  /** the QE report exactly as signed (384 bytes) */
+  qeReport: Uint8Array;
+  qe: { miscSelect: number; attributes: Uint8Array; mrSigner: Uint8Array; isvProdId: number; isvSvn: number; reportData: Uint8Array };
+  qeReportSignature: Uint8Array;
+  qeAuthData: Uint8Array;
+  /** innermost certification data (inside type 6 for v4/v5) */
+  certDataType: number;
+  certData: Uint8Array;
+  /** TDX only */
+  tdx?: { teeTcbSvn: Uint8Array; mrSignerSeam: Uint8Array; seamAttributes: Uint8Array };
+  enclave?: EnclaveIdentityResult;
+  td?: TdIdentityResult;
+}
+
+/** The PCK SGX-extension values verification uses. */
+export interface PckInfo {
+  fmspc: string;
+  pceId: string;
+  pcesvn: number;
+  sgxComponents: number[];
+}
+
+export interface CheckedPck {
+  chain: CheckedChain;
+  info: PckInfo;
+}
+
+function mismatch(code: string, message: string, details?: Record<string, unknown>): never {
+  throw new KubeSgxError(code, message, details ? { details } : {});
+}
+
+function maskedEqual(actual: Uint8Array, mask: Uint8Array, expected: Uint8Array): boolean {
+  if (actual.length !== mask.length || mask.length !== expected.length) return false;
+  for (let i = 0; i < actual.length; i++) if ((actual[i] & mask[i]) !== expected[i]) return false;
+  return true;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+
+/**
+ * Steps 5–8 for one quote. `attestationKey` turns the quote's raw key into a
+ * KeyObject (the caller may cache it); it is called only at step 8i. Throws for every rejection except TCB statuses.
+ */
+export function verifyQuoteParts(
+  q: QuoteParts,
+  col: CheckedCollateral,
+  pck: CheckedPck,
+  attestationKey: (xy: Uint8Array) => KeyObject,
+  t: number,
+): VerificationResult {
+  const { chain } = pck;
+  const intermediate = chain.issuer;
+
+  // 5. PCK chain against the CRLs, then every window of step 5
+  if (!bytesEqual(col.pckCrl.issuerDer, chain.leaf.issuerDer) || !bytesEqual(col.pckCrlIssuer.subjectDer, intermediate.subjectDer)) {
+    mismatch('CRL_UNKNOWN_ISSUER', `the PCK CRL is issued by "${col.pckCrl.issuerCn}", but the PCK certificate by "${chain.leaf.issuerCn}"`);
+  }
+  if (!bytesEqual(col.pckCrlIssuer.spki, intermediate.spki)) {
+    mismatch('CRL_UNKNOWN_ISSUER', `the PCK CRL was signed by a different "${intermediate.subjectCn}" key than the one that issued the PCK certificate`);
+  }
+  if (col.root.fingerprint256 !== chain.root.fingerprint256) mismatch('CRL_UNKNOWN_ISSUER', 'the root CA CRL and the PCK chain use different roots');
+  if (col.rootCrl.revokedSerials.has(intermediate.serialHex)) {
+    mismatch('INTERMEDIATE_CA_REVOKED', `"${intermediate.subjectCn}" (serial ${intermediate.serialHex}) is on the root CA CRL`);
+  }
+  if (col.pckCrl.revokedSerials.has(chain.leaf.serialHex)) {
+    mismatch('PCK_REVOKED', `the PCK certificate (serial ${chain.leaf.serialHex}) is on the PCK CRL`, { serial: chain.leaf.serialHex });
+  }
+  checkWindows(chain.windows, t);
+  checkWindows(col.crlWindows, t);
+  // 6, 7. TCB Info and QE Identity dates (signatures were checked with the collateral)
+  checkWindows(col.tcbInfoWindows, t);
+  checkWindows(col.qeIdentityWindows, t);
+
+  // 8b, c. TCB Info fits the quote and the platform
+  const info = col.tcbInfo;
+  if (info.id !== q.teeType) mismatch('TCB_INFO_MISMATCH', `TCB Info is for ${info.id}, the quote is ${q.teeType}`);
+  if (info.fmspc !== pck.info.fmspc) {
+    mismatch('FMSPC_MISMATCH', `TCB Info is for FMSPC ${info.fmspc}, the PCK certificate says ${pck.info.fmspc}`, { tcbInfo: info.fmspc, pck: pck.info.fmspc });
+  }
+  if (info.pceId !== pck.info.pceId) mismatch('PCEID_MISMATCH', `TCB Info is for PCE-ID ${info.pceId}, the PCK certificate says ${pck.info.pceId}`);
+
+  // 8d. TDX module identity
+  let module: ReturnType<typeof selectTdxModule> | undefined;
+  if (q.tdx) {
+    module = selectTdxModule(info, q.tdx.teeTcbSvn);
+    if (!bytesEqual(q.tdx.mrSignerSeam, module.mrsigner)) mismatch('TDX_MODULE_MISMATCH', 'MRSIGNERSEAM does not match the TDX module identity');
+    const seamZero = q.tdx.seamAttributes.every((b) => b === 0);
+    if (!seamZero || !maskedEqual(q.tdx.seamAttributes, module.attributesMask, module.attributes)) {
+      mismatch('TDX_MODULE_MISMATCH', 'SEAMATTRIBUTES do not match the TDX module identity');
+    }
+  }
+
+  // 8e, f. QE report signed by the PCK key and bound to the attestation key
+  if (!verifyRawSignature(chain.leaf.publicKey, q.qeReport, q.qeReportSignature)) {
+    mismatch('QE_REPORT_SIGNATURE_INVALID', 'the QE report signature does not verify with the PCK certificate key');
+  }
+  const expected = createHash('sha256').update(q.attestationKey).update(q.qeAuthData).digest();
+  if (!bytesEqual(q.qe.reportData.subarray(0, 32), expected)) {
+    mismatch('QE_REPORT_DATA_MISMATCH', 'QE report data is not SHA-256(attestation key ‖ QE authentication data)');
+  }
+
+  // 8g, h. QE identity
+  const qeId = col.qeIdentity;
+  const wantId = q.teeType === 'TDX' ? 'TD_QE' : 'QE';
+  if (qeId.id !== wantId) mismatch('QE_IDENTITY_MISMATCH', `QE Identity is "${qeId.id}", a ${q.teeType} quote needs "${wantId}"`);
+  const misc = Buffer.alloc(4);
+  misc.writeUInt32LE(q.qe.miscSelect >>> 0);
+  if (!maskedEqual(misc, qeId.miscselectMask, qeId.miscselect)) mismatch('QE_IDENTITY_MISMATCH', 'QE MISCSELECT does not match the QE Identity');
+  if (!maskedEqual(q.qe.attributes, qeId.attributesMask, qeId.attributes)) mismatch('QE_IDENTITY_MISMATCH', 'QE ATTRIBUTES do not match the QE Identity');
+  if (!bytesEqual(q.qe.mrSigner, qeId.mrsigner)) mismatch('QE_IDENTITY_MISMATCH', 'QE MRSIGNER does not match the QE Identity');
+  if (q.qe.isvProdId !== qeId.isvprodid) mismatch('QE_IDENTITY_MISMATCH', `QE ISVPRODID ${q.qe.isvProdId} is not ${qeId.isvprodid}`);
+  const qeLevel = selectIdentityLevel(qeId.tcbLevels, q.qe.isvSvn);
+  if (!qeLevel) {
+    throw new KubeSgxError('TCB_NOT_SUPPORTED', `QE ISVSVN ${q.qe.isvSvn} is below every QE Identity TCB level`, { details: { component: 'QE', isvSvn: q.qe.isvSvn } });
+  }
+
+  // 8i. the quote itself
+  if (!verifyRawSignature(attestationKey(q.attestationKey), q.signedRegion, q.signature)) {
+    mismatch('QUOTE_SIGNATURE_INVALID', 'the quote signature does not verify with the attestation key');
+  }
+
+  // 8j. platform TCB level and convergence
+  const level = selectTcbLevel(info, pck.info.sgxComponents, pck.info.pcesvn, q.tdx?.teeTcbSvn);
+  const components: TcbStatus[] = [qeLevel.tcbStatus];
+  if (module?.level) components.push(module.level.tcbStatus);
+  const status = convergeTcbStatus(level.tcbStatus, components);
+  const dates = [level.tcbDate, qeLevel.tcbDate, ...(module?.level ? [module.level.tcbDate] : [])];
+  const windows: TimeWindow[] = [...chain.windows];
+  const expiresAt = Math.min(col.expiresAt, earliestExpiry(windows));
+
+  const result: VerificationResult = {
+    status,
+    advisoryIds: mergeAdvisoryIds(level.advisoryIds, qeLevel.advisoryIds, module?.level?.advisoryIds ?? []),
+    tcbDate: dates.reduce((a, b) => (Date.parse(b) < Date.parse(a) ? b : a)),
+    tcbEvaluationDataNumber: Math.min(info.tcbEvaluationDataNumber, qeId.tcbEvaluationDataNumber),
+    collateralExpiresAt: new Date(expiresAt).toISOString(),
+    verifiedAt: new Date(t).toISOString(),
+    teeType: q.teeType,
+    quoteVersion: q.version,
+    fmspc: pck.info.fmspc,
+    pceId: pck.info.pceId,
+    pckCa: chain.issuer.subjectCn.includes('Platform') ? 'platform' : 'processor',
+    platform: { status: level.tcbStatus, tcbDate: level.tcbDate, advisoryIds: level.advisoryIds, pcesvn: pck.info.pcesvn, sgxComponents: pck.info.sgxComponents },
+    qeStatus: qeLevel.tcbStatus,
+    qe: { isvSvn: q.qe.isvSvn, tcbDate: qeLevel.tcbDate, advisoryIds: qeLevel.advisoryIds },
+  };
+  if (module) {
+    result.tdxModule = { id: module.id, status: module.level?.tcbStatus, tcbDate: module.level?.tcbDate, advisoryIds: module.level?.advisoryIds ?? [] };
+  }
+  if (q.enclave) result.enclave = q.enclave;
+  if (q.td) result.td = q.td;
+  return result;
+}
+
+export { hex as bytesToHex };
