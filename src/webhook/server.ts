@@ -1,0 +1,261 @@
+/**
+ * The HTTPS server: `/mutate`, `/validate` (POST AdmissionReview v1),
+ * `/healthz`, `/readyz`, `/metrics`. Bad requests are 400 with a reason, never
+ * a 500 or a crash. The serving certificate is re-read when its files change
+ * (cert-manager rotates a mounted Secret by swapping a symlink) and swapped in
+ * with `setSecureContext`, so rotation needs no restart.
+ */
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { watch, type FSWatcher } from 'node:fs';
+import { dirname } from 'node:path';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { KubeSgxError, toKubeSgxError } from '../errors.js';
+import { parseHostPort } from '../ops/server.js';
+import { silentLogger, type Logger } from '../ops/log.js';
+import { defaultWebhookConfig, type WebhookConfig } from './config.js';
+import { reviewAdmissionWithOutcome, type ReviewKind } from './review.js';
+import { configuredMaxEpcBytes } from './validate.js';
+
+export const MAX_REVIEW_BODY_BYTES = 1024 * 1024;
+
+export interface WebhookServerOptions {
+  /** "HOST:PORT"; port 0 picks a free port. */
+  listen: string;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  config?: WebhookConfig;
+  /** Largest EPC per node, when known (e.g. NodeEpcCapacity.current). Defaults to the config's fixed value. */
+  maxEpcPerNode?: () => bigint | undefined;
+  /** Re-read the certificate files at least this often (ms), besides file-change events. Default 10 s. */
+  certPollMs?: number;
+  logger?: Logger;
+}
+
+export interface WebhookServer {
+  readonly url: string;
+  readonly registry: Registry;
+  /** Re-reads the certificate files now; resolves true when a new certificate was installed. */
+  reloadCertificates(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+function makeMetrics(registry: Registry) {
+  return {
+    reviews: new Counter({
+      name: 'kube_sgx_webhook_reviews_total',
+      help: 'Admission reviews answered, by endpoint and outcome (skipped, allowed, patched, denied, bad_request).',
+      labelNames: ['endpoint', 'outcome'] as const,
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'kube_sgx_webhook_review_duration_seconds',
+      help: 'Time to answer one admission review, body read to response written.',
+      labelNames: ['endpoint'] as const,
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05],
+      registers: [registry],
+    }),
+    reloads: new Counter({
+      name: 'kube_sgx_webhook_certificate_reloads_total',
+      help: 'Serving certificate reloads, by result (ok, error).',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    notAfter: new Gauge({
+      name: 'kube_sgx_webhook_certificate_not_after_seconds',
+      help: 'Expiry of the serving certificate in use (Unix seconds).',
+      registers: [registry],
+    }),
+  };
+}
+
+async function readPair(certFile: string, keyFile: string): Promise<{ cert: Buffer; key: Buffer }> {
+  const [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)]);
+  return { cert, key };
+}
+
+export async function startWebhookServer(opts: WebhookServerOptions): Promise<WebhookServer> {
+  const config = opts.config ?? defaultWebhookConfig;
+  const log = opts.logger ?? silentLogger;
+  const registry = new Registry();
+  const metrics = makeMetrics(registry);
+  const fixedMax = configuredMaxEpcBytes(config);
+  const maxEpc = opts.maxEpcPerNode ?? (() => fixedMax);
+
+  let current: { cert: Buffer; key: Buffer };
+  try {
+    current = await readPair(opts.tlsCertFile, opts.tlsKeyFile);
+    createSecureContext(current);
+  } catch (e) {
+    throw new KubeSgxError('WEBHOOK_TLS_INVALID', `cannot use --tls-cert/--tls-key: ${(e as Error).message}`, { cause: e });
+  }
+  const noteExpiry = () => {
+    try {
+      metrics.notAfter.set(Math.floor(new Date(new X509Certificate(current.cert).validTo).getTime() / 1000));
+    } catch {
+      /* a key/cert pair Node accepted but X509Certificate cannot read: leave the gauge */
+    }
+  };
+  noteExpiry();
+
+  const server: Server = createServer({ ...current, requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      // Last resort: handlers answer on their own; this only runs on a bug.
+      log.error({ err: e }, 'webhook handler failed');
+      if (!res.headersSent) sendJson(res, 400, { error: toKubeSgxError(e).toJSON() });
+    });
+  });
+  server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
+  server.on('clientError', (_err, socket) => socket.destroy());
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/healthz' || path === '/readyz') return sendText(res, 200, path === '/healthz' ? 'ok\n' : 'ready\n');
+    if (path === '/metrics') {
+      const text = await registry.metrics();
+      res.writeHead(200, { 'content-type': registry.contentType, 'content-length': Buffer.byteLength(text) });
+      return void res.end(text);
+    }
+    if (path !== '/mutate' && path !== '/validate') return sendText(res, 404, 'not found\n');
+    const endpoint: ReviewKind = path === '/mutate' ? 'mutate' : 'validate';
+    if (req.method !== 'POST') return sendText(res, 405, 'use POST with an AdmissionReview\n');
+    const started = process.hrtime.bigint();
+    const body = await readBody(req);
+    if (typeof body === 'string') {
+      metrics.reviews.inc({ endpoint, outcome: 'bad_request' });
+      res.setHeader('connection', 'close');
+      return sendJson(res, 400, { error: { code: 'WEBHOOK_BAD_REVIEW', message: body } });
+    }
+    try {
+      const { review, outcome } = reviewAdmissionWithOutcome(body, config, endpoint, { maxEpcPerNodeBytes: maxEpc() });
+      metrics.reviews.inc({ endpoint, outcome });
+      sendJson(res, 200, review);
+      if (outcome === 'denied') log.info({ uid: review.response.uid, endpoint, message: review.response.status?.message }, 'pod denied');
+    } catch (e) {
+      const err = toKubeSgxError(e, 'WEBHOOK_BAD_REVIEW');
+      metrics.reviews.inc({ endpoint, outcome: 'bad_request' });
+      log.warn({ code: err.code, message: err.message }, 'bad admission review');
+      sendJson(res, 400, { error: err.toJSON() });
+    } finally {
+      metrics.duration.observe({ endpoint }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  // ---- certificate rotation ----
+  const reload = async (): Promise<boolean> => {
+    let next: { cert: Buffer; key: Buffer };
+    try {
+      next = await readPair(opts.tlsCertFile, opts.tlsKeyFile);
+    } catch (e) {
+      metrics.reloads.inc({ result: 'error' });
+      log.warn({ err: (e as Error).message }, 'cannot read serving certificate; keeping the current one');
+      return false;
+    }
+    if (next.cert.equals(current.cert) && next.key.equals(current.key)) return false;
+    try {
+      // Throws while a rotation is half written (new cert, old key): keep serving the old pair.
+      createSecureContext(next);
+      server.setSecureContext(next);
+    } catch (e) {
+      metrics.reloads.inc({ result: 'error' });
+      log.warn({ err: (e as Error).message }, 'new certificate/key do not load (yet); keeping the current one');
+      return false;
+    }
+    current = next;
+    noteExpiry();
+    metrics.reloads.inc({ result: 'ok' });
+    log.info('serving certificate reloaded');
+    return true;
+  };
+  let debounce: NodeJS.Timeout | undefined;
+  const soon = () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => void reload(), 50);
+  };
+  const watchers: FSWatcher[] = [];
+  for (const dir of new Set([dirname(opts.tlsCertFile), dirname(opts.tlsKeyFile)])) {
+    try {
+      const w = watch(dir, { persistent: false }, soon);
+      w.on('error', () => w.close());
+      watchers.push(w);
+    } catch {
+      /* no inotify here: the poll below still catches rotations */
+    }
+  }
+  const poll = setInterval(() => void reload(), opts.certPollMs ?? 10_000);
+  poll.unref();
+
+  const { host, port } = parseHostPort(opts.listen, '--listen');
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return {
+    url: `https://${shownHost}:${addr.port}`,
+    registry,
+    reloadCertificates: reload,
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(poll);
+        clearTimeout(debounce);
+        for (const w of watchers) w.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** The body as a Buffer, or a string saying why it was refused. */
+function readBody(req: IncomingMessage): Promise<Buffer | string> {
+  return new Promise((resolve) => {
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (declared > MAX_REVIEW_BODY_BYTES) {
+      req.resume();
+      return resolve(`body of ${declared} bytes exceeds the ${MAX_REVIEW_BODY_BYTES}-byte limit`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > MAX_REVIEW_BODY_BYTES) {
+        done = true;
+        resolve(`body exceeds the ${MAX_REVIEW_BODY_BYTES}-byte limit`);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (done) return;
+      done = true;
+      resolve(size === 0 ? 'empty body: expected an AdmissionReview' : Buffer.concat(chunks, size));
+    });
+    req.on('error', () => {
+      if (!done) {
+        done = true;
+        resolve('request body could not be read');
+      }
+    });
+  });
+}
+
+function sendText(res: ServerResponse, code: number, text: string): void {
+  res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendJson(res: ServerResponse, code: number, value: unknown): void {
+  const text = JSON.stringify(value);
+  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

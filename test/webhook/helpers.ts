@@ -1,0 +1,68 @@
+/** Shared fixtures for the webhook tests: pods, reviews, and "apply the patch for real". */
+import assert from 'node:assert/strict';
+import jsonpatch from 'fast-json-patch';
+import { mutatePod, type JsonPatchOp, type WebhookConfig } from '../../src/webhook/index.js';
+
+export type Obj = Record<string, unknown>;
+
+export function container(name: string, limits?: Obj, requests?: Obj, extra: Obj = {}): Obj {
+  const resources: Obj = {};
+  if (limits) resources.limits = limits;
+  if (requests) resources.requests = requests;
+  return { name, image: 'registry.example/app:1', ...(limits || requests ? { resources } : {}), ...extra };
+}
+
+export function pod(containers: Obj[], opts: { init?: Obj[]; annotations?: Record<string, string>; spec?: Obj; metadata?: Obj } = {}): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { generateName: 'web-7d4b9c-', namespace: 'apps', ...(opts.annotations ? { annotations: opts.annotations } : {}), ...opts.metadata },
+    spec: { containers, ...(opts.init ? { initContainers: opts.init } : {}), ...opts.spec },
+  };
+}
+
+export function review(object: unknown, extra: Obj = {}): Obj {
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: '705ab4f5-6393-11e8-b7cc-42010a800002',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      namespace: 'apps',
+      operation: 'CREATE',
+      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller' },
+      object,
+      oldObject: null,
+      dryRun: false,
+      ...extra,
+    },
+  };
+}
+
+/**
+ * Mutates, applies the patch with fast-json-patch (validating every op
+ * against the original document, as the API server does), checks that a
+ * second pass yields no patch, and returns the patched pod and the ops.
+ */
+export function mutateAndApply(p: Obj, config: WebhookConfig): { ops: JsonPatchOp[]; out: Obj } {
+  const before = structuredClone(p);
+  const ops = mutatePod(p, config);
+  assert.deepEqual(p, before, 'mutatePod must not modify its input');
+  const errs = jsonpatch.validate(ops as jsonpatch.Operation[], structuredClone(p));
+  assert.equal(errs, undefined, `patch does not apply: ${String(errs)}`);
+  const out = jsonpatch.applyPatch(structuredClone(p), ops as jsonpatch.Operation[], true, false).newDocument as Obj;
+  assert.deepEqual(mutatePod(out, config), [], 'a second pass over the patched pod must return no patch');
+  return { ops, out };
+}
+
+export function limitsOf(p: Obj, list: 'containers' | 'initContainers', i: number): Obj {
+  const spec = p.spec as Obj;
+  const c = (spec[list] as Obj[])[i]!;
+  return ((c.resources as Obj | undefined)?.limits ?? {}) as Obj;
+}
+export function requestsOf(p: Obj, list: 'containers' | 'initContainers', i: number): Obj {
+  const spec = p.spec as Obj;
+  const c = (spec[list] as Obj[])[i]!;
+  return ((c.resources as Obj | undefined)?.requests ?? {}) as Obj;
+}
