@@ -1,0 +1,237 @@
+/**
+ * The aesmd-compatible unix-socket server. Per connection: read one frame
+ * (u32 LE length + Request), answer it, close — as aesmd does. Unlike aesmd it
+ * caps the frame size, times out silent clients and answers BUSY before the
+ * caller's own deadline, so a bad client never stops others being served.
+ */
+import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { KubeSgxError } from '../errors.js';
+import { silentLogger, type Logger } from '../ops/log.js';
+import { AesmError, aesmErrorName } from './aesm-errors.js';
+import type { QuoteBackend } from './backend.js';
+import { FrameAccumulator, frame } from './framing.js';
+import { handleRequest, requestKind, requestTimeout } from './handlers.js';
+import type { QuoteHelperMetrics } from './metrics.js';
+import { type AesmRequest, type AesmResponse, RESPONSE_FOR, decodeRequest, encodeResponse } from './schema.js';
+
+export const DEFAULT_AESM_SOCKET = '/var/run/aesmd/aesm.socket';
+
+export interface AesmServerOptions {
+  socketPath: string;
+  backend: QuoteBackend;
+  logger?: Logger;
+  metrics?: QuoteHelperMetrics;
+  /** Largest accepted request payload; bigger length prefixes close the connection. Default 64 KiB. */
+  maxFrameBytes?: number;
+  /** A client must send its whole frame within this long (and read the reply within it). Default 5 s. */
+  idleTimeoutMs?: number;
+  /**
+   * Upper bound on the time a request may take. A request's own `timeout`
+   * (ms, as Intel's client sends it) lowers it; the reply is AESM_BUSY at 90 %
+   * of the budget so the client gets an answer before its deadline. Default 15 s.
+   */
+  requestTimeoutMs?: number;
+  /** Concurrent connections; more are refused by the kernel backlog/close. Default 1024. */
+  maxConnections?: number;
+  /** Socket file mode. Default 0o666. */
+  socketMode?: number;
+  /** Cap on zero-padding a quote to buf_size. Default 1 MiB. */
+  maxReplyPadBytes?: number;
+}
+
+export class AesmServer {
+  readonly socketPath: string;
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly log: Logger;
+  private readonly maxFrameBytes: number;
+  private readonly idleTimeoutMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly maxReplyPadBytes: number;
+  private listening = false;
+
+  private constructor(private readonly opts: AesmServerOptions) {
+    this.socketPath = opts.socketPath;
+    this.log = opts.logger ?? silentLogger;
+    this.maxFrameBytes = opts.maxFrameBytes ?? 64 * 1024;
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? 5000;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 15000;
+    this.maxReplyPadBytes = opts.maxReplyPadBytes ?? 1024 * 1024;
+    this.server = createServer({ allowHalfOpen: true }, (s) => this.onConnection(s));
+    this.server.maxConnections = opts.maxConnections ?? 1024;
+  }
+
+  /** Creates the parent directory, replaces a stale socket file, listens, chmods. */
+  static async listen(opts: AesmServerOptions): Promise<AesmServer> {
+    const srv = new AesmServer(opts);
+    await srv.start();
+    return srv;
+  }
+
+  get isListening(): boolean {
+    return this.listening;
+  }
+
+  private async start(): Promise<void> {
+    const path = this.socketPath;
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+    } catch (e) {
+      throw new KubeSgxError('QUOTE_HELPER_SOCKET_DIR', `cannot create ${dirname(path)}: ${(e as Error).message}`, { path: ['socket'], cause: e });
+    }
+    await removeStaleSocket(path);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (e: Error) => reject(new KubeSgxError('QUOTE_HELPER_LISTEN', `cannot listen on ${path}: ${e.message}`, { path: ['socket'], cause: e }));
+      this.server.once('error', onError);
+      this.server.listen(path, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+    this.server.on('error', (e) => this.log.error({ err: e }, 'aesm socket server error'));
+    chmodSync(path, this.opts.socketMode ?? 0o666);
+    this.listening = true;
+  }
+
+  /** Stops accepting, drops open connections, removes the socket file. */
+  async close(): Promise<void> {
+    if (!this.listening) return;
+    this.listening = false;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+    try {
+      unlinkSync(this.socketPath);
+    } catch {
+      // already gone (server.close() may unlink it)
+    }
+  }
+
+  private onConnection(socket: Socket): void {
+    const m = this.opts.metrics;
+    this.sockets.add(socket);
+    m?.openConnections.inc();
+    const acc = new FrameAccumulator(this.maxFrameBytes);
+    let done = false;
+
+    const reject = (reason: string, detail?: Record<string, unknown>) => {
+      if (done) return;
+      done = true;
+      m?.rejectedConnections.inc({ reason });
+      this.log.debug({ reason, ...detail }, 'closing aesm connection without a reply');
+      socket.destroy();
+    };
+
+    socket.setTimeout(this.idleTimeoutMs, () => {
+      if (!done) reject('idle', { bytes: acc.bytes });
+      else socket.destroy(); // reply written but the client never closed
+    });
+    socket.on('error', (e) => this.log.debug({ err: e.message }, 'aesm client socket error'));
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      m?.openConnections.dec();
+    });
+    // allowHalfOpen: a client may shut down its write side after the frame
+    // and still read the reply; before a whole frame it is a truncated request.
+    socket.on('end', () => {
+      if (!done) reject('truncated', { bytes: acc.bytes });
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (done) return;
+      const st = acc.push(chunk);
+      if (st.kind === 'incomplete') return;
+      if (st.kind === 'oversized') return reject('oversized', { length: st.length });
+      if (st.kind === 'empty') return reject('empty');
+      done = true;
+      socket.pause();
+      socket.setTimeout(0);
+      void this.serve(socket, st.payload);
+    });
+  }
+
+  private async serve(socket: Socket, payload: Buffer): Promise<void> {
+    const m = this.opts.metrics;
+    const started = performance.now();
+    let req: AesmRequest;
+    try {
+      req = decodeRequest(payload);
+    } catch (e) {
+      m?.rejectedConnections.inc({ reason: 'malformed' });
+      this.log.debug({ err: (e as Error).message }, 'malformed aesm request');
+      socket.destroy();
+      return;
+    }
+    const kind = requestKind(req);
+    if (kind === undefined) {
+      // aesmd closes without replying when no known inner message is present.
+      m?.rejectedConnections.inc({ reason: 'unknown-request' });
+      socket.destroy();
+      return;
+    }
+    const budget = Math.min(requestTimeout(req, kind) ?? this.requestTimeoutMs, this.requestTimeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const busy = new Promise<'busy'>((resolve) => {
+      timer = setTimeout(() => resolve('busy'), Math.max(1, Math.floor(budget * 0.9)));
+    });
+    const outcome = await Promise.race([handleRequest(req, { backend: this.opts.backend, maxReplyPadBytes: this.maxReplyPadBytes }), busy]);
+    clearTimeout(timer);
+
+    let response: AesmResponse;
+    let errorCode: number;
+    if (outcome === 'busy') {
+      errorCode = AesmError.BUSY;
+      response = { [RESPONSE_FOR[kind]]: { errorCode } };
+      this.log.warn({ request: kind, budgetMs: budget }, 'backend did not answer within the request timeout; replied AESM_BUSY');
+    } else if (outcome === undefined) {
+      socket.destroy();
+      return;
+    } else {
+      response = outcome.response;
+      errorCode = outcome.errorCode;
+      if (outcome.quoted) m?.quotes.inc();
+      if (outcome.error) {
+        this.log.warn({ request: kind, aesmError: aesmErrorName(errorCode), code: outcome.error.code, err: outcome.error.message }, 'request failed');
+      }
+    }
+    const result = errorCode === 0 ? 'ok' : aesmErrorName(errorCode);
+    m?.requests.inc({ request: kind, result });
+    if (errorCode !== 0) m?.errors.inc({ code: aesmErrorName(errorCode) });
+
+    if (socket.destroyed) return; // client went away meanwhile
+    socket.setTimeout(this.idleTimeoutMs);
+    socket.end(frame(encodeResponse(response)), () => {
+      m?.latency.observe({ request: kind }, (performance.now() - started) / 1000);
+    });
+  }
+}
+
+/**
+ * A socket file left by a crashed helper is removed; a live one (something
+ * answers connect) or a non-socket file is an error, never silently replaced.
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) {
+    throw new KubeSgxError('QUOTE_HELPER_SOCKET_EXISTS', `${path} exists and is not a socket`, { path: ['socket'] });
+  }
+  const live = await new Promise<boolean>((resolve) => {
+    const c = createConnection(path);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+  if (live) {
+    throw new KubeSgxError('QUOTE_HELPER_SOCKET_IN_USE', `another process is serving ${path} (is aesmd running?)`, { path: ['socket'] });
+  }
+  unlinkSync(path);
+}
