@@ -13,7 +13,6 @@ const OID_CN = '2.5.4.3';
 const OID_BASIC_CONSTRAINTS = '2.5.29.19';
 const OID_KEY_USAGE = '2.5.29.15';
 const OID_AKI = '2.5.29.35';
-const OID_SKI = '2.5.29.14';
 const OID_CRL_NUMBER = '2.5.29.20';
 
 export const KEY_USAGE = { digitalSignature: 0x80, nonRepudiation: 0x40, keyCertSign: 0x04, cRLSign: 0x02 } as const;

@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { KubeSgxError } from '../../src/errors.js';
 import { collateralFromParts, parseCollateral, type Collateral } from '../../src/dcap/collateral.js';
 
 export const VECTORS = join(dirname(fileURLToPath(import.meta.url)), '..', 'vectors', 'dcap');
@@ -37,3 +39,17 @@ export const INTEL_SAMPLE_PCK_CHAIN = (): string =>
   readFileSync(join(INTEL, 'pckCert.pem'), 'utf8') + readFileSync(join(INTEL, 'pckSignChain.pem'), 'utf8');
 
 export const at = (iso: string): Date => new Date(iso);
+
+/** Asserts that `fn` throws a KubeSgxError with `code` (and returns it). */
+export function rejects(fn: () => unknown, code: string, messageIncludes?: string): KubeSgxError {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof KubeSgxError, `expected KubeSgxError ${code}, got ${String(e)}`);
+    assert.equal(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
+    if (messageIncludes) assert.ok(e.message.includes(messageIncludes), `"${e.message}" should mention "${messageIncludes}"`);
+    return e;
+  }
+  assert.fail(`expected ${code}, but it was accepted`);
+}
+

@@ -6,7 +6,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { verifyQuote, QuoteVerifier } from '../../src/dcap/index.js';
-import { KubeSgxError } from '../../src/errors.js';
 import {
   at,
   hexQuote,
@@ -16,6 +15,7 @@ import {
   phalaCollateral,
   readText,
   readVector,
+  rejects,
 } from './helpers.js';
 import { collateralFromParts } from '../../src/dcap/collateral.js';
 
@@ -27,18 +27,6 @@ const nearQuote = hexQuote('phala-dcap-qvl/tests/near/quote/quote_hex.txt');
 const nearCol = phalaCollateral('tests/near/quote/quote_collateral.json');
 const intelQuote = readVector('intel-qvl-sampledata/sampleData/quote.dat');
 const intelOpts = () => ({ trustedRoots: [INTEL_SAMPLE_ROOT()], pckCertChain: INTEL_SAMPLE_PCK_CHAIN() });
-
-export function rejects(fn: () => unknown, code: string, messageIncludes?: string): KubeSgxError {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof KubeSgxError, `expected KubeSgxError ${code}, got ${String(e)}`);
-    assert.equal(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
-    if (messageIncludes) assert.ok(e.message.includes(messageIncludes), `"${e.message}" should mention "${messageIncludes}"`);
-    return e;
-  }
-  assert.fail(`expected ${code}, but it was accepted`);
-}
 
 describe('testdata quotes give the status SOURCES.md states', () => {
   test('phala sgx_quote (v3, Processor CA) → ConfigurationAndSWHardeningNeeded + INTEL-SA-00289, INTEL-SA-00615', () => {
