@@ -1,3 +1,69 @@
+/** `kube-sgx node-agent`: SGX discovery, kubelet device plugins, Node EPC capacity and labels. */
 import type { Command } from 'commander';
+import { startNodeAgent, parseSgxResourceList } from '../deviceplugin/agent.js';
+import { DEFAULT_KUBELET_DIR } from '../deviceplugin/manager.js';
+import { DEFAULT_SLOTS } from '../deviceplugin/sgx-plugins.js';
+import { createLogger } from '../ops/log.js';
+import { action, parseIntFlag, untilSignal, UsageError } from './io.js';
+import { isKubeSgxError } from '../errors.js';
 
-export function registerNodeAgentCommand(_parent: Command): void {}
+interface NodeAgentFlags {
+  hostRoot: string;
+  kubeletDir: string;
+  resources?: string;
+  enclaveSlots: string;
+  provisionSlots: string;
+  epcBytes?: string;
+  nodeUpdate: boolean;
+  nodeName?: string;
+  kubeconfig?: string;
+  metricsAddr?: string;
+  discoveryInterval: string;
+}
+
+export function registerNodeAgentCommand(parent: Command): void {
+  parent
+    .command('node-agent')
+    .description('discover SGX on this node, serve kubelet device plugins (EPC MiB units, enclave and provision slots), patch sgx.intel.com/epc and labels into the Node')
+    .option('--host-root <dir>', 'where the host filesystem is mounted (proc/, sys/, dev/, var/run/aesmd/)', '/')
+    .option('--kubelet-dir <dir>', 'kubelet device-plugins directory (kubelet.sock)', DEFAULT_KUBELET_DIR)
+    .option('--resources <list>', 'comma-separated resources to advertise: epc-mib, enclave, provision, epc (or full names); default all')
+    .option('--enclave-slots <n>', 'sgx.intel.com/enclave slots', String(DEFAULT_SLOTS))
+    .option('--provision-slots <n>', 'sgx.intel.com/provision slots', String(DEFAULT_SLOTS))
+    .option('--epc-bytes <n>', 'EPC size in bytes, for kernels without sgx_total_bytes in sysfs')
+    .option('--no-node-update', 'do not patch EPC capacity and labels into the Node')
+    .option('--node-name <name>', 'this Node (default: NODE_NAME env)')
+    .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster service account)')
+    .option('--metrics-addr <host:port>', 'serve /metrics /healthz /readyz /status here')
+    .option('--discovery-interval <ms>', 'how often to re-scan the host for SGX', '5000')
+    .action(
+      action(async (flags: NodeAgentFlags) => {
+        const wrapUsage = <T>(fn: () => T): T => {
+          try {
+            return fn();
+          } catch (e) {
+            throw isKubeSgxError(e) && !(e instanceof UsageError) ? new UsageError(e.message) : e;
+          }
+        };
+        const resources = flags.resources === undefined ? undefined : wrapUsage(() => parseSgxResourceList(flags.resources ?? ''));
+        const nodeName = flags.nodeName ?? process.env.NODE_NAME;
+        const agent = await startNodeAgent({
+          hostRoot: flags.hostRoot,
+          kubeletDir: flags.kubeletDir,
+          resources,
+          enclaveSlots: parseIntFlag('--enclave-slots', flags.enclaveSlots, 1, 100000),
+          provisionSlots: parseIntFlag('--provision-slots', flags.provisionSlots, 1, 100000),
+          epcBytes: flags.epcBytes === undefined ? undefined : parseIntFlag('--epc-bytes', flags.epcBytes, 0),
+          nodeUpdate: flags.nodeUpdate,
+          nodeName,
+          kubeconfig: flags.kubeconfig,
+          metricsAddr: flags.metricsAddr,
+          discoveryIntervalMs: parseIntFlag('--discovery-interval', flags.discoveryInterval, 100),
+          logger: createLogger('node-agent'),
+        });
+        const sig = await untilSignal();
+        createLogger('node-agent').info({ signal: sig }, 'shutting down');
+        await agent.stop();
+      }),
+    );
+}

@@ -1,0 +1,253 @@
+/**
+ * The node agent: the composition root that ties discovery (src/node), the
+ * SGX plugins and the device plugin framework, the Node status updater,
+ * metrics and the ops server together. `startNodeAgent` is what
+ * `kube-sgx node-agent` runs, and what the demo runs in-process.
+ *
+ * Discovery runs at start and then every `discoveryIntervalMs`: SGX
+ * appearing later (driver loaded after boot) or device nodes vanishing and
+ * returning flow into the plugins' inventories and out on ListAndWatch.
+ */
+import { KubeSgxError, toKubeSgxError } from '../errors.js';
+import { createLogger, type Logger } from '../ops/log.js';
+import { startOpsServer, type OpsServer } from '../ops/server.js';
+import { discoverSgx, type SgxInventory } from '../node/discovery.js';
+import { NodeStatusUpdater, nodeFactsFor } from '../node/node-status.js';
+import { HEALTHY } from './api.js';
+import { DevicePluginManager, DEFAULT_KUBELET_DIR, type PluginRegistrationStatus } from './manager.js';
+import { NodeAgentMetrics } from './metrics.js';
+import type { DevicePlugin } from './plugin.js';
+import {
+  DEFAULT_SLOTS,
+  EpcMibPlugin,
+  RESOURCE_ENCLAVE,
+  RESOURCE_EPC_BYTES,
+  RESOURCE_EPC_MIB,
+  RESOURCE_PROVISION,
+  SgxSlotPlugin,
+} from './sgx-plugins.js';
+
+export const ALL_SGX_RESOURCES = [RESOURCE_EPC_MIB, RESOURCE_ENCLAVE, RESOURCE_PROVISION, RESOURCE_EPC_BYTES] as const;
+export type SgxResourceName = (typeof ALL_SGX_RESOURCES)[number];
+
+const RESOURCE_ALIASES: Record<string, SgxResourceName> = {
+  'epc-mib': RESOURCE_EPC_MIB,
+  sgx_epc_mem_in_MiB: RESOURCE_EPC_MIB,
+  enclave: RESOURCE_ENCLAVE,
+  provision: RESOURCE_PROVISION,
+  epc: RESOURCE_EPC_BYTES,
+};
+
+/** Parses `--resources` (full names or epc-mib, enclave, provision, epc), comma-separated. */
+export function parseSgxResourceList(list: string): SgxResourceName[] {
+  const out: SgxResourceName[] = [];
+  for (const raw of list.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const name = (ALL_SGX_RESOURCES as readonly string[]).includes(raw) ? (raw as SgxResourceName) : RESOURCE_ALIASES[raw];
+    if (!name) {
+      throw new KubeSgxError('UNKNOWN_RESOURCE', `unknown SGX resource ${JSON.stringify(raw)}; known: ${ALL_SGX_RESOURCES.join(', ')} (or epc-mib, enclave, provision, epc)`, {
+        path: ['resources'],
+      });
+    }
+    if (!out.includes(name)) out.push(name);
+  }
+  if (out.length === 0) throw new KubeSgxError('UNKNOWN_RESOURCE', 'resource list is empty', { path: ['resources'] });
+  return out;
+}
+
+export interface NodeAgentOptions {
+  hostRoot?: string;
+  kubeletDir?: string;
+  resources?: readonly SgxResourceName[];
+  enclaveSlots?: number;
+  provisionSlots?: number;
+  epcBytes?: number;
+  /** Patch EPC capacity and labels into the Node (default true; needs nodeName). */
+  nodeUpdate?: boolean;
+  nodeName?: string;
+  kubeconfig?: string;
+  /** HOST:PORT for /metrics /healthz /readyz /status; absent = no ops server. */
+  metricsAddr?: string;
+  discoveryIntervalMs?: number;
+  nodeStatusIntervalMs?: number;
+  /** Socket poll period (fs.watch is the fast path). */
+  pollMs?: number;
+  /** Byte budget for one ListAndWatch message of the MiB resource. */
+  maxMessageBytes?: number;
+  logger?: Logger;
+}
+
+export interface NodeAgentStatus {
+  sgx: { available: boolean; reasons: string[]; inventory: SgxInventory | null };
+  plugins: (PluginRegistrationStatus & { reason?: string })[];
+  epcMib?: { availableUnits: number; advertisedUnits: number; capReason?: string };
+  kubeletRestarts: number;
+  nodeUpdate: { enabled: boolean; ok?: boolean; error?: string };
+}
+
+export interface NodeAgent {
+  readonly manager: DevicePluginManager;
+  readonly metrics: NodeAgentMetrics;
+  /** URL of the ops server when metricsAddr was given. */
+  readonly opsUrl: string | undefined;
+  inventory(): SgxInventory | null;
+  status(): NodeAgentStatus;
+  ready(): { ready: boolean; reason?: string };
+  /** Runs discovery now (the timer also does). */
+  rediscover(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeAgent> {
+  const log = opts.logger ?? createLogger('node-agent');
+  const resources = opts.resources ?? ALL_SGX_RESOURCES;
+  const hostRoot = opts.hostRoot ?? '/';
+  const metrics = new NodeAgentMetrics();
+
+  const epcPlugin = resources.includes(RESOURCE_EPC_MIB) ? new EpcMibPlugin({ maxMessageBytes: opts.maxMessageBytes }) : null;
+  const enclavePlugin = resources.includes(RESOURCE_ENCLAVE) ? new SgxSlotPlugin('enclave', opts.enclaveSlots ?? DEFAULT_SLOTS) : null;
+  const provisionPlugin = resources.includes(RESOURCE_PROVISION) ? new SgxSlotPlugin('provision', opts.provisionSlots ?? DEFAULT_SLOTS) : null;
+  const plugins: DevicePlugin[] = [epcPlugin, enclavePlugin, provisionPlugin].filter((p): p is NonNullable<typeof p> => p !== null);
+
+  let inv: SgxInventory | null = null;
+  let lastReasons = '';
+  let lastCapReason: string | undefined;
+
+  async function rediscover(): Promise<void> {
+    const next = await discoverSgx(hostRoot, { epcBytes: opts.epcBytes });
+    inv = next;
+    epcPlugin?.setHost(next);
+    enclavePlugin?.setHost(next);
+    provisionPlugin?.setHost(next);
+    const reasons = next.reasons.join('; ');
+    if (reasons !== lastReasons) {
+      lastReasons = reasons;
+      if (next.enclaveDevice === null) log.warn({ hostRoot, reasons: next.reasons }, 'no SGX on this node: advertising an empty inventory; will keep looking');
+      else log.info({ enclave: next.enclaveDevice, provision: next.provisionDevice, epcBytes: next.epcBytes, aesmd: next.aesmdSocket, reasons: next.reasons }, 'SGX discovered');
+      if (next.enclaveDevice !== null && next.aesmdSocket === null) {
+        log.warn('no aesmd socket at /var/run/aesmd/aesm.socket: out-of-process quoting (SGX_AESM_ADDR) unavailable until the quote helper runs');
+      }
+    }
+    const cap = epcPlugin?.layout?.capReason;
+    if (cap && cap !== lastCapReason) log.warn({ resource: RESOURCE_EPC_MIB }, cap);
+    lastCapReason = cap;
+    manager.refreshAll();
+    updateMetrics();
+    if (nodeUpdater) {
+      const facts = nodeFactsFor(next);
+      if (!resources.includes(RESOURCE_EPC_BYTES)) facts.epcBytes = null;
+      const before = nodeUpdater.patches;
+      await nodeUpdater.setDesired(facts);
+      metrics.nodePatches.inc(nodeUpdater.patches - before);
+    }
+  }
+
+  function updateMetrics(): void {
+    metrics.sgxAvailable.set(inv?.enclaveDevice ? 1 : 0);
+    metrics.sgxUnavailableReason.reset();
+    for (const r of inv?.reasons ?? []) metrics.sgxUnavailableReason.set({ reason: r }, 1);
+    metrics.epcBytes.reset();
+    for (const n of inv?.epcByNuma ?? []) metrics.epcBytes.set({ numa_node: String(n.node) }, n.bytes);
+    const layout = epcPlugin?.layout;
+    metrics.epcUnitsCapped.set(layout ? layout.availableUnits - layout.units : 0);
+    for (const s of manager.servers) {
+      const devices = s.plugin.devices();
+      const healthy = devices.filter((d) => d.healthy).length;
+      metrics.advertisedDevices.set({ resource: s.plugin.resourceName, health: HEALTHY }, healthy);
+      metrics.advertisedDevices.set({ resource: s.plugin.resourceName, health: 'Unhealthy' }, devices.length - healthy);
+      metrics.messageBytes.set({ resource: s.plugin.resourceName }, s.inventoryBytes);
+    }
+  }
+
+  // Node updates never gate the plugins: a bad config is logged and shown in /status.
+  let nodeUpdater: NodeStatusUpdater | null = null;
+  let nodeUpdateError: string | undefined;
+  const nodeUpdate = opts.nodeUpdate ?? true;
+  if (nodeUpdate) {
+    try {
+      const nodeName = opts.nodeName ?? process.env.NODE_NAME ?? '';
+      nodeUpdater = new NodeStatusUpdater({ nodeName, kubeconfig: opts.kubeconfig, logger: log, intervalMs: opts.nodeStatusIntervalMs });
+    } catch (e) {
+      nodeUpdateError = toKubeSgxError(e).message;
+      log.error({ err: toKubeSgxError(e).toJSON() }, 'node status/labels will not be updated');
+    }
+  }
+
+  const manager = new DevicePluginManager(plugins, {
+    kubeletDir: opts.kubeletDir ?? DEFAULT_KUBELET_DIR,
+    logger: log,
+    pollMs: opts.pollMs,
+    hooks: {
+      onAllocate: (resource, units, ok) => (ok ? metrics.allocatedUnits.inc({ resource }, units) : metrics.allocateErrors.inc({ resource })),
+      onListAndWatchSent: (resource, bytes) => metrics.messageBytes.set({ resource }, bytes),
+      onRegistration: (resource, state) => {
+        metrics.registered.set({ resource }, state === 'registered' ? 1 : 0);
+        if (state === 'registered') metrics.registrations.inc({ resource });
+      },
+      onKubeletRestart: () => metrics.kubeletRestarts.inc(),
+    },
+  });
+  for (const p of plugins) metrics.registered.set({ resource: p.resourceName }, 0);
+  await rediscover();
+  await manager.start();
+  updateMetrics();
+  nodeUpdater?.start();
+
+  const discoveryTimer = setInterval(() => {
+    rediscover().catch((e: unknown) => log.error({ err: toKubeSgxError(e).toJSON() }, 'discovery failed'));
+  }, opts.discoveryIntervalMs ?? 5000);
+  discoveryTimer.unref();
+
+  const mgr = manager;
+  const status = (): NodeAgentStatus => {
+    const layout = epcPlugin?.layout;
+    return {
+      sgx: { available: inv?.enclaveDevice != null, reasons: inv?.reasons ?? [], inventory: inv },
+      plugins: mgr.status().map((s) => {
+        const reason = plugins.find((p) => p.resourceName === s.resource)?.reason();
+        return reason ? { ...s, reason } : s;
+      }),
+      ...(layout ? { epcMib: { availableUnits: layout.availableUnits, advertisedUnits: layout.units, ...(layout.capReason ? { capReason: layout.capReason } : {}) } } : {}),
+      kubeletRestarts: mgr.kubeletRestarts,
+      nodeUpdate: nodeUpdater
+        ? { enabled: true, ok: nodeUpdater.lastSyncOk, ...(nodeUpdater.lastError ? { error: nodeUpdater.lastError } : {}) }
+        : { enabled: false, ...(nodeUpdateError ? { error: nodeUpdateError } : {}) },
+    };
+  };
+  const ready = () => {
+    const pending = mgr.status().filter((s) => s.state !== 'registered');
+    return pending.length === 0 ? { ready: true } : { ready: false, reason: `not registered with the kubelet: ${pending.map((p) => p.resource).join(', ')}` };
+  };
+
+  let ops: OpsServer | undefined;
+  if (opts.metricsAddr) {
+    try {
+      ops = await startOpsServer({ listen: opts.metricsAddr, registry: metrics.registry, ready, status: () => status() });
+    } catch (e) {
+      clearInterval(discoveryTimer);
+      await mgr.stop();
+      await nodeUpdater?.stop();
+      throw new KubeSgxError('METRICS_LISTEN_FAILED', `cannot serve metrics on ${opts.metricsAddr}: ${toKubeSgxError(e).message}`, { cause: e, path: ['metricsAddr'] });
+    }
+    log.info({ url: ops.url }, 'ops server listening');
+  }
+
+  let stopped = false;
+  return {
+    manager: mgr,
+    metrics,
+    opsUrl: ops?.url,
+    inventory: () => inv,
+    status,
+    ready,
+    rediscover,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(discoveryTimer);
+      await nodeUpdater?.stop();
+      await mgr.stop();
+      await ops?.close();
+      log.info('node agent stopped');
+    },
+  };
+}

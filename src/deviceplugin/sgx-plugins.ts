@@ -1,0 +1,236 @@
+/**
+ * The SGX plugins: EPC in MiB units (`kubernetes.azure.com/sgx_epc_mem_in_MiB`)
+ * and enclave / provision slots (`sgx.intel.com/enclave`, `sgx.intel.com/provision`).
+ * Each is fed the latest discovery (`setHost`) and derives its inventory:
+ *  - never saw SGX → empty inventory, with a reason;
+ *  - saw it, device node now gone → same devices, Unhealthy;
+ *  - device back → Healthy again.
+ * Allocate hands out the REAL host device path (never under --host-root),
+ * plus container-side aliases for the other spelling libraries open.
+ */
+import { KubeSgxError } from '../errors.js';
+import { AESMD_SOCKET_DIR, type SgxInventory } from '../node/discovery.js';
+import type { ContainerAllocateResponseMsg, DeviceSpecMsg, InventoryDevice } from './api.js';
+import { epcDevices, MIB, numaOfUnit, parseEpcUnitId, planEpcLayout, type EpcLayout } from './epc-layout.js';
+import { firstAvailable, type DevicePlugin } from './plugin.js';
+
+export const RESOURCE_EPC_MIB = 'kubernetes.azure.com/sgx_epc_mem_in_MiB';
+export const RESOURCE_ENCLAVE = 'sgx.intel.com/enclave';
+export const RESOURCE_PROVISION = 'sgx.intel.com/provision';
+/** Node-level extended resource (bytes), patched into node status, not a device plugin. */
+export const RESOURCE_EPC_BYTES = 'sgx.intel.com/epc';
+export const DEFAULT_SLOTS = 110;
+
+/** Container paths under which a host device node is offered. */
+const ALIASES: Record<string, string[]> = {
+  '/dev/sgx_enclave': ['/dev/sgx_enclave', '/dev/sgx/enclave'],
+  '/dev/sgx/enclave': ['/dev/sgx/enclave', '/dev/sgx_enclave'],
+  '/dev/sgx_provision': ['/dev/sgx_provision', '/dev/sgx/provision'],
+  '/dev/sgx/provision': ['/dev/sgx/provision', '/dev/sgx_provision'],
+  // The SGX1 driver speaks another ioctl ABI: never alias it as the in-tree names.
+  '/dev/isgx': ['/dev/isgx'],
+};
+
+export function deviceSpecsFor(hostPath: string): DeviceSpecMsg[] {
+  return (ALIASES[hostPath] ?? [hostPath]).map((containerPath) => ({ container_path: containerPath, host_path: hostPath, permissions: 'rw' }));
+}
+
+function emptyResponse(): ContainerAllocateResponseMsg {
+  return { envs: {}, mounts: [], devices: [], annotations: {}, cdi_devices: [] };
+}
+
+/** Enclave access: the enclave device, plus aesmd's socket directory and SGX_AESM_ADDR when the host runs aesmd. */
+function enclaveResponse(host: SgxInventory | null, resource: string): ContainerAllocateResponseMsg {
+  const dev = host?.enclaveDevice ?? null;
+  if (host === null || dev === null) {
+    throw new KubeSgxError('DEVICE_UNAVAILABLE', `${resource}: no SGX enclave device on this host now`, { path: ['devices_ids'] });
+  }
+  const res = emptyResponse();
+  res.devices = deviceSpecsFor(dev);
+  if (host.aesmdSocket !== null) {
+    res.envs.SGX_AESM_ADDR = '1';
+    res.mounts.push({ container_path: AESMD_SOCKET_DIR, host_path: AESMD_SOCKET_DIR }); // writable: connecting to a socket needs write access
+  }
+  return res;
+}
+
+function checkIds(ids: readonly string[], resource: string, valid: (id: string) => boolean): void {
+  if (ids.length === 0) throw new KubeSgxError('INVALID_REQUEST', `${resource}: empty devices_ids`, { path: ['devices_ids'] });
+  const seen = new Set<string>();
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (!valid(id)) {
+      throw new KubeSgxError('UNKNOWN_DEVICE', `${resource}: unknown device ID ${JSON.stringify(id.slice(0, 80))}`, { path: ['devices_ids', i] });
+    }
+    if (seen.has(id)) throw new KubeSgxError('DUPLICATE_DEVICE', `${resource}: device ID ${JSON.stringify(id)} listed twice`, { path: ['devices_ids', i] });
+    seen.add(id);
+  }
+}
+
+/** Slots: N interchangeable devices that all stand for one device node. */
+export class SgxSlotPlugin implements DevicePlugin {
+  readonly preferredAllocationAvailable = false;
+  readonly resourceName: string;
+  readonly socketName: string;
+  private host: SgxInventory | null = null;
+  private everSeen = false;
+  private readonly idPrefix: string;
+
+  constructor(
+    readonly kind: 'enclave' | 'provision',
+    readonly slots = DEFAULT_SLOTS,
+  ) {
+    if (!Number.isSafeInteger(slots) || slots < 1 || slots > 100000) {
+      throw new KubeSgxError('INVALID_SLOTS', `${kind} slots must be 1..100000, got ${slots}`, { path: [`${kind}Slots`] });
+    }
+    this.resourceName = kind === 'enclave' ? RESOURCE_ENCLAVE : RESOURCE_PROVISION;
+    this.socketName = `kube-sgx-${kind}.sock`;
+    this.idPrefix = `${kind}-`;
+  }
+
+  private device(): string | null {
+    if (!this.host) return null;
+    return this.kind === 'enclave' ? this.host.enclaveDevice : this.host.provisionDevice;
+  }
+
+  setHost(host: SgxInventory): void {
+    this.host = host;
+    if (this.device() !== null) this.everSeen = true;
+  }
+
+  devices(): InventoryDevice[] {
+    if (!this.everSeen) return [];
+    const healthy = this.device() !== null;
+    return Array.from({ length: this.slots }, (_, i) => ({ id: this.idPrefix + i, healthy }));
+  }
+
+  reason(): string | undefined {
+    if (this.device() !== null) return undefined;
+    const what = this.kind === 'enclave' ? 'enclave device (/dev/sgx_enclave, /dev/sgx/enclave, /dev/isgx)' : 'provision device (/dev/sgx_provision, /dev/sgx/provision)';
+    return `${this.everSeen ? 'lost' : 'no'} SGX ${what}` + (this.host && this.host.reasons.length ? `: ${this.host.reasons.join('; ')}` : '');
+  }
+
+  private validId = (id: string): boolean => {
+    if (!id.startsWith(this.idPrefix)) return false;
+    const n = id.slice(this.idPrefix.length);
+    return /^(?:0|[1-9]\d{0,5})$/.test(n) && Number(n) < this.slots;
+  };
+
+  allocate(ids: readonly string[]): ContainerAllocateResponseMsg {
+    checkIds(ids, this.resourceName, this.validId);
+    if (this.kind === 'enclave') return enclaveResponse(this.host, this.resourceName);
+    const dev = this.device();
+    if (dev === null) throw new KubeSgxError('DEVICE_UNAVAILABLE', `${this.resourceName}: no SGX provision device on this host now`, { path: ['devices_ids'] });
+    const res = emptyResponse();
+    res.devices = deviceSpecsFor(dev);
+    return res;
+  }
+
+  preferredAllocation(available: readonly string[], mustInclude: readonly string[], size: number): string[] {
+    return firstAvailable(available, mustInclude, size);
+  }
+}
+
+export interface EpcMibPluginOptions {
+  /** Byte budget for one ListAndWatch message (default 4 MiB − 64 KiB). */
+  maxMessageBytes?: number;
+}
+
+/** EPC in MiB units, one device each, with NUMA topology. */
+export class EpcMibPlugin implements DevicePlugin {
+  readonly resourceName = RESOURCE_EPC_MIB;
+  readonly socketName = 'kube-sgx-epc-mib.sock';
+  readonly preferredAllocationAvailable = true;
+  private host: SgxInventory | null = null;
+  private layoutKey = '';
+  private layoutValue: EpcLayout | null = null;
+
+  constructor(private readonly opts: EpcMibPluginOptions = {}) {}
+
+  get layout(): EpcLayout | null {
+    return this.layoutValue;
+  }
+
+  /** Updates the host view; returns true when the layout (unit count or NUMA split) changed. */
+  setHost(host: SgxInventory): boolean {
+    this.host = host;
+    if (host.enclaveDevice === null || host.epcByNuma.length === 0) return false; // keep the last layout: devices go Unhealthy
+    const nodes = host.epcByNuma.map((n) => ({ node: n.node, units: Math.floor(n.bytes / MIB) }));
+    const key = JSON.stringify([nodes, host.epcSource]);
+    if (key === this.layoutKey) return false;
+    this.layoutKey = key;
+    this.layoutValue = planEpcLayout(nodes, { maxMessageBytes: this.opts.maxMessageBytes, topology: host.epcSource === 'sysfs' });
+    return true;
+  }
+
+  private healthy(): boolean {
+    return this.host !== null && this.host.enclaveDevice !== null && this.host.epcByNuma.length > 0;
+  }
+
+  devices(): InventoryDevice[] {
+    return this.layoutValue ? epcDevices(this.layoutValue, this.healthy()) : [];
+  }
+
+  reason(): string | undefined {
+    if (this.healthy()) return this.layoutValue?.capReason;
+    const why = this.host?.reasons.join('; ') || 'SGX not discovered yet';
+    return `${this.layoutValue ? 'EPC units unhealthy' : 'no EPC units'}: ${why}`;
+  }
+
+  private unitIndex(id: string): number {
+    const idx = parseEpcUnitId(id);
+    return this.layoutValue && idx >= 0 && idx < this.layoutValue.units ? idx : -1;
+  }
+
+  allocate(ids: readonly string[]): ContainerAllocateResponseMsg {
+    checkIds(ids, this.resourceName, (id) => this.unitIndex(id) >= 0);
+    const res = enclaveResponse(this.host, this.resourceName);
+    return res;
+  }
+
+  /**
+   * Keeps the request on one NUMA node when it fits: the node of the
+   * must-include units if they share one, else the node with the fewest
+   * available units that still fits (best fit keeps big holes for big pods).
+   * Otherwise spills over nodes, largest first.
+   */
+  preferredAllocation(available: readonly string[], mustInclude: readonly string[], size: number): string[] {
+    const layout = this.layoutValue;
+    if (!layout || size <= 0) return [];
+    const byNode = new Map<number, string[]>();
+    const must = new Set(mustInclude);
+    for (const id of available) {
+      if (must.has(id)) continue;
+      const idx = this.unitIndex(id);
+      if (idx < 0) throw new KubeSgxError('UNKNOWN_DEVICE', `${this.resourceName}: unknown device ID ${JSON.stringify(id.slice(0, 80))}`, { path: ['available_deviceIDs'] });
+      const node = numaOfUnit(layout, idx);
+      let list = byNode.get(node);
+      if (!list) byNode.set(node, (list = []));
+      list.push(id);
+    }
+    for (const id of must) {
+      if (this.unitIndex(id) < 0) throw new KubeSgxError('UNKNOWN_DEVICE', `${this.resourceName}: unknown device ID ${JSON.stringify(id.slice(0, 80))}`, { path: ['must_include_deviceIDs'] });
+    }
+    const need = size - must.size;
+    if (need <= 0) return [...must];
+    const mustNodes = new Set([...must].map((id) => numaOfUnit(layout, this.unitIndex(id))));
+    let order: number[];
+    if (mustNodes.size === 1) {
+      const only = [...mustNodes][0];
+      order = [only, ...[...byNode.keys()].filter((n) => n !== only).sort((a, b) => byNode.get(b)!.length - byNode.get(a)!.length)];
+    } else if (mustNodes.size === 0) {
+      const fits = [...byNode.entries()].filter(([, l]) => l.length >= need).sort((a, b) => a[1].length - b[1].length || a[0] - b[0]);
+      order = fits.length > 0 ? [fits[0][0]] : [...byNode.keys()].sort((a, b) => byNode.get(b)!.length - byNode.get(a)!.length || a - b);
+    } else {
+      order = [...byNode.keys()].sort((a, b) => byNode.get(b)!.length - byNode.get(a)!.length || a - b);
+    }
+    const out = [...must];
+    for (const node of order) {
+      for (const id of byNode.get(node) ?? []) {
+        if (out.length >= size) return out;
+        out.push(id);
+      }
+    }
+    return out;
+  }
+}

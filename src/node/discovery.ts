@@ -1,0 +1,172 @@
+/**
+ * SGX discovery from a host root: what the CPU reports, which SGX device
+ * nodes exist, how much EPC each NUMA node has, and whether aesmd's socket
+ * is there. Everything is read below `hostRoot` (default `/`; a DaemonSet
+ * mounts the host at e.g. /host), but the paths this returns are the real
+ * host paths (`/dev/sgx_enclave`, never `/host/dev/sgx_enclave`): they go
+ * to the kubelet, which resolves them on the host.
+ *
+ * "No SGX" is not an error: it is an inventory with `enclaveDevice` null
+ * and a human-readable `reasons` list.
+ */
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KubeSgxError } from '../errors.js';
+
+export const SGX_DEVICE_PATHS = {
+  enclave: ['/dev/sgx_enclave', '/dev/sgx/enclave'],
+  provision: ['/dev/sgx_provision', '/dev/sgx/provision'],
+  legacy: '/dev/isgx',
+} as const;
+export const AESMD_SOCKET_PATH = '/var/run/aesmd/aesm.socket';
+export const AESMD_SOCKET_DIR = '/var/run/aesmd';
+
+export interface EpcNumaNode {
+  /** NUMA node number (the N of sys/devices/system/node/nodeN). */
+  node: number;
+  bytes: number;
+}
+
+export interface SgxInventory {
+  hostRoot: string;
+  /** cpuinfo flags; null when /proc/cpuinfo could not be read. */
+  cpuSgx: boolean | null;
+  cpuFlc: boolean | null;
+  /** Host paths of the device nodes found, in preference order. */
+  enclaveDevices: string[];
+  provisionDevices: string[];
+  /** The device to hand to containers for enclaves: first of enclaveDevices, else /dev/isgx, else null. */
+  enclaveDevice: string | null;
+  provisionDevice: string | null;
+  /** `/dev/isgx` (the out-of-tree SGX1 driver without FLC) is present. */
+  legacyDriver: boolean;
+  /** EPC per NUMA node; one entry for node 0 when it came from --epc-bytes. */
+  epcByNuma: EpcNumaNode[];
+  epcBytes: number;
+  epcSource: 'sysfs' | 'override' | 'none';
+  /** Host path of aesmd's socket when it exists. */
+  aesmdSocket: string | null;
+  /** Why SGX (or part of it) is not usable; empty when everything was found. */
+  reasons: string[];
+}
+
+export interface DiscoverSgxOptions {
+  /** Overrides sysfs: total EPC in bytes (kernels without sgx_total_bytes). */
+  epcBytes?: number;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readCpuFlags(hostRoot: string): Promise<Set<string> | null> {
+  let text: string;
+  try {
+    text = await readFile(join(hostRoot, 'proc', 'cpuinfo'), 'utf8');
+  } catch {
+    return null;
+  }
+  const flags = new Set<string>();
+  for (const line of text.split('\n')) {
+    const m = /^flags\s*:\s*(.*)$/.exec(line);
+    if (m) for (const f of m[1].trim().split(/\s+/)) flags.add(f);
+  }
+  return flags;
+}
+
+async function readEpcSysfs(hostRoot: string, reasons: string[]): Promise<EpcNumaNode[]> {
+  const base = join(hostRoot, 'sys', 'devices', 'system', 'node');
+  let names: string[];
+  try {
+    names = await readdir(base);
+  } catch {
+    return [];
+  }
+  const out: EpcNumaNode[] = [];
+  for (const name of names) {
+    const m = /^node(\d+)$/.exec(name);
+    if (!m) continue;
+    const file = join(base, name, 'x86', 'sgx_total_bytes');
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      continue; // node without EPC (or SGX not initialised)
+    }
+    const trimmed = text.trim();
+    if (!/^\d{1,16}$/.test(trimmed) || !Number.isSafeInteger(Number(trimmed))) {
+      reasons.push(`ignored ${file}: not a decimal byte count (${JSON.stringify(trimmed.slice(0, 40))})`);
+      continue;
+    }
+    const bytes = Number(trimmed);
+    if (bytes > 0) out.push({ node: Number(m[1]), bytes });
+  }
+  return out.sort((a, b) => a.node - b.node);
+}
+
+export async function discoverSgx(hostRoot = '/', opts: DiscoverSgxOptions = {}): Promise<SgxInventory> {
+  if (opts.epcBytes !== undefined && (!Number.isSafeInteger(opts.epcBytes) || opts.epcBytes < 0)) {
+    throw new KubeSgxError('INVALID_EPC_BYTES', `epcBytes must be a non-negative integer, got ${opts.epcBytes}`, { path: ['epcBytes'] });
+  }
+  const reasons: string[] = [];
+  const under = (hostPath: string) => join(hostRoot, hostPath);
+
+  const flags = await readCpuFlags(hostRoot);
+  const cpuSgx = flags ? flags.has('sgx') : null;
+  const cpuFlc = flags ? flags.has('sgx_lc') : null;
+  if (flags === null) reasons.push(`cannot read ${under('/proc/cpuinfo')}`);
+  else if (!cpuSgx) reasons.push('CPU does not report the sgx flag (SGX absent or disabled in BIOS)');
+  else if (!cpuFlc) reasons.push('CPU does not report sgx_lc (no Flexible Launch Control: the in-tree driver will not load)');
+
+  const enclaveDevices: string[] = [];
+  for (const p of SGX_DEVICE_PATHS.enclave) if (await exists(under(p))) enclaveDevices.push(p);
+  const provisionDevices: string[] = [];
+  for (const p of SGX_DEVICE_PATHS.provision) if (await exists(under(p))) provisionDevices.push(p);
+  const legacyDriver = await exists(under(SGX_DEVICE_PATHS.legacy));
+  const enclaveDevice = enclaveDevices[0] ?? (legacyDriver ? SGX_DEVICE_PATHS.legacy : null);
+  const provisionDevice = provisionDevices[0] ?? null;
+  if (enclaveDevice === null) reasons.push('no SGX device node (/dev/sgx_enclave, /dev/sgx/enclave or /dev/isgx): SGX driver not loaded');
+  else if (provisionDevice === null) reasons.push('no SGX provision device (/dev/sgx_provision or /dev/sgx/provision): in-process quoting unavailable');
+
+  let epcByNuma: EpcNumaNode[];
+  let epcSource: SgxInventory['epcSource'];
+  if (opts.epcBytes !== undefined) {
+    epcByNuma = opts.epcBytes > 0 ? [{ node: 0, bytes: opts.epcBytes }] : [];
+    epcSource = 'override';
+  } else {
+    epcByNuma = await readEpcSysfs(hostRoot, reasons);
+    epcSource = epcByNuma.length > 0 ? 'sysfs' : 'none';
+    if (epcByNuma.length === 0) {
+      reasons.push('EPC size unknown: no sys/devices/system/node/node*/x86/sgx_total_bytes (kernel < 5.17 or SGX not initialised); pass --epc-bytes');
+    }
+  }
+  const epcBytes = epcByNuma.reduce((s, n) => s + n.bytes, 0);
+
+  const aesmdSocket = (await exists(under(AESMD_SOCKET_PATH))) ? AESMD_SOCKET_PATH : null;
+
+  return {
+    hostRoot,
+    cpuSgx,
+    cpuFlc,
+    enclaveDevices,
+    provisionDevices,
+    enclaveDevice,
+    provisionDevice,
+    legacyDriver,
+    epcByNuma,
+    epcBytes,
+    epcSource,
+    aesmdSocket,
+    reasons,
+  };
+}
+
+/** True when enclaves can run here: a device node and (for EPC accounting) a known EPC size. */
+export function sgxUsable(inv: SgxInventory): boolean {
+  return inv.enclaveDevice !== null;
+}

@@ -1,0 +1,306 @@
+/**
+ * The node agent against the kubelet stand-in, over real unix sockets in
+ * temp dirs, with fake host trees.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, unlink } from 'node:fs/promises';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { startNodeAgent, type NodeAgent } from '../../src/deviceplugin/agent.js';
+import { KubeletStandIn } from '../../src/deviceplugin/kubelet-stand-in.js';
+import { RESOURCE_ENCLAVE, RESOURCE_EPC_MIB, RESOURCE_PROVISION } from '../../src/deviceplugin/sgx-plugins.js';
+import { makeFakeHost, tempDir, removeDir, touch, MiB } from '../node/fake-host.js';
+
+const ALL = [RESOURCE_EPC_MIB, RESOURCE_ENCLAVE, RESOURCE_PROVISION];
+
+interface Rig {
+  root: string;
+  hostRoot: string;
+  kubeletDir: string;
+  kubelet: KubeletStandIn;
+  agent: NodeAgent;
+}
+
+async function rig(spec: Parameters<typeof makeFakeHost>[1], agentOpts: Parameters<typeof startNodeAgent>[0] = {}): Promise<Rig> {
+  const root = await tempDir();
+  const hostRoot = join(root, 'h');
+  const kubeletDir = join(root, 'k');
+  await makeFakeHost(hostRoot, spec);
+  await mkdir(kubeletDir);
+  const kubelet = await KubeletStandIn.start({ dir: kubeletDir });
+  const agent = await startNodeAgent({
+    hostRoot,
+    kubeletDir,
+    nodeUpdate: false,
+    enclaveSlots: 5,
+    provisionSlots: 3,
+    discoveryIntervalMs: 100,
+    pollMs: 100,
+    ...agentOpts,
+  });
+  return { root, hostRoot, kubeletDir, kubelet, agent };
+}
+
+async function teardown(r: Rig): Promise<void> {
+  await r.agent.stop();
+  await r.kubelet.stop();
+  await removeDir(r.root);
+}
+
+function grpcCode(e: unknown): number | undefined {
+  return typeof e === 'object' && e !== null && 'code' in e ? (e as { code: number }).code : undefined;
+}
+
+const SGX_HOST = {
+  epc: { 0: 64 * MiB, 1: 32 * MiB },
+  devices: ['dev/sgx_enclave', 'dev/sgx_provision'],
+  aesmd: true,
+};
+
+describe('node agent with an SGX host', () => {
+  let r: Rig;
+  before(async () => {
+    r = await rig(SGX_HOST);
+    await r.kubelet.waitFor(() => ALL.every((n) => (r.kubelet.resource(n)?.messages ?? 0) > 0), 5000, 'first inventories');
+  });
+  after(() => teardown(r));
+
+  test('registers each resource with version, endpoint and options', () => {
+    const byName = new Map(r.kubelet.registrations.map((x) => [x.resourceName, x]));
+    assert.deepEqual([...byName.keys()].sort(), [...ALL].sort());
+    assert.equal(byName.get(RESOURCE_EPC_MIB)?.endpoint, 'kube-sgx-epc-mib.sock');
+    assert.equal(byName.get(RESOURCE_ENCLAVE)?.endpoint, 'kube-sgx-enclave.sock');
+    assert.equal(byName.get(RESOURCE_PROVISION)?.endpoint, 'kube-sgx-provision.sock');
+    for (const reg of r.kubelet.registrations) assert.equal(reg.version, 'v1beta1');
+    assert.equal(r.kubelet.resource(RESOURCE_EPC_MIB)?.options.get_preferred_allocation_available, true);
+    assert.equal(r.kubelet.resource(RESOURCE_ENCLAVE)?.options.get_preferred_allocation_available ?? false, false);
+    assert.deepEqual(r.agent.ready(), { ready: true });
+  });
+
+  test('ListAndWatch: counts, health and NUMA topology', () => {
+    const epc = r.kubelet.resource(RESOURCE_EPC_MIB)!;
+    assert.equal(epc.devices.length, 96);
+    assert.equal(epc.healthy, 96);
+    const perNode = new Map<number, number>();
+    for (const d of epc.devices) {
+      const nodes = d.topology?.nodes ?? [];
+      assert.equal(nodes.length, 1);
+      const id = nodes[0].ID ?? 0;
+      perNode.set(id, (perNode.get(id) ?? 0) + 1);
+    }
+    assert.deepEqual([...perNode.entries()].sort(), [
+      [0, 64],
+      [1, 32],
+    ]);
+    assert.equal(new Set(epc.devices.map((d) => d.ID)).size, 96, 'IDs unique');
+    const enclave = r.kubelet.resource(RESOURCE_ENCLAVE)!;
+    assert.equal(enclave.devices.length, 5);
+    assert.equal(enclave.healthy, 5);
+    assert.equal(enclave.devices[0].topology ?? undefined, undefined, 'slots carry no topology');
+    assert.equal(r.kubelet.resource(RESOURCE_PROVISION)!.devices.length, 3);
+  });
+
+  test('Allocate enclave: real host path, alias, aesmd env and mount', async () => {
+    const res = await r.kubelet.allocate(RESOURCE_ENCLAVE, ['enclave-0']);
+    assert.equal(res.container_responses.length, 1);
+    const c = res.container_responses[0];
+    assert.deepEqual(c.devices, [
+      { container_path: '/dev/sgx_enclave', host_path: '/dev/sgx_enclave', permissions: 'rw' },
+      { container_path: '/dev/sgx/enclave', host_path: '/dev/sgx_enclave', permissions: 'rw' },
+    ]);
+    assert.deepEqual(c.envs, { SGX_AESM_ADDR: '1' });
+    assert.deepEqual(c.mounts, [{ container_path: '/var/run/aesmd', host_path: '/var/run/aesmd' }]);
+    for (const d of c.devices) assert.ok(!d.host_path.includes(r.hostRoot), 'never under the host root');
+  });
+
+  test('Allocate provision: only the provision device', async () => {
+    const c = (await r.kubelet.allocate(RESOURCE_PROVISION, ['provision-2'])).container_responses[0];
+    assert.deepEqual(c.devices, [
+      { container_path: '/dev/sgx_provision', host_path: '/dev/sgx_provision', permissions: 'rw' },
+      { container_path: '/dev/sgx/provision', host_path: '/dev/sgx_provision', permissions: 'rw' },
+    ]);
+    assert.deepEqual(c.envs, {});
+    assert.deepEqual(c.mounts, []);
+  });
+
+  test('Allocate EPC units: enclave device, no provision device', async () => {
+    const ids = r.kubelet.resource(RESOURCE_EPC_MIB)!.devices.slice(0, 10).map((d) => d.ID);
+    const c = (await r.kubelet.allocate(RESOURCE_EPC_MIB, ids)).container_responses[0];
+    assert.deepEqual(
+      c.devices.map((d) => d.host_path),
+      ['/dev/sgx_enclave', '/dev/sgx_enclave'],
+    );
+    assert.equal(c.envs.SGX_AESM_ADDR, '1');
+  });
+
+  test('GetPreferredAllocation keeps EPC on one NUMA node when it fits', async () => {
+    const devs = r.kubelet.resource(RESOURCE_EPC_MIB)!.devices;
+    const nodeOf = new Map(devs.map((d) => [d.ID, d.topology?.nodes?.[0]?.ID ?? 0]));
+    const all = devs.map((d) => d.ID);
+    // 20 units: best fit is node 1 (32 free) rather than node 0 (64 free)
+    let ids = (await r.kubelet.preferredAllocation(RESOURCE_EPC_MIB, all, [], 20)).container_responses[0].deviceIDs;
+    assert.equal(ids.length, 20);
+    assert.deepEqual(new Set(ids.map((i) => nodeOf.get(i))), new Set([1]));
+    // 40 units only fit on node 0
+    ids = (await r.kubelet.preferredAllocation(RESOURCE_EPC_MIB, all, [], 40)).container_responses[0].deviceIDs;
+    assert.deepEqual(new Set(ids.map((i) => nodeOf.get(i))), new Set([0]));
+    // a must-include unit on node 0 pulls the rest there
+    const must = all.find((i) => nodeOf.get(i) === 0)!;
+    ids = (await r.kubelet.preferredAllocation(RESOURCE_EPC_MIB, all, [must], 10)).container_responses[0].deviceIDs;
+    assert.ok(ids.includes(must));
+    assert.deepEqual(new Set(ids.map((i) => nodeOf.get(i))), new Set([0]));
+    // 80 units span both nodes
+    ids = (await r.kubelet.preferredAllocation(RESOURCE_EPC_MIB, all, [], 80)).container_responses[0].deviceIDs;
+    assert.equal(new Set(ids).size, 80);
+    assert.deepEqual(new Set(ids.map((i) => nodeOf.get(i))), new Set([0, 1]));
+  });
+
+  test('malformed requests are gRPC errors and the agent keeps serving', async () => {
+    const cases: [string, () => Promise<unknown>, number][] = [
+      ['unknown EPC id', () => r.kubelet.allocate(RESOURCE_EPC_MIB, ['0', 'nope']), GrpcStatus.INVALID_ARGUMENT],
+      ['out-of-range EPC id', () => r.kubelet.allocate(RESOURCE_EPC_MIB, ['2s']), GrpcStatus.INVALID_ARGUMENT],
+      ['unknown slot', () => r.kubelet.allocate(RESOURCE_ENCLAVE, ['enclave-5']), GrpcStatus.INVALID_ARGUMENT],
+      ['foreign slot', () => r.kubelet.allocate(RESOURCE_ENCLAVE, ['provision-0']), GrpcStatus.INVALID_ARGUMENT],
+      ['duplicate ids', () => r.kubelet.allocate(RESOURCE_ENCLAVE, ['enclave-1', 'enclave-1']), GrpcStatus.INVALID_ARGUMENT],
+      ['empty ids', () => r.kubelet.allocate(RESOURCE_ENCLAVE, []), GrpcStatus.INVALID_ARGUMENT],
+      ['no container requests', () => r.kubelet.allocateRaw(RESOURCE_ENCLAVE, {}), GrpcStatus.INVALID_ARGUMENT],
+      ['preferred: size too big', () => r.kubelet.preferredAllocation(RESOURCE_EPC_MIB, ['0'], [], 5), GrpcStatus.INVALID_ARGUMENT],
+      ['preferred: unknown id', () => r.kubelet.preferredAllocation(RESOURCE_EPC_MIB, ['0', 'zzzz'], [], 1), GrpcStatus.INVALID_ARGUMENT],
+    ];
+    for (const [what, call, code] of cases) {
+      await assert.rejects(call(), (e: unknown) => grpcCode(e) === code, what);
+    }
+    const ok = await r.kubelet.allocate(RESOURCE_ENCLAVE, ['enclave-4']);
+    assert.equal(ok.container_responses.length, 1);
+    assert.equal(r.kubelet.resource(RESOURCE_ENCLAVE)?.connected, true, 'stream still up');
+  });
+
+  test('metrics and status reflect the node', async () => {
+    const text = await r.agent.metrics.registry.metrics();
+    assert.match(text, /kube_sgx_node_epc_bytes\{numa_node="0"\} 67108864/);
+    assert.match(text, /kube_sgx_node_epc_bytes\{numa_node="1"\} 33554432/);
+    assert.match(text, /kube_sgx_node_plugin_registered\{resource="sgx.intel.com\/enclave"\} 1/);
+    assert.match(text, /kube_sgx_node_allocated_units_total\{resource="kubernetes.azure.com\/sgx_epc_mem_in_MiB"\} 10/);
+    assert.match(text, /kube_sgx_node_sgx_available 1/);
+    const st = r.agent.status();
+    assert.equal(st.sgx.available, true);
+    assert.deepEqual(st.epcMib, { availableUnits: 96, advertisedUnits: 96 });
+  });
+
+  test('device loss makes devices Unhealthy, its return makes them Healthy', async () => {
+    const enclave = join(r.hostRoot, 'dev/sgx_enclave');
+    await unlink(enclave);
+    await r.kubelet.waitFor(() => r.kubelet.resource(RESOURCE_ENCLAVE)?.unhealthy === 5 && r.kubelet.resource(RESOURCE_EPC_MIB)?.unhealthy === 96, 3000, 'unhealthy');
+    assert.equal(r.kubelet.resource(RESOURCE_PROVISION)?.healthy, 3, 'provision device still there');
+    await assert.rejects(r.kubelet.allocate(RESOURCE_ENCLAVE, ['enclave-0']), (e: unknown) => grpcCode(e) === GrpcStatus.FAILED_PRECONDITION);
+    await touch(enclave);
+    await r.kubelet.waitFor(() => r.kubelet.resource(RESOURCE_ENCLAVE)?.healthy === 5 && r.kubelet.resource(RESOURCE_EPC_MIB)?.healthy === 96, 3000, 'healthy again');
+  });
+
+  test('kubelet restart: sockets deleted, kubelet.sock re-created → re-registered within 1 s', async () => {
+    const before = r.kubelet.registrations.length;
+    const t0 = Date.now();
+    await r.kubelet.restart();
+    await r.kubelet.waitFor(() => ALL.every((n) => r.kubelet.resource(n)?.connected && (r.kubelet.resource(n)?.messages ?? 0) > 0 && r.kubelet.registrations.length >= before + 3), 3000, 're-registration');
+    const took = Date.now() - t0;
+    assert.ok(took < 1000, `re-registered in ${took} ms`);
+    assert.equal(r.kubelet.resource(RESOURCE_EPC_MIB)?.devices.length, 96);
+    assert.ok(r.agent.manager.kubeletRestarts >= 1);
+    assert.match(await r.agent.metrics.registry.metrics(), /kube_sgx_node_kubelet_restarts_total [1-9]/);
+    const c = (await r.kubelet.allocate(RESOURCE_ENCLAVE, ['enclave-0'])).container_responses[0];
+    assert.equal(c.devices[0].host_path, '/dev/sgx_enclave');
+  });
+
+  test('kubelet restart that leaves plugin sockets in place still re-registers', async () => {
+    const before = r.kubelet.registrationCount(RESOURCE_ENCLAVE);
+    await r.kubelet.restart({ deletePluginSockets: false });
+    await r.kubelet.waitFor(() => r.kubelet.registrationCount(RESOURCE_ENCLAVE) > before && !!r.kubelet.resource(RESOURCE_ENCLAVE)?.messages, 3000, 're-registration');
+  });
+
+  test('own socket deleted → re-created and registered again', async () => {
+    const before = r.kubelet.registrationCount(RESOURCE_PROVISION);
+    await unlink(join(r.kubeletDir, 'kube-sgx-provision.sock'));
+    await r.kubelet.waitFor(() => r.kubelet.registrationCount(RESOURCE_PROVISION) > before && !!r.kubelet.resource(RESOURCE_PROVISION)?.messages, 3000, 'socket re-created');
+    assert.ok(existsSync(join(r.kubeletDir, 'kube-sgx-provision.sock')));
+    const c = (await r.kubelet.allocate(RESOURCE_PROVISION, ['provision-0'])).container_responses[0];
+    assert.equal(c.devices[0].host_path, '/dev/sgx_provision');
+  });
+});
+
+describe('node agent lifecycle', () => {
+  test('no SGX: empty inventories with reasons; SGX appearing later is picked up', async () => {
+    const r = await rig({ flags: ['fpu'] });
+    try {
+      await r.kubelet.waitFor(() => ALL.every((n) => (r.kubelet.resource(n)?.messages ?? 0) > 0), 5000, 'registrations');
+      for (const n of ALL) assert.equal(r.kubelet.resource(n)?.devices.length, 0, n);
+      const st = r.agent.status();
+      assert.equal(st.sgx.available, false);
+      assert.ok(st.plugins.every((p) => p.reason && p.reason.length > 0));
+      assert.match(await r.agent.metrics.registry.metrics(), /kube_sgx_node_sgx_available 0/);
+      assert.match(await r.agent.metrics.registry.metrics(), /kube_sgx_node_sgx_unavailable_reason\{reason="[^"]*driver not loaded[^"]*"\} 1/);
+      // the driver loads later
+      await touch(join(r.hostRoot, 'sys/devices/system/node/node0/x86/sgx_total_bytes'), String(16 * MiB));
+      await touch(join(r.hostRoot, 'dev/sgx_enclave'));
+      await r.kubelet.waitFor(() => r.kubelet.resource(RESOURCE_EPC_MIB)?.healthy === 16 && r.kubelet.resource(RESOURCE_ENCLAVE)?.healthy === 5, 3000, 'SGX picked up');
+      assert.equal(r.kubelet.resource(RESOURCE_PROVISION)?.devices.length, 0, 'still no provision device');
+      const c = (await r.kubelet.allocate(RESOURCE_ENCLAVE, ['enclave-0'])).container_responses[0];
+      assert.deepEqual(c.envs, {}, 'no aesmd socket → no SGX_AESM_ADDR');
+      assert.deepEqual(c.mounts, []);
+    } finally {
+      await teardown(r);
+    }
+  });
+
+  test('agent restart: graceful stop removes sockets, a new agent registers again', async () => {
+    const r = await rig(SGX_HOST, { resources: [RESOURCE_ENCLAVE] });
+    try {
+      await r.kubelet.waitFor(() => (r.kubelet.resource(RESOURCE_ENCLAVE)?.messages ?? 0) > 0, 5000, 'registration');
+      assert.equal(r.kubelet.resource(RESOURCE_EPC_MIB), undefined, 'only the listed resources');
+      await r.agent.stop();
+      assert.deepEqual((await readdir(r.kubeletDir)).sort(), ['kubelet.sock'], 'plugin sockets removed');
+      await r.kubelet.waitFor(() => r.kubelet.resource(RESOURCE_ENCLAVE)?.connected === false, 3000, 'stream end seen');
+      assert.equal(r.kubelet.resource(RESOURCE_ENCLAVE)?.unhealthy, 5, 'kubelet marks devices unhealthy');
+      r.agent = await startNodeAgent({ hostRoot: r.hostRoot, kubeletDir: r.kubeletDir, nodeUpdate: false, resources: [RESOURCE_ENCLAVE], enclaveSlots: 5, pollMs: 100 });
+      await r.kubelet.waitFor(() => r.kubelet.registrationCount(RESOURCE_ENCLAVE) === 2 && r.kubelet.resource(RESOURCE_ENCLAVE)?.healthy === 5, 3000, 're-registration');
+    } finally {
+      await teardown(r);
+    }
+  });
+
+  test('kubelet not running yet: agent serves, registers once kubelet.sock appears', async () => {
+    const root = await tempDir();
+    const hostRoot = join(root, 'h');
+    const kubeletDir = join(root, 'k');
+    await makeFakeHost(hostRoot, SGX_HOST);
+    const agent = await startNodeAgent({ hostRoot, kubeletDir, nodeUpdate: false, resources: [RESOURCE_ENCLAVE], pollMs: 100 });
+    let kubelet: KubeletStandIn | undefined;
+    try {
+      assert.equal(agent.ready().ready, false);
+      kubelet = await KubeletStandIn.start({ dir: kubeletDir });
+      const k = kubelet;
+      await k.waitFor(() => (k.resource(RESOURCE_ENCLAVE)?.healthy ?? 0) === 110, 3000, 'late registration');
+      assert.equal(agent.ready().ready, true);
+    } finally {
+      await agent.stop();
+      await kubelet?.stop();
+      await removeDir(root);
+    }
+  });
+
+  test('ops server: /metrics, /healthz, /readyz, /status', async () => {
+    const r = await rig(SGX_HOST, { metricsAddr: '127.0.0.1:0', resources: [RESOURCE_ENCLAVE] });
+    try {
+      await r.kubelet.waitFor(() => (r.kubelet.resource(RESOURCE_ENCLAVE)?.messages ?? 0) > 0, 5000, 'registration');
+      const url = r.agent.opsUrl!;
+      assert.equal((await fetch(url + '/healthz')).status, 200);
+      assert.equal((await fetch(url + '/readyz')).status, 200);
+      assert.match(await (await fetch(url + '/metrics')).text(), /kube_sgx_node_plugin_registered\{resource="sgx.intel.com\/enclave"\} 1/);
+      const st = (await (await fetch(url + '/status')).json()) as { sgx: { available: boolean } };
+      assert.equal(st.sgx.available, true);
+    } finally {
+      await teardown(r);
+    }
+  });
+});
