@@ -1,0 +1,147 @@
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { lstatSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { AesmClient } from '../../src/quotehelper/client.js';
+import { frame } from '../../src/quotehelper/framing.js';
+import { INTEL_ECDSA_ATT_KEY_ID } from '../../src/quotehelper/keyid.js';
+import { AesmServer } from '../../src/quotehelper/server.js';
+import { encodeRequest } from '../../src/quotehelper/schema.js';
+import { FakeBackend, fakeReport } from './fake-backend.js';
+import { openFdCount, rawExchange, startFakeServer, tempDir, type TestServer } from './util.js';
+
+describe('bad input never stops the helper', () => {
+  let ts: TestServer;
+  let client: AesmClient;
+  before(async () => {
+    ts = await startFakeServer({ idleTimeoutMs: 300 });
+    client = new AesmClient({ socketPath: ts.socketPath, timeoutMs: 3000 });
+  });
+  after(async () => ts.close());
+
+  const stillServes = async () => {
+    const q = await client.getQuote(fakeReport(3));
+    assert.equal(q.readUInt16LE(0), 3);
+  };
+
+  test('random bytes, garbage protobuf, zero-length and truncated frames are closed without a reply', async () => {
+    const cases: { name: string; parts: Buffer[]; end?: boolean }[] = [
+      { name: 'random 100 bytes', parts: [randomBytes(100)] },
+      { name: 'frame of garbage protobuf', parts: [frame(Buffer.from('7affffffff0f', 'hex'))] },
+      { name: 'zero-length frame', parts: [Buffer.alloc(4)] },
+      { name: 'truncated length prefix then EOF', parts: [Buffer.from([5, 0])], end: true },
+      { name: 'truncated payload then EOF', parts: [frame(encodeRequest({ getSupportedAttKeyIDNumReq: {} })).subarray(0, 6)], end: true },
+      { name: '4 GiB length prefix', parts: [Buffer.from('ffffffff', 'hex'), randomBytes(64)] },
+      { name: '64 KiB + 1 length prefix', parts: [Buffer.from([1, 0, 1, 0])] },
+    ];
+    for (const c of cases) {
+      const started = Date.now();
+      const out = await rawExchange(ts.socketPath, c.parts, { end: c.end, timeoutMs: 2000 });
+      assert.equal(out.closedByServer, true, `${c.name}: server closes`);
+      assert.equal(out.data.length, 0, `${c.name}: no reply`);
+      assert.ok(Date.now() - started < 1500, `${c.name}: closed promptly`);
+      await stillServes();
+    }
+    const text = await ts.metrics.registry.metrics();
+    for (const reason of ['oversized', 'truncated', 'empty', 'malformed']) {
+      assert.match(text, new RegExp(`kube_sgx_quote_helper_rejected_connections_total\\{reason="${reason}"\\} [1-9]`), reason);
+    }
+  });
+
+  test('random-bytes fuzz (200 frames) never crashes the server', async () => {
+    for (let i = 0; i < 200; i++) {
+      const body = randomBytes(1 + (i % 300));
+      await rawExchange(ts.socketPath, [i % 2 ? frame(body) : body], { timeoutMs: 1000 });
+    }
+    await stillServes();
+  });
+
+  test('a request split byte by byte is served; bytes after the frame are ignored', async () => {
+    const f = frame(encodeRequest({ getSupportedAttKeyIDNumReq: { timeout: 15000 } }));
+    const parts = [...f].map((b) => Buffer.from([b]));
+    parts.push(randomBytes(50));
+    const out = await rawExchange(ts.socketPath, parts);
+    assert.equal(out.data.readUInt32LE(0), out.data.length - 4);
+  });
+
+  test('a silent client is dropped after the idle timeout while others are served', async () => {
+    const silent = rawExchange(ts.socketPath, [], { timeoutMs: 3000 });
+    const half = rawExchange(ts.socketPath, [Buffer.from([10, 0, 0, 0, 1])], { timeoutMs: 3000 });
+    const started = Date.now();
+    await Promise.all(Array.from({ length: 20 }, () => stillServes()));
+    assert.ok(Date.now() - started < 1000, 'others served while the silent clients wait');
+    const [s, h] = await Promise.all([silent, half]);
+    assert.equal(s.closedByServer, true);
+    assert.equal(h.closedByServer, true);
+  });
+
+  test('the request timeout is honoured: a slow backend answers AESM_BUSY before the client deadline', async () => {
+    ts.backend.delayMs = 1000;
+    try {
+      const started = Date.now();
+      const res = await client.request({ getQuoteExReq: { report: fakeReport(), att_key_id: INTEL_ECDSA_ATT_KEY_ID, buf_size: 2000, timeout: 200 } });
+      const took = Date.now() - started;
+      assert.equal(res.getQuoteExRes?.errorCode, 18);
+      assert.ok(took >= 150 && took < 600, `answered at ~90% of 200 ms (took ${took} ms)`);
+    } finally {
+      ts.backend.delayMs = 0;
+    }
+    await stillServes();
+  });
+
+  test('many clients at once, and no descriptor growth', async () => {
+    await stillServes();
+    const before = openFdCount();
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(Array.from({ length: 100 }, (_, i) => client.getQuote(fakeReport(i))));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(openFdCount() <= before + 2, `fds before ${before}, after ${openFdCount()}`);
+  });
+});
+
+describe('socket file handling', () => {
+  test('creates the parent directory, mode 0666, removes the socket on stop', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const socketPath = join(dir, 'run', 'aesmd', 'aesm.socket');
+      const srv = await AesmServer.listen({ socketPath, backend: new FakeBackend() });
+      const st = lstatSync(socketPath);
+      assert.ok(st.isSocket());
+      assert.equal(st.mode & 0o777, 0o666);
+      await srv.close();
+      assert.throws(() => lstatSync(socketPath), { code: 'ENOENT' });
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('replaces a stale socket; refuses a live one or a regular file', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const socketPath = join(dir, 'aesm.socket');
+      // A live listener on the path (e.g. a running aesmd).
+      const other = createServer((s) => s.destroy());
+      await new Promise<void>((r) => other.listen(socketPath, r));
+      await assert.rejects(AesmServer.listen({ socketPath, backend: new FakeBackend() }), { code: 'QUOTE_HELPER_SOCKET_IN_USE' });
+      await new Promise<void>((r) => other.close(() => r()));
+      // A crashed owner leaves the socket file behind with nobody listening.
+      const stale = join(dir, 'stale.socket');
+      const killed = spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+      assert.equal(killed.signal, 'SIGKILL');
+      assert.ok(lstatSync(stale).isSocket(), 'stale socket file left behind');
+      const srv = await AesmServer.listen({ socketPath: stale, backend: new FakeBackend() });
+      const client = new AesmClient({ socketPath: stale, timeoutMs: 2000 });
+      assert.equal(await client.getSupportedAttKeyIdNum(), 1);
+      await srv.close();
+      const file = join(dir, 'file');
+      writeFileSync(file, 'x');
+      await assert.rejects(AesmServer.listen({ socketPath: file, backend: new FakeBackend() }), { code: 'QUOTE_HELPER_SOCKET_EXISTS' });
+    } finally {
+      cleanup();
+    }
+  });
+});
