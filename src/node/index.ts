@@ -4,7 +4,6 @@ export {
   NodeStatusUpdater,
   nodeFactsFor,
   epcCapacityPatch,
-  parseQuantity,
   EPC_CAPACITY_RESOURCE,
   LABEL_SGX_CAPABLE,
   LABEL_INTEL_NFD_SGX,
