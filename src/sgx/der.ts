@@ -1,0 +1,117 @@
+/**
+ * The little DER this layer needs: walk a certificate to its extensions and
+ * read/write Intel's SGX extension. Definite lengths only, bounds-checked;
+ * failures throw KubeSgxError with the caller's code and the byte offset.
+ */
+import { KubeSgxError, type ErrorPath } from '../errors.js';
+
+export const DER_TAG = {
+  BOOLEAN: 0x01,
+  INTEGER: 0x02,
+  OCTET_STRING: 0x04,
+  OID: 0x06,
+  ENUMERATED: 0x0a,
+  SEQUENCE: 0x30,
+} as const;
+
+export interface DerNode {
+  tag: number;
+  /** offset of the tag byte */
+  start: number;
+  /** offset of the first content byte */
+  body: number;
+  /** offset just past the content */
+  end: number;
+}
+
+export function derFail(code: string, what: string, offset: number, path: ErrorPath = []): never {
+  throw new KubeSgxError(code, `${path.length > 0 ? path.join('.') + ': ' : ''}${what} at offset ${offset}`, { path, offset });
+}
+
+/** Reads the TLV at `offset`; it must end by `limit`. */
+export function readNode(buf: Uint8Array, offset: number, limit: number, code: string, path: ErrorPath = []): DerNode {
+  if (offset + 2 > limit) derFail(code, 'truncated DER header', offset, path);
+  const tag = buf[offset];
+  if ((tag & 0x1f) === 0x1f) derFail(code, 'multi-byte DER tags are not supported', offset, path);
+  let p = offset + 1;
+  let len = buf[p++];
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 4) derFail(code, 'unsupported DER length form', offset, path);
+    if (p + n > limit) derFail(code, 'truncated DER length', offset, path);
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + buf[p++];
+  }
+  if (len > limit - p) derFail(code, `DER length ${len} runs past its container`, offset, path);
+  return { tag, start: offset, body: p, end: p + len };
+}
+
+export function expectNode(buf: Uint8Array, offset: number, limit: number, tag: number, code: string, path: ErrorPath = []): DerNode {
+  const n = readNode(buf, offset, limit, code, path);
+  if (n.tag !== tag) derFail(code, `expected DER tag 0x${tag.toString(16)}, got 0x${n.tag.toString(16)}`, offset, path);
+  return n;
+}
+
+export function childNodes(buf: Uint8Array, parent: DerNode, code: string, path: ErrorPath = []): DerNode[] {
+  const out: DerNode[] = [];
+  for (let p = parent.body; p < parent.end; ) {
+    const n = readNode(buf, p, parent.end, code, path);
+    out.push(n);
+    p = n.end;
+  }
+  return out;
+}
+
+/** True when the OID node's content equals `oid` (encoded content bytes). */
+export function oidEquals(buf: Uint8Array, n: DerNode, oid: Uint8Array): boolean {
+  if (n.tag !== DER_TAG.OID || n.end - n.body !== oid.length) return false;
+  for (let i = 0; i < oid.length; i++) if (buf[n.body + i] !== oid[i]) return false;
+  return true;
+}
+
+/** Content bytes of a dotted OID. */
+export function encodeOidContent(dotted: string): Buffer {
+  const arcs = dotted.split('.').map((s) => Number(s));
+  const out: number[] = [];
+  const push = (v: number): void => {
+    const tmp = [v & 0x7f];
+    for (v = Math.floor(v / 128); v > 0; v = Math.floor(v / 128)) tmp.unshift((v & 0x7f) | 0x80);
+    out.push(...tmp);
+  };
+  push(arcs[0] * 40 + arcs[1]);
+  for (const a of arcs.slice(2)) push(a);
+  return Buffer.from(out);
+}
+
+// ---- writer ----
+
+function lengthBytes(len: number): number[] {
+  if (len < 0x80) return [len];
+  const b: number[] = [];
+  for (let v = len; v > 0; v = Math.floor(v / 256)) b.unshift(v & 0xff);
+  return [0x80 | b.length, ...b];
+}
+
+export function derTlv(tag: number, content: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from([tag, ...lengthBytes(content.length)]), content]);
+}
+
+export function derSequence(items: Uint8Array[]): Buffer {
+  return derTlv(DER_TAG.SEQUENCE, Buffer.concat(items));
+}
+
+/** Minimal two's-complement INTEGER (or ENUMERATED) of a non-negative safe integer. */
+export function derUint(value: number, tag: number = DER_TAG.INTEGER): Buffer {
+  const b: number[] = [];
+  for (let v = value; v > 0; v = Math.floor(v / 256)) b.unshift(v & 0xff);
+  if (b.length === 0 || (b[0] & 0x80) !== 0) b.unshift(0);
+  return derTlv(tag, Buffer.from(b));
+}
+
+export function derBoolean(v: boolean): Buffer {
+  return derTlv(DER_TAG.BOOLEAN, Buffer.from([v ? 0xff : 0x00]));
+}
+
+export function derOid(dotted: string): Buffer {
+  return derTlv(DER_TAG.OID, encodeOidContent(dotted));
+}
