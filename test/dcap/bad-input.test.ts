@@ -45,15 +45,15 @@ describe('one byte changed in each signed region of an SGX v3 quote', () => {
     ['QE authentication data (1014)', flipped(sgxQuote, 1014), 'QE_REPORT_DATA_MISMATCH'],
     ['PCK leaf certificate inside the quote', pemCharChanged(sgxQuote, 400), 'PCK_CHAIN_INVALID'],
   ];
-  for (const [name, q, code] of cases) test(`${name} → ${code}`, () => rejects(() => verifyQuote(q, sgxCol, { now: NOW }), code));
+  for (const [name, q, code] of cases) test(`${name} → ${code}`, () => void rejects(() => verifyQuote(q, sgxCol, { now: NOW }), code));
 });
 
 describe('one byte changed in a TDX v4 quote', () => {
-  test('TD report MRTD → QUOTE_SIGNATURE_INVALID', () => rejects(() => verifyQuote(flipped(tdxQuote, 48 + 136), tdxCol, { now: NOW }), 'QUOTE_SIGNATURE_INVALID'));
-  test('TD report RTMR3 → QUOTE_SIGNATURE_INVALID', () => rejects(() => verifyQuote(flipped(tdxQuote, 48 + 328 + 144), tdxCol, { now: NOW }), 'QUOTE_SIGNATURE_INVALID'));
-  test('QE report (770 + 200) → QE_REPORT_SIGNATURE_INVALID', () => rejects(() => verifyQuote(flipped(tdxQuote, 770 + 200), tdxCol, { now: NOW }), 'QE_REPORT_SIGNATURE_INVALID'));
+  test('TD report MRTD → QUOTE_SIGNATURE_INVALID', () => void rejects(() => verifyQuote(flipped(tdxQuote, 48 + 136), tdxCol, { now: NOW }), 'QUOTE_SIGNATURE_INVALID'));
+  test('TD report RTMR3 → QUOTE_SIGNATURE_INVALID', () => void rejects(() => verifyQuote(flipped(tdxQuote, 48 + 328 + 144), tdxCol, { now: NOW }), 'QUOTE_SIGNATURE_INVALID'));
+  test('QE report (770 + 200) → QE_REPORT_SIGNATURE_INVALID', () => void rejects(() => verifyQuote(flipped(tdxQuote, 770 + 200), tdxCol, { now: NOW }), 'QE_REPORT_SIGNATURE_INVALID'));
   test('MRSIGNERSEAM is judged against the module identity → QUOTE_SIGNATURE_INVALID is not reached first', () =>
-    rejects(() => verifyQuote(flipped(tdxQuote, 48 + 64), tdxCol, { now: NOW }), 'TDX_MODULE_MISMATCH'));
+    void rejects(() => verifyQuote(flipped(tdxQuote, 48 + 64), tdxCol, { now: NOW }), 'TDX_MODULE_MISMATCH'));
 });
 
 describe('one byte changed in each signed part of the collateral', () => {
@@ -64,15 +64,15 @@ describe('one byte changed in each signed part of the collateral', () => {
     return b.toString('hex');
   };
   test('tcb_info text → TCB_INFO_SIGNATURE_INVALID', () =>
-    rejects(() => verifyQuote(sgxQuote, edit({ tcb_info: sgxCol.tcb_info.replace('"tcbEvaluationDataNumber":17', '"tcbEvaluationDataNumber":18') }), { now: NOW }), 'TCB_INFO_SIGNATURE_INVALID'));
+    void rejects(() => verifyQuote(sgxQuote, edit({ tcb_info: sgxCol.tcb_info.replace('"tcbEvaluationDataNumber":17', '"tcbEvaluationDataNumber":18') }), { now: NOW }), 'TCB_INFO_SIGNATURE_INVALID'));
   test('tcb_info_signature → TCB_INFO_SIGNATURE_INVALID', () =>
-    rejects(() => verifyQuote(sgxQuote, edit({ tcb_info_signature: hexFlip(sgxCol.tcb_info_signature, 1) }), { now: NOW }), 'TCB_INFO_SIGNATURE_INVALID'));
+    void rejects(() => verifyQuote(sgxQuote, edit({ tcb_info_signature: hexFlip(sgxCol.tcb_info_signature, 1) }), { now: NOW }), 'TCB_INFO_SIGNATURE_INVALID'));
   test('qe_identity text → QE_IDENTITY_SIGNATURE_INVALID', () =>
-    rejects(() => verifyQuote(sgxQuote, edit({ qe_identity: sgxCol.qe_identity.replace('"isvprodid":1', '"isvprodid":2') }), { now: NOW }), 'QE_IDENTITY_SIGNATURE_INVALID'));
+    void rejects(() => verifyQuote(sgxQuote, edit({ qe_identity: sgxCol.qe_identity.replace('"isvprodid":1', '"isvprodid":2') }), { now: NOW }), 'QE_IDENTITY_SIGNATURE_INVALID'));
   test('qe_identity_signature → QE_IDENTITY_SIGNATURE_INVALID', () =>
-    rejects(() => verifyQuote(sgxQuote, edit({ qe_identity_signature: hexFlip(sgxCol.qe_identity_signature, 40) }), { now: NOW }), 'QE_IDENTITY_SIGNATURE_INVALID'));
+    void rejects(() => verifyQuote(sgxQuote, edit({ qe_identity_signature: hexFlip(sgxCol.qe_identity_signature, 40) }), { now: NOW }), 'QE_IDENTITY_SIGNATURE_INVALID'));
   test('root_ca_crl signature → CRL_SIGNATURE_INVALID', () =>
-    rejects(() => verifyQuote(sgxQuote, edit({ root_ca_crl: hexFlip(sgxCol.root_ca_crl, 2) }), { now: NOW }), 'CRL_SIGNATURE_INVALID', 'root CA CRL'));
+    void rejects(() => verifyQuote(sgxQuote, edit({ root_ca_crl: hexFlip(sgxCol.root_ca_crl, 2) }), { now: NOW }), 'CRL_SIGNATURE_INVALID', 'root CA CRL'));
   test('pck_crl signed body (thisUpdate second) → CRL_SIGNATURE_INVALID', () => {
     const der = Buffer.from(sgxCol.pck_crl, 'hex');
     const i = der.indexOf(Buffer.from('250619', 'latin1')) + 11; // a seconds digit of thisUpdate
@@ -92,17 +92,17 @@ describe('one byte changed in each signed part of the collateral', () => {
 });
 
 describe('verification time outside the window, both ends', () => {
-  test('before the PCK CRL thisUpdate → CRL_NOT_YET_VALID', () => rejects(() => verifyQuote(sgxQuote, sgxCol, { now: at('2025-06-19T10:00:00Z') }), 'CRL_NOT_YET_VALID', 'PCK CRL'));
+  test('before the PCK CRL thisUpdate → CRL_NOT_YET_VALID', () => void rejects(() => verifyQuote(sgxQuote, sgxCol, { now: at('2025-06-19T10:00:00Z') }), 'CRL_NOT_YET_VALID', 'PCK CRL'));
   test('one second before TCB Info issueDate → TCB_INFO_NOT_YET_VALID; at issueDate it verifies', () => {
     rejects(() => verifyQuote(sgxQuote, sgxCol, { now: at('2025-06-19T10:56:10Z') }), 'TCB_INFO_NOT_YET_VALID');
     assert.equal(verifyQuote(sgxQuote, sgxCol, { now: at('2025-06-19T10:56:11Z') }).status, 'ConfigurationAndSWHardeningNeeded');
   });
   test('before the root CA CRL thisUpdate → CRL_NOT_YET_VALID naming the root CA CRL', () =>
-    rejects(() => verifyQuote(sgxQuote, sgxCol, { now: at('2025-03-01T00:00:00Z') }), 'CRL_NOT_YET_VALID', 'root CA CRL'));
-  test('after the QE Identity nextUpdate → QE_IDENTITY_EXPIRED', () => rejects(() => verifyQuote(sgxQuote, sgxCol, { now: at('2025-07-19T10:15:00Z') }), 'QE_IDENTITY_EXPIRED'));
-  test('after the CRLs expire → CRL_EXPIRED', () => rejects(() => verifyQuote(sgxQuote, sgxCol, { now: at('2026-05-01T00:00:00Z') }), 'CRL_EXPIRED'));
+    void rejects(() => verifyQuote(sgxQuote, sgxCol, { now: at('2025-03-01T00:00:00Z') }), 'CRL_NOT_YET_VALID', 'root CA CRL'));
+  test('after the QE Identity nextUpdate → QE_IDENTITY_EXPIRED', () => void rejects(() => verifyQuote(sgxQuote, sgxCol, { now: at('2025-07-19T10:15:00Z') }), 'QE_IDENTITY_EXPIRED'));
+  test('after the CRLs expire → CRL_EXPIRED', () => void rejects(() => verifyQuote(sgxQuote, sgxCol, { now: at('2026-05-01T00:00:00Z') }), 'CRL_EXPIRED'));
   test('before the sample certificates were issued → CERT_NOT_YET_VALID', () =>
-    rejects(
+    void rejects(
       () => verifyQuote(readVector('intel-qvl-sampledata/sampleData/quote.dat'), intelSampleCollateral(), { now: at('2019-01-01T00:00:00Z'), trustedRoots: [INTEL_SAMPLE_ROOT()], pckCertChain: INTEL_SAMPLE_PCK_CHAIN() }),
       'CERT_NOT_YET_VALID',
     ));
@@ -114,7 +114,7 @@ describe('verification time outside the window, both ends', () => {
 
 describe('roots', () => {
   test("Intel's sample quote is rejected under the production pin (its test root is never trusted implicitly)", () =>
-    rejects(() => verifyQuote(readVector('intel-qvl-sampledata/sampleData/quote.dat'), intelSampleCollateral(), { now: NOW, pckCertChain: INTEL_SAMPLE_PCK_CHAIN() }), 'PCK_CHAIN_UNTRUSTED'));
+    void rejects(() => verifyQuote(readVector('intel-qvl-sampledata/sampleData/quote.dat'), intelSampleCollateral(), { now: NOW, pckCertChain: INTEL_SAMPLE_PCK_CHAIN() }), 'PCK_CHAIN_UNTRUSTED'));
   test('a trusted root that is not a CA certificate → TRUSTED_ROOT_INVALID', () => {
     const leaf = INTEL_SAMPLE_PCK_CHAIN().split('-----END CERTIFICATE-----')[0] + '-----END CERTIFICATE-----\n';
     rejects(() => verifyQuote(sgxQuote, sgxCol, { now: NOW, trustedRoots: [leaf] }), 'TRUSTED_ROOT_INVALID');
@@ -126,14 +126,14 @@ describe('roots', () => {
 });
 
 describe('files', () => {
-  test('truncated quote → QUOTE_TRUNCATED', () => rejects(() => verifyQuote(sgxQuote.subarray(0, 3000), sgxCol, { now: NOW }), 'QUOTE_TRUNCATED'));
-  test('quote cut inside the header → QUOTE_TRUNCATED', () => rejects(() => verifyQuote(sgxQuote.subarray(0, 20), sgxCol, { now: NOW }), 'QUOTE_TRUNCATED'));
-  test('oversized quote (> 64 KiB) → QUOTE_TOO_LARGE', () => rejects(() => verifyQuote(Buffer.concat([sgxQuote, Buffer.alloc(70_000)]), sgxCol, { now: NOW }), 'QUOTE_TOO_LARGE'));
+  test('truncated quote → QUOTE_TRUNCATED', () => void rejects(() => verifyQuote(sgxQuote.subarray(0, 3000), sgxCol, { now: NOW }), 'QUOTE_TRUNCATED'));
+  test('quote cut inside the header → QUOTE_TRUNCATED', () => void rejects(() => verifyQuote(sgxQuote.subarray(0, 20), sgxCol, { now: NOW }), 'QUOTE_TRUNCATED'));
+  test('oversized quote (> 64 KiB) → QUOTE_TOO_LARGE', () => void rejects(() => verifyQuote(Buffer.concat([sgxQuote, Buffer.alloc(70_000)]), sgxCol, { now: NOW }), 'QUOTE_TOO_LARGE'));
   test('non-zero bytes after the signature data → QUOTE_TRAILING_BYTES', () =>
-    rejects(() => verifyQuote(Buffer.concat([sgxQuote, Buffer.from('junk')]), sgxCol, { now: NOW }), 'QUOTE_TRAILING_BYTES'));
+    void rejects(() => verifyQuote(Buffer.concat([sgxQuote, Buffer.from('junk')]), sgxCol, { now: NOW }), 'QUOTE_TRAILING_BYTES'));
   test('zero padding after the signature data is tolerated (the TDX sample carries 70 bytes)', () =>
     assert.equal(verifyQuote(Buffer.concat([sgxQuote, Buffer.alloc(100)]), sgxCol, { now: NOW }).status, 'ConfigurationAndSWHardeningNeeded'));
-  test('an empty quote → QUOTE_TRUNCATED', () => rejects(() => verifyQuote(new Uint8Array(0), sgxCol, { now: NOW }), 'QUOTE_TRUNCATED'));
+  test('an empty quote → QUOTE_TRUNCATED', () => void rejects(() => verifyQuote(new Uint8Array(0), sgxCol, { now: NOW }), 'QUOTE_TRUNCATED'));
 });
 
 describe('mismatches', () => {
@@ -142,14 +142,14 @@ describe('mismatches', () => {
     assert.deepEqual(e.details, { tcbInfo: '20A06F000000', pck: 'B0C06F000000' });
   });
   test('TDX quote with SGX collateral → CRL_UNKNOWN_ISSUER (Platform vs Processor CA) before anything else', () =>
-    rejects(() => verifyQuote(tdxQuote, sgxCol, { now: NOW }), 'CRL_UNKNOWN_ISSUER'));
+    void rejects(() => verifyQuote(tdxQuote, sgxCol, { now: NOW }), 'CRL_UNKNOWN_ISSUER'));
   test('near TDX quote at 2025-07-01, before its PCK certificate was issued → CERT_NOT_YET_VALID', () =>
-    rejects(() => verifyQuote(hexQuote('phala-dcap-qvl/tests/near/quote/quote_hex.txt'), tdxCol, { now: NOW }), 'CERT_NOT_YET_VALID', 'SGX PCK Certificate'));
+    void rejects(() => verifyQuote(hexQuote('phala-dcap-qvl/tests/near/quote/quote_hex.txt'), tdxCol, { now: NOW }), 'CERT_NOT_YET_VALID', 'SGX PCK Certificate'));
   test('type-1 quote without a PCK chain → PCK_CHAIN_MISSING', () =>
-    rejects(() => verifyQuote(readVector('intel-qvl-sampledata/sampleData/quote.dat'), intelSampleCollateral(), { now: NOW, trustedRoots: [INTEL_SAMPLE_ROOT()] }), 'PCK_CHAIN_MISSING'));
+    void rejects(() => verifyQuote(readVector('intel-qvl-sampledata/sampleData/quote.dat'), intelSampleCollateral(), { now: NOW, trustedRoots: [INTEL_SAMPLE_ROOT()] }), 'PCK_CHAIN_MISSING'));
   test('a collateral that is not an object → COLLATERAL_INVALID', () =>
-    rejects(() => verifyQuote(sgxQuote, 'nope' as unknown as Collateral, { now: NOW }), 'COLLATERAL_INVALID'));
-  test('an invalid `now` → VERIFY_OPTIONS_INVALID', () => rejects(() => verifyQuote(sgxQuote, sgxCol, { now: new Date('x') }), 'VERIFY_OPTIONS_INVALID'));
+    void rejects(() => verifyQuote(sgxQuote, 'nope' as unknown as Collateral, { now: NOW }), 'COLLATERAL_INVALID'));
+  test('an invalid `now` → VERIFY_OPTIONS_INVALID', () => void rejects(() => verifyQuote(sgxQuote, sgxCol, { now: new Date('x') }), 'VERIFY_OPTIONS_INVALID'));
 });
 
 test('hex vector helper sanity', () => assert.equal(hexQuote('phala-dcap-qvl/tests/near/quote/quote_hex.txt')[0], 4));

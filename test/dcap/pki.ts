@@ -15,7 +15,10 @@ import { parseCertificate } from '../../src/dcap/x509.js';
 import { pemCertificates } from '../../src/dcap/pem.js';
 import { phalaCollateral, readVector } from './helpers.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const SGX_EXT = '1.2.840.113741.1.13.1';
