@@ -8,6 +8,8 @@
 import { webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+// @peculiar/x509 needs a Reflect metadata polyfill loaded before it (tsyringe).
+import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { KubeSgxError } from '../errors.js';
 

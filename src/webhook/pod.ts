@@ -4,13 +4,7 @@
  * input), and the per-container SGX analysis that mutation and validation share.
  */
 import { KubeSgxError, type ErrorPath } from '../errors.js';
-import {
-  ENCLAVE_RESOURCE,
-  EPC_RESOURCE,
-  KNOWN_INTEL_RESOURCES,
-  LEGACY_EPC_RESOURCE,
-  PROVISION_RESOURCE,
-} from './config.js';
+import { EPC_RESOURCE, KNOWN_INTEL_RESOURCES, LEGACY_EPC_RESOURCE } from './config.js';
 import { MIB, ceilDiv, formatBinarySI, parseIntegerQuantity } from './quantity.js';
 
 export type ResourceList = Record<string, unknown>;

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
@@ -78,6 +78,18 @@ async function readPair(certFile: string, keyFile: string): Promise<{ cert: Buff
   return { cert, key };
 }
 
+/**
+ * Throws unless the key belongs to the (first) certificate. OpenSSL only
+ * catches a mismatch between keys of the same type; an EC key beside an RSA
+ * certificate would load and fail every handshake.
+ */
+function checkPair(pair: { cert: Buffer; key: Buffer }): void {
+  createSecureContext(pair);
+  const fromKey = createPublicKey(createPrivateKey(pair.key)).export({ type: 'spki', format: 'der' });
+  const fromCert = new X509Certificate(pair.cert).publicKey.export({ type: 'spki', format: 'der' });
+  if (!fromKey.equals(fromCert)) throw new Error('the private key does not belong to the certificate');
+}
+
 export async function startWebhookServer(opts: WebhookServerOptions): Promise<WebhookServer> {
   const config = opts.config ?? defaultWebhookConfig;
   const log = opts.logger ?? silentLogger;
@@ -89,7 +101,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   let current: { cert: Buffer; key: Buffer };
   try {
     current = await readPair(opts.tlsCertFile, opts.tlsKeyFile);
-    createSecureContext(current);
+    checkPair(current);
   } catch (e) {
     throw new KubeSgxError('WEBHOOK_TLS_INVALID', `cannot use --tls-cert/--tls-key: ${(e as Error).message}`, { cause: e });
   }
@@ -158,7 +170,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     if (next.cert.equals(current.cert) && next.key.equals(current.key)) return false;
     try {
       // Throws while a rotation is half written (new cert, old key): keep serving the old pair.
-      createSecureContext(next);
+      checkPair(next);
       server.setSecureContext(next);
     } catch (e) {
       metrics.reloads.inc({ result: 'error' });

@@ -1,0 +1,179 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:https';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import jsonpatch from 'fast-json-patch';
+import { generateWebhookCertificates, writeWebhookCertificates, type WebhookCertBundle } from '../../src/webhook/certs.js';
+import { startWebhookServer, type WebhookServer } from '../../src/webhook/server.js';
+import { defaultWebhookConfig, mutatePod, parseWebhookConfig } from '../../src/webhook/index.js';
+import { container, pod, review, type Obj } from './helpers.js';
+
+interface Reply {
+  status: number;
+  body: string;
+  peerSerial: string;
+}
+
+function call(url: string, ca: string, path: string, opts: { method?: string; body?: string | Buffer; chunked?: boolean } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(path, url);
+    const req = request(
+      { hostname: u.hostname, port: u.port, path: u.pathname, method: opts.method ?? 'POST', ca, agent: false, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        const peerSerial = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().serialNumber;
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), peerSerial }));
+      },
+    );
+    req.on('error', reject);
+    if (opts.body !== undefined) {
+      if (opts.chunked) {
+        // Write in pieces without a content-length so the server must count.
+        const b = Buffer.from(opts.body);
+        for (let i = 0; i < b.length; i += 64 * 1024) req.write(b.subarray(i, i + 64 * 1024));
+      } else {
+        req.setHeader('content-length', Buffer.byteLength(opts.body));
+        req.write(opts.body);
+      }
+    }
+    req.end();
+  });
+}
+
+async function writeAtomically(file: string, data: string): Promise<void> {
+  await writeFile(file + '.tmp', data);
+  await rename(file + '.tmp', file);
+}
+
+describe('webhook HTTPS server', () => {
+  let dir: string;
+  let certs: WebhookCertBundle;
+  let server: WebhookServer;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kube-sgx-webhook-'));
+    certs = await generateWebhookCertificates({ dnsNames: ['kube-sgx-webhook.kube-sgx.svc', 'localhost'], ipAddresses: ['127.0.0.1'] });
+    await writeWebhookCertificates(dir, certs);
+    server = await startWebhookServer({
+      listen: '127.0.0.1:0',
+      tlsCertFile: join(dir, 'tls.crt'),
+      tlsKeyFile: join(dir, 'tls.key'),
+      config: parseWebhookConfig({ maxEpcPerNode: '64Mi' }),
+      certPollMs: 200,
+    });
+  });
+  after(async () => {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('serves a certificate made by `webhook certs` with the service SAN', () => {
+    const cert = new X509Certificate(certs.certPem);
+    assert.match(cert.subjectAltName ?? '', /DNS:kube-sgx-webhook\.kube-sgx\.svc/);
+    assert.ok(cert.checkIssued(new X509Certificate(certs.caCertPem)));
+    assert.ok(cert.verify(new X509Certificate(certs.caCertPem).publicKey));
+    assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  test('/mutate end to end: the patch applies to the pod and re-review is empty', async () => {
+    const p = pod([container('app', { 'kubernetes.azure.com/sgx_epc_mem_in_MiB': '16' })], { annotations: { 'kube-sgx.io/quote-provider': 'aesmd' } });
+    const r = await call(server.url, certs.caCertPem, '/mutate', { body: JSON.stringify(review(p)) });
+    assert.equal(r.status, 200);
+    const resp = (JSON.parse(r.body) as { response: { allowed: boolean; patch: string; uid: string } }).response;
+    assert.equal(resp.allowed, true);
+    const ops = JSON.parse(Buffer.from(resp.patch, 'base64').toString()) as jsonpatch.Operation[];
+    const out = jsonpatch.applyPatch(structuredClone(p), ops, true, false).newDocument as Obj;
+    assert.deepEqual(mutatePod(out, defaultWebhookConfig), []);
+    const again = await call(server.url, certs.caCertPem, '/mutate', { body: JSON.stringify(review(out)) });
+    assert.equal((JSON.parse(again.body) as { response: Obj }).response.patch, undefined);
+    const v = await call(server.url, certs.caCertPem, '/validate', { body: JSON.stringify(review(out)) });
+    assert.equal((JSON.parse(v.body) as { response: { allowed: boolean } }).response.allowed, true);
+  });
+
+  test('/validate denies with a message', async () => {
+    const p = pod([container('app', { 'sgx.intel.com/epc': '128Mi', 'sgx.intel.com/enclave': '1' })]);
+    const r = await call(server.url, certs.caCertPem, '/validate', { body: JSON.stringify(review(p)) });
+    assert.equal(r.status, 200);
+    const resp = (JSON.parse(r.body) as { response: { allowed: boolean; status: { message: string } } }).response;
+    assert.equal(resp.allowed, false);
+    assert.match(resp.status.message, /largest SGX node offers 64Mi/);
+  });
+
+  test('bad input is 400 with a reason, and the server keeps serving', async () => {
+    const cases: Array<[string | Buffer, RegExp, boolean?]> = [
+      ['{"apiVersion":', /not JSON/],
+      ['', /empty body/],
+      [JSON.stringify({ apiVersion: 'v1', kind: 'Pod' }), /apiVersion must be admission.k8s.io\/v1/],
+      [JSON.stringify(review(pod([]), { kind: { group: 'apps', version: 'v1', kind: 'Deployment' } })), /only handles pods/],
+      [JSON.stringify(review(undefined)), /request.object is missing/],
+      [Buffer.alloc(1024 * 1024 + 1, 0x20), /exceeds the 1048576-byte limit/],
+      [Buffer.alloc(3 * 1024 * 1024, 0x20), /exceeds the 1048576-byte limit/, true],
+    ];
+    for (const [body, re, chunked] of cases) {
+      const r = await call(server.url, certs.caCertPem, '/mutate', { body, chunked });
+      assert.equal(r.status, 400, String(re));
+      assert.match(r.body, re);
+      assert.match((JSON.parse(r.body) as { error: { code: string } }).error.code, /WEBHOOK_BAD_REVIEW/);
+    }
+    assert.equal((await call(server.url, certs.caCertPem, '/mutate', { method: 'GET' })).status, 405);
+    assert.equal((await call(server.url, certs.caCertPem, '/nope', { method: 'GET' })).status, 404);
+    assert.equal((await call(server.url, certs.caCertPem, '/healthz', { method: 'GET' })).status, 200);
+    assert.equal((await call(server.url, certs.caCertPem, '/readyz', { method: 'GET' })).status, 200);
+    const m = await call(server.url, certs.caCertPem, '/metrics', { method: 'GET' });
+    assert.match(m.body, /kube_sgx_webhook_reviews_total\{endpoint="mutate",outcome="bad_request"\} 7/);
+    assert.match(m.body, /kube_sgx_webhook_certificate_not_after_seconds \d+/);
+  });
+
+  test('certificate rotation is picked up without a restart; a half-written rotation is not', async () => {
+    const oldSerial = (await call(server.url, certs.caCertPem, '/healthz', { method: 'GET' })).peerSerial;
+    const next = await generateWebhookCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+    // Half-written: new certificate, old key — must keep serving the old pair.
+    await writeAtomically(join(dir, 'tls.crt'), next.certPem);
+    assert.equal(await server.reloadCertificates(), false);
+    assert.equal((await call(server.url, certs.caCertPem, '/healthz', { method: 'GET' })).peerSerial, oldSerial);
+    await writeAtomically(join(dir, 'tls.key'), next.keyPem);
+    // Picked up by the file watch / poll, not by an explicit call.
+    const deadline = Date.now() + 5000;
+    let serial = oldSerial;
+    while (Date.now() < deadline) {
+      try {
+        serial = (await call(server.url, next.caCertPem, '/healthz', { method: 'GET' })).peerSerial;
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    assert.notEqual(serial, oldSerial);
+    assert.equal(serial.toLowerCase(), new X509Certificate(next.certPem).serialNumber.toLowerCase());
+    await assert.rejects(call(server.url, certs.caCertPem, '/healthz', { method: 'GET' }), /certificate|self.signed|verify/i);
+    const m = await call(server.url, next.caCertPem, '/metrics', { method: 'GET' });
+    assert.match(m.body, /kube_sgx_webhook_certificate_reloads_total\{result="ok"\} 1/);
+    certs = next;
+  });
+});
+
+describe('webhook server start-up errors', () => {
+  test('missing or mismatched cert/key is a typed error', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kube-sgx-webhook-'));
+    try {
+      await assert.rejects(
+        startWebhookServer({ listen: '127.0.0.1:0', tlsCertFile: join(dir, 'no.crt'), tlsKeyFile: join(dir, 'no.key') }),
+        (e: unknown) => (e as { code?: string }).code === 'WEBHOOK_TLS_INVALID',
+      );
+      const a = await generateWebhookCertificates({ dnsNames: ['a'], keyType: 'rsa' });
+      const b = await generateWebhookCertificates({ dnsNames: ['b'] });
+      await writeFile(join(dir, 'tls.crt'), a.certPem);
+      await writeFile(join(dir, 'tls.key'), b.keyPem);
+      await assert.rejects(
+        startWebhookServer({ listen: '127.0.0.1:0', tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key') }),
+        (e: unknown) => (e as { code?: string }).code === 'WEBHOOK_TLS_INVALID',
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
