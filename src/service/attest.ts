@@ -1,0 +1,215 @@
+/**
+ * The attestation pipeline: request body → verified quote → runtime/init
+ * data binding → incoming claims → policy → token claims. Pure apart from
+ * the verifier and policy lookups, so HTTP handlers stay thin.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { KubeSgxError } from '../errors.js';
+import { b64url, decodeBase64Any } from './encoding.js';
+import { evaluatePolicy, type Claim } from './policy/index.js';
+import type { ActivePolicy } from './policies.js';
+import { assertSgxQuote, classifyVerifierError, type AttestationVerifier, type VerifiedQuote } from './verifier.js';
+
+export const API_VERSIONS = ['2020-10-01', '2022-08-01', '2025-06-01'] as const;
+/** MAA's fixed token lifetime. */
+export const TOKEN_LIFETIME_S = 8 * 3600;
+
+export function checkApiVersion(v: string | undefined): void {
+  if (v === undefined) throw new KubeSgxError('UNSUPPORTED_API_VERSION', `the api-version query parameter is required (${API_VERSIONS.join(', ')})`, { path: ['api-version'] });
+  if (!(API_VERSIONS as readonly string[]).includes(v)) {
+    throw new KubeSgxError('UNSUPPORTED_API_VERSION', `api-version ${JSON.stringify(v)} is not supported (${API_VERSIONS.join(', ')})`, { path: ['api-version'] });
+  }
+}
+
+export interface DataField {
+  data: Uint8Array;
+  dataType: 'Binary' | 'JSON';
+}
+
+export interface AttestRequest {
+  quote: Uint8Array;
+  runtimeData?: DataField;
+  initTimeData?: DataField;
+  draftPolicy?: string;
+  nonce?: string;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function readDataField(v: unknown, name: string): DataField | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isObject(v)) throw new KubeSgxError('INVALID_REQUEST', `${name} must be an object {data, dataType}`, { path: [name] });
+  const dataType = v.dataType ?? 'Binary';
+  if (dataType !== 'Binary' && dataType !== 'JSON') {
+    throw new KubeSgxError('INVALID_REQUEST', `${name}.dataType must be "Binary" or "JSON"`, { path: [name, 'dataType'] });
+  }
+  return { data: decodeBase64Any(v.data, `${name}.data`), dataType };
+}
+
+/** Validates an MAA attest body (`quote` for SgxEnclave, `report` for OpenEnclave). */
+export function parseAttestRequest(body: unknown, evidenceField: 'quote' | 'report'): AttestRequest {
+  if (!isObject(body)) throw new KubeSgxError('INVALID_REQUEST', 'the request body must be a JSON object');
+  if (body[evidenceField] === undefined) throw new KubeSgxError('INVALID_REQUEST', `${evidenceField} is required`, { path: [evidenceField] });
+  let quote = decodeBase64Any(body[evidenceField], evidenceField);
+  // An OpenEnclave report is a 16-byte OE header followed by the SGX quote.
+  if (evidenceField === 'report') {
+    if (quote.length < 16) throw new KubeSgxError('INVALID_QUOTE', 'report is shorter than its 16-byte OpenEnclave header', { path: ['report'] });
+    quote = quote.subarray(16);
+  }
+  const req: AttestRequest = { quote };
+  const rt = readDataField(body.runtimeData, 'runtimeData');
+  if (rt) req.runtimeData = rt;
+  const it = readDataField(body.initTimeData, 'initTimeData');
+  if (it) req.initTimeData = it;
+  if (body.draftPolicyForAttestation !== undefined && body.draftPolicyForAttestation !== null) {
+    if (typeof body.draftPolicyForAttestation !== 'string') throw new KubeSgxError('INVALID_REQUEST', 'draftPolicyForAttestation must be a string', { path: ['draftPolicyForAttestation'] });
+    req.draftPolicy = body.draftPolicyForAttestation;
+  }
+  if (body.nonce !== undefined && body.nonce !== null) {
+    if (typeof body.nonce !== 'string' || body.nonce.length > 1024) throw new KubeSgxError('INVALID_REQUEST', 'nonce must be a string of at most 1024 characters', { path: ['nonce'] });
+    req.nonce = body.nonce;
+  }
+  return req;
+}
+
+export async function verifySgxQuote(verifier: AttestationVerifier, quote: Uint8Array): Promise<VerifiedQuote & { enclave: NonNullable<VerifiedQuote['enclave']> }> {
+  assertSgxQuote(quote);
+  let r: VerifiedQuote;
+  try {
+    r = await verifier.verify(quote);
+  } catch (e) {
+    throw classifyVerifierError(e);
+  }
+  if (r.teeType !== 'SGX' || !r.enclave) throw new KubeSgxError('UNSUPPORTED_QUOTE_TYPE', 'the quote did not verify as an SGX enclave quote', { path: ['quote'] });
+  return r as VerifiedQuote & { enclave: NonNullable<VerifiedQuote['enclave']> };
+}
+
+function sha256(b: Uint8Array): Buffer {
+  return createHash('sha256').update(b).digest();
+}
+
+function parseJsonData(d: DataField, name: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(d.data).toString('utf8'));
+  } catch (e) {
+    throw new KubeSgxError('INVALID_REQUEST', `${name} has dataType JSON but is not JSON`, { path: [name, 'data'], cause: e });
+  }
+}
+
+/**
+ * MAA's binding: SHA-256 of the exact runtime data bytes must equal the
+ * first 32 bytes of REPORTDATA (bytes 32..63 are not checked), and SHA-256
+ * of init-time data must equal the first 32 bytes of CONFIGID.
+ */
+export function bindingClaims(req: AttestRequest, enclave: NonNullable<VerifiedQuote['enclave']>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const reportData = Buffer.from(enclave.reportData, 'hex');
+  if (req.runtimeData) {
+    if (!sha256(req.runtimeData.data).equals(reportData.subarray(0, 32))) {
+      throw new KubeSgxError('RUNTIME_DATA_MISMATCH', 'SHA-256 of runtimeData.data does not match the first 32 bytes of the quote\'s report data', { path: ['runtimeData', 'data'] });
+    }
+    if (req.runtimeData.dataType === 'JSON') out['x-ms-runtime'] = parseJsonData(req.runtimeData, 'runtimeData');
+    else out['x-ms-sgx-ehd'] = b64url(req.runtimeData.data);
+  }
+  if (req.initTimeData) {
+    const configId = Buffer.from(enclave.configId ?? '', 'hex');
+    if (configId.length < 32 || !sha256(req.initTimeData.data).equals(configId.subarray(0, 32))) {
+      throw new KubeSgxError('INIT_DATA_MISMATCH', 'SHA-256 of initTimeData.data does not match the first 32 bytes of the enclave\'s CONFIGID', { path: ['initTimeData', 'data'] });
+    }
+    if (req.initTimeData.dataType === 'JSON') out['x-ms-inittime'] = parseJsonData(req.initTimeData, 'initTimeData');
+  }
+  return out;
+}
+
+/** The evidence claims: the token's x-ms-* / x-kube-sgx-* claims derived from the verified quote. */
+export function evidenceClaims(r: VerifiedQuote & { enclave: NonNullable<VerifiedQuote['enclave']> }, simulated: boolean): Record<string, unknown> {
+  const e = r.enclave;
+  const claims: Record<string, unknown> = {
+    'x-ms-attestation-type': 'sgx',
+    'x-ms-ver': '1.0',
+    'x-ms-sgx-is-debuggable': e.debug,
+    'x-ms-sgx-mrenclave': e.mrEnclave.toLowerCase(),
+    'x-ms-sgx-mrsigner': e.mrSigner.toLowerCase(),
+    'x-ms-sgx-product-id': e.isvProdId,
+    'x-ms-sgx-svn': e.isvSvn,
+    'x-ms-sgx-report-data': e.reportData.toLowerCase(),
+    'x-kube-sgx-tcb-status': r.status,
+    'x-kube-sgx-advisory-ids': [...r.advisoryIds],
+    'x-kube-sgx-simulated': simulated,
+  };
+  // KSS fields only when the enclave uses them (all-zero otherwise).
+  if (e.configId && /[1-9a-f]/i.test(e.configId)) claims['x-ms-sgx-config-id'] = e.configId.toLowerCase();
+  if (e.configSvn) claims['x-ms-sgx-config-svn'] = e.configSvn;
+  if (e.isvExtProdId && /[1-9a-f]/i.test(e.isvExtProdId)) claims['x-ms-sgx-isv-extended-product-id'] = e.isvExtProdId.toLowerCase();
+  if (e.isvFamilyId && /[1-9a-f]/i.test(e.isvFamilyId)) claims['x-ms-sgx-isv-family-id'] = e.isvFamilyId.toLowerCase();
+  return claims;
+}
+
+const LEGACY: Record<string, string> = {
+  'x-ms-sgx-is-debuggable': '$is-debuggable',
+  'x-ms-sgx-mrsigner': '$sgx-mrsigner',
+  'x-ms-sgx-mrenclave': '$sgx-mrenclave',
+  'x-ms-sgx-product-id': '$product-id',
+  'x-ms-sgx-svn': '$svn',
+  'x-ms-attestation-type': '$tee',
+};
+
+/** Incoming claim set for the policy engine (plus MAA's legacy `$` names). */
+export function incomingClaims(claims: Record<string, unknown>): Claim[] {
+  const out: Claim[] = [];
+  const push = (type: string, v: unknown) => {
+    if (typeof v === 'boolean') out.push({ type, value: v, valueType: 'Boolean', issuer: 'AttestationService' });
+    else if (typeof v === 'number') out.push({ type, value: v, valueType: 'Integer', issuer: 'AttestationService' });
+    else if (typeof v === 'string') out.push({ type, value: v, valueType: 'String', issuer: 'AttestationService' });
+  };
+  for (const [type, v] of Object.entries(claims)) {
+    if (Array.isArray(v)) for (const x of v) push(type, x);
+    else push(type, v);
+    const legacy = LEGACY[type];
+    if (legacy) push(legacy, v);
+  }
+  return out;
+}
+
+export interface IssueContext {
+  issuer: string;
+  now: number;
+  simulated: boolean;
+  policy: ActivePolicy;
+  lifetimeS?: number;
+}
+
+/** Verified evidence + request → the token claims, or ATTESTATION_DENIED. */
+export function buildTokenClaims(
+  req: AttestRequest,
+  verified: VerifiedQuote & { enclave: NonNullable<VerifiedQuote['enclave']> },
+  ctx: IssueContext,
+): Record<string, unknown> {
+  const evidence = { ...evidenceClaims(verified, ctx.simulated), ...bindingClaims(req, verified.enclave) };
+  const outcome = evaluatePolicy(ctx.policy.parsed, incomingClaims(evidence));
+  if (!outcome.permitted) {
+    throw new KubeSgxError('ATTESTATION_DENIED', `attestation policy (version ${ctx.policy.version}, hash ${ctx.policy.hash}) refused the evidence: ${outcome.reason ?? 'denied'}`, {
+      details: { policyHash: ctx.policy.hash, policyVersion: ctx.policy.version, tcbStatus: verified.status, debug: verified.enclave.debug },
+    });
+  }
+  const iat = Math.floor(ctx.now / 1000);
+  return {
+    ...outcome.issued,
+    ...evidence,
+    'x-ms-policy-hash': ctx.policy.hash,
+    'x-kube-sgx-policy-version': ctx.policy.version,
+    ...(req.nonce !== undefined ? { nonce: req.nonce } : {}),
+    iss: ctx.issuer,
+    iat,
+    nbf: iat,
+    exp: iat + (ctx.lifetimeS ?? TOKEN_LIFETIME_S),
+    jti: randomBytes(32).toString('hex'),
+  };
+}
+
+/** An unsecured JWT (alg none), as MAA returns for draft-policy attestations. */
+export function unsignedToken(claims: Record<string, unknown>): string {
+  return `${b64url(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}.`;
+}

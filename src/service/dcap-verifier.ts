@@ -1,0 +1,97 @@
+/**
+ * Builds the real verifier for the service: the DCAP QuoteVerifier with
+ * - production: the pinned Intel root only, collateral from --collateral-dir
+ *   or --pccs (cached until the collateral's own nextUpdate);
+ * - --simulation --platform DIR: the simulator's root only, collateral from
+ *   the simulated platform. Nothing else ever makes the sim root trusted.
+ */
+import { KubeSgxError } from '../errors.js';
+import {
+  CachingCollateralProvider, DirectoryCollateralProvider, PccsCollateralProvider, QuoteVerifier, type CollateralProvider, type VerificationResult,
+} from '../dcap/index.js';
+import type { AttestationVerifier, VerifiedQuote } from './verifier.js';
+
+export interface DcapVerifierOptions {
+  simulation: boolean;
+  platformDir?: string;
+  collateralDir?: string;
+  pccsUrl?: string;
+  now?: () => Date;
+}
+
+export interface BuiltVerifier {
+  verifier: AttestationVerifier;
+  /** Collateral freshness for /status. */
+  describe(): Promise<Record<string, unknown>>;
+}
+
+const STALE = /^(TCB_INFO|QE_IDENTITY|CRL)_(EXPIRED|NOT_YET_VALID)$/;
+
+/** Wraps QuoteVerifier: stale-collateral errors get one stable code; freshness is remembered for /status. */
+export class DcapAttestationVerifier implements AttestationVerifier {
+  lastCollateralExpiresAt: string | undefined;
+  lastVerifiedAt: string | undefined;
+
+  constructor(private readonly inner: QuoteVerifier) {}
+
+  async verify(quote: Uint8Array): Promise<VerifiedQuote> {
+    let r: VerificationResult;
+    try {
+      r = await this.inner.verify(quote);
+    } catch (e) {
+      if (e instanceof KubeSgxError && STALE.test(e.code)) {
+        throw new KubeSgxError('COLLATERAL_EXPIRED', e.message, { cause: e, details: { verifierCode: e.code } });
+      }
+      throw e;
+    }
+    this.lastCollateralExpiresAt = r.collateralExpiresAt;
+    this.lastVerifiedAt = r.verifiedAt;
+    return r;
+  }
+}
+
+export async function createDcapVerifier(opts: DcapVerifierOptions): Promise<BuiltVerifier> {
+  let provider: CollateralProvider | undefined;
+  let trustedRoots: string[] | undefined;
+  let source: string;
+  if (opts.simulation) {
+    if (!opts.platformDir) throw new KubeSgxError('CONFIG_INVALID', '--simulation needs --platform DIR');
+    const sim = await openSimulatedPlatform(opts.platformDir);
+    trustedRoots = [sim.rootCaPem];
+    provider = sim.provider;
+    source = `simulated platform ${opts.platformDir}`;
+  } else if (opts.collateralDir) {
+    provider = new DirectoryCollateralProvider(opts.collateralDir);
+    source = `directory ${opts.collateralDir}`;
+  } else if (opts.pccsUrl) {
+    provider = new PccsCollateralProvider(opts.pccsUrl);
+    source = `PCCS ${opts.pccsUrl}`;
+  } else {
+    throw new KubeSgxError('CONFIG_INVALID', 'no collateral source: give --collateral-dir DIR, --pccs URL, or --simulation --platform DIR');
+  }
+  const cached = new CachingCollateralProvider(provider, { ...(opts.now ? { now: opts.now } : {}), ...(trustedRoots ? { trustedRoots } : {}) });
+  const qv = new QuoteVerifier({ collateralProvider: cached, ...(trustedRoots ? { trustedRoots } : {}), ...(opts.now ? { now: opts.now } : {}) });
+  const verifier = new DcapAttestationVerifier(qv);
+  return {
+    verifier,
+    describe: async () => {
+      const expires = verifier.lastCollateralExpiresAt;
+      return {
+        source,
+        trust: opts.simulation ? 'simulator root CA only' : 'Intel SGX Root CA (pinned)',
+        lastVerifiedAt: verifier.lastVerifiedAt ?? null,
+        collateralExpiresAt: expires ?? null,
+        fresh: expires === undefined ? null : Date.parse(expires) > Date.now(),
+      };
+    },
+  };
+}
+
+interface SimulatedPlatformTrust {
+  rootCaPem: string;
+  provider: CollateralProvider;
+}
+
+async function openSimulatedPlatform(_dir: string): Promise<SimulatedPlatformTrust> {
+  throw new KubeSgxError('CONFIG_INVALID', 'simulation support is not wired yet');
+}

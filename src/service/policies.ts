@@ -1,0 +1,160 @@
+/**
+ * Attestation policies per attestation type, versioned in the store. The
+ * text in force is parsed once and cached; `x-ms-policy-hash` (MAA's hash of
+ * the text) and `x-kube-sgx-policy-version` tell a relying party exactly
+ * which policy applied. Uploads arrive as MAA's JWS
+ * (`{"AttestationPolicy": b64url(text)}`, `alg` none or RS256/ES256 with
+ * x5c); a signed upload must verify against its own certificate.
+ */
+import { createHash, X509Certificate, verify as cryptoVerify } from 'node:crypto';
+import { KubeSgxError } from '../errors.js';
+import { decodeBase64Any } from './encoding.js';
+import { DEFAULT_SGX_POLICY, parsePolicy, policyHash, type Policy } from './policy/index.js';
+import type { Store, StoredPolicyVersion } from './store/types.js';
+
+export const ATTESTATION_TYPES = ['SgxEnclave', 'OpenEnclave'] as const;
+export type AttestationType = (typeof ATTESTATION_TYPES)[number];
+
+export function asAttestationType(s: string): AttestationType {
+  const t = ATTESTATION_TYPES.find((x) => x.toLowerCase() === s.toLowerCase());
+  if (!t) throw new KubeSgxError('NOT_FOUND', `attestation type ${JSON.stringify(s)} is not supported (SgxEnclave, OpenEnclave)`, { path: ['attestationType'] });
+  return t;
+}
+
+export interface ActivePolicy {
+  text: string;
+  parsed: Policy;
+  hash: string;
+  /** 0 = the built-in default (never set, or reset). */
+  version: number;
+  isDefault: boolean;
+}
+
+function compile(text: string | null, version: number): ActivePolicy {
+  const t = text ?? DEFAULT_SGX_POLICY;
+  return { text: t, parsed: parsePolicy(t), hash: policyHash(t), version, isDefault: text === null };
+}
+
+export class PolicyService {
+  private cache = new Map<AttestationType, { policy: ActivePolicy; loadedAt: number }>();
+
+  /** `refreshMs`: how long a cached policy is trusted before re-reading (replicas see each other's changes). */
+  constructor(
+    private readonly store: Store,
+    private readonly refreshMs: number,
+  ) {}
+
+  async active(type: AttestationType): Promise<ActivePolicy> {
+    const c = this.cache.get(type);
+    if (c && Date.now() - c.loadedAt < this.refreshMs) return c.policy;
+    const cur = await this.store.currentPolicy(type);
+    const policy = compile(cur?.text ?? null, cur?.version ?? 0);
+    this.cache.set(type, { policy, loadedAt: Date.now() });
+    return policy;
+  }
+
+  /** Validates (parse errors carry line/column) and stores a new version. */
+  async set(type: AttestationType, text: string): Promise<ActivePolicy> {
+    parsePolicy(text);
+    const v = await this.store.appendPolicy(type, text, Date.now());
+    return this.remember(type, v);
+  }
+
+  async reset(type: AttestationType): Promise<ActivePolicy> {
+    const v = await this.store.appendPolicy(type, null, Date.now());
+    return this.remember(type, v);
+  }
+
+  async versions(type: AttestationType): Promise<Array<{ version: number; hash: string; isDefault: boolean; createdAt: string }>> {
+    const list = await this.store.listPolicyVersions(type);
+    return list.map((v) => ({
+      version: v.version,
+      hash: policyHash(v.text ?? DEFAULT_SGX_POLICY),
+      isDefault: v.text === null,
+      createdAt: new Date(v.createdAt).toISOString(),
+    }));
+  }
+
+  private remember(type: AttestationType, v: StoredPolicyVersion): ActivePolicy {
+    const policy = compile(v.text, v.version);
+    this.cache.set(type, { policy, loadedAt: Date.now() });
+    return policy;
+  }
+}
+
+export interface PolicyUpload {
+  /** Policy text, or undefined for a reset (empty payload). */
+  text: string | undefined;
+  /** The exact JWS string received (hashed into x-ms-policy-token-hash). */
+  jws: string;
+  /** JWK (+x5c) of the signer, when the upload was signed. */
+  signer?: { kty: string; x5c: string[] };
+}
+
+function decodeJsonSegment(seg: string, what: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(decodeBase64Any(seg, what)).toString('utf8'));
+  } catch (e) {
+    if (e instanceof KubeSgxError) throw new KubeSgxError('POLICY_INVALID_JWS', `${what} is not base64url`, { cause: e });
+    throw new KubeSgxError('POLICY_INVALID_JWS', `${what} is not JSON`, { cause: e });
+  }
+}
+
+/**
+ * Reads a policy upload: MAA's JWS (optionally JSON-quoted), or plain policy
+ * text as the portal accepts. `alg: none` is accepted here because uploads
+ * are authorised by the admin bearer token (MAA's "AAD" trust model).
+ */
+export function readPolicyUpload(body: string, expectPayload: boolean): PolicyUpload {
+  let raw = body.trim();
+  if (raw.startsWith('"') && raw.endsWith('"')) {
+    try {
+      raw = String(JSON.parse(raw));
+    } catch {
+      /* fall through: not a JSON string */
+    }
+  }
+  if (expectPayload && /^version\s*=/i.test(raw)) return { text: raw, jws: raw };
+  const parts = raw.split('.');
+  if (parts.length !== 3) throw new KubeSgxError('POLICY_INVALID_JWS', 'the body must be a JWS (header.payload.signature) or policy text starting with "version="');
+  const header = decodeJsonSegment(parts[0]!, 'JWS header') as Record<string, unknown> | null;
+  if (typeof header !== 'object' || header === null) throw new KubeSgxError('POLICY_INVALID_JWS', 'JWS header must be an object');
+  const alg = header.alg;
+  let signer: PolicyUpload['signer'];
+  if (alg === 'RS256' || alg === 'ES256') {
+    const x5c = header.x5c;
+    if (!Array.isArray(x5c) || typeof x5c[0] !== 'string') throw new KubeSgxError('POLICY_INVALID_JWS', `a ${alg} policy JWS needs the signing certificate in x5c`);
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(Buffer.from(x5c[0], 'base64'));
+    } catch (e) {
+      throw new KubeSgxError('POLICY_INVALID_JWS', 'x5c[0] is not a base64 DER certificate', { cause: e });
+    }
+    const sig = Buffer.from(decodeBase64Any(parts[2], 'JWS signature'));
+    const ok = cryptoVerify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), alg === 'ES256' ? { key: cert.publicKey, dsaEncoding: 'ieee-p1363' } : cert.publicKey, sig);
+    if (!ok) throw new KubeSgxError('POLICY_INVALID_JWS', 'the policy JWS signature does not verify with its x5c certificate');
+    signer = { kty: alg === 'RS256' ? 'RSA' : 'EC', x5c: x5c.filter((x): x is string => typeof x === 'string') };
+  } else if (alg !== 'none') {
+    throw new KubeSgxError('POLICY_INVALID_JWS', `JWS alg ${JSON.stringify(alg)} is not accepted (none, RS256, ES256)`);
+  }
+  let text: string | undefined;
+  if (parts[1] !== '') {
+    const payload = decodeJsonSegment(parts[1]!, 'JWS payload') as Record<string, unknown> | null;
+    const p = payload?.AttestationPolicy;
+    if (typeof p !== 'string') throw new KubeSgxError('POLICY_INVALID_JWS', 'JWS payload must be {"AttestationPolicy": base64url(policy text)}');
+    text = Buffer.from(decodeBase64Any(p, 'AttestationPolicy')).toString('utf8');
+  }
+  if (expectPayload && text === undefined) throw new KubeSgxError('POLICY_INVALID_JWS', 'the JWS has an empty payload: use :reset to reset the policy');
+  return signer ? { text, jws: raw, signer } : { text, jws: raw };
+}
+
+/** An unsigned JWS holding the StoredAttestationPolicy, as MAA returns in x-ms-policy. */
+export function storedPolicyJws(text: string): string {
+  const h = Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url');
+  const p = Buffer.from(JSON.stringify({ AttestationPolicy: Buffer.from(text, 'utf8').toString('base64url') })).toString('base64url');
+  return `${h}.${p}.`;
+}
+
+export function policyTokenHash(jws: string): string {
+  return createHash('sha256').update(jws, 'utf8').digest('base64url');
+}

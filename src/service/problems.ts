@@ -1,0 +1,92 @@
+/**
+ * The service's error vocabulary. Every failure is a KubeSgxError whose
+ * `code` maps here to an HTTP status and a stable RFC 7807 `type` URI; the
+ * app renders it in one place (app.ts `onError`). Codes not listed (e.g. a
+ * verifier code for a malformed or tampered quote) are the caller's evidence
+ * problem: 400 with the type derived from the code.
+ */
+import { KubeSgxError, type KubeSgxErrorInit } from '../errors.js';
+
+export const PROBLEM_TYPE_BASE = 'https://kube-sgx.dev/problems/';
+
+const STATUS: Record<string, number> = {
+  INVALID_REQUEST: 400,
+  INVALID_JSON: 400,
+  INVALID_BASE64: 400,
+  UNSUPPORTED_API_VERSION: 400,
+  UNSUPPORTED_QUOTE_TYPE: 400,
+  INVALID_QUOTE: 400,
+  QUOTE_REJECTED: 400,
+  SIMULATED_QUOTE_REFUSED: 400,
+  COLLATERAL_EXPIRED: 400,
+  RUNTIME_DATA_MISMATCH: 400,
+  INIT_DATA_MISMATCH: 400,
+  ATTESTATION_DENIED: 400,
+  POLICY_SYNTAX: 400,
+  POLICY_UNSUPPORTED: 400,
+  POLICY_INVALID_JWS: 400,
+  RELEASE_POLICY_INVALID: 400,
+  UNAUTHORIZED: 401,
+  TOKEN_INVALID: 401,
+  FORBIDDEN: 403,
+  SECRET_RELEASE_DENIED: 403,
+  NOT_FOUND: 404,
+  SECRET_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  NONCE_UNKNOWN: 400,
+  NONCE_REPLAYED: 409,
+  NONCE_EXPIRED: 410,
+  REPORT_DATA_MISMATCH: 400,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  COLLATERAL_UNAVAILABLE: 503,
+  SHUTTING_DOWN: 503,
+  STORE_UNAVAILABLE: 503,
+  INTERNAL: 500,
+};
+
+/** Status for a code; unknown codes are input problems (400). */
+export function statusForCode(code: string): number {
+  return STATUS[code] ?? 400;
+}
+
+export function problemTypeForCode(code: string): string {
+  return PROBLEM_TYPE_BASE + code.toLowerCase().replace(/_/g, '-');
+}
+
+export interface ProblemDocument {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  path?: ReadonlyArray<string | number>;
+  offset?: number;
+  details?: Record<string, unknown>;
+  /** MAA's CloudError shape, so MAA clients read `code`/`message` too. */
+  error: { code: string; message: string };
+}
+
+export function toProblem(err: KubeSgxError): ProblemDocument {
+  const status = statusForCode(err.code);
+  // 5xx details may carry internals: give the caller only a generic message.
+  const detail = status >= 500 && err.code === 'INTERNAL' ? 'internal error' : err.message;
+  const doc: ProblemDocument = {
+    type: problemTypeForCode(err.code),
+    title: err.code.toLowerCase().replace(/_/g, ' '),
+    status,
+    detail,
+    code: err.code,
+    error: { code: err.code, message: detail },
+  };
+  if (err.path.length > 0) doc.path = err.path;
+  if (err.offset !== undefined) doc.offset = err.offset;
+  if (err.details !== undefined && status < 500) doc.details = err.details;
+  return doc;
+}
+
+/** Shorthand for throwing a service error. */
+export function fail(code: string, message: string, init?: KubeSgxErrorInit): never {
+  throw new KubeSgxError(code, message, init);
+}

@@ -1,0 +1,234 @@
+/**
+ * Composition root: picks the store, KEK, verifier (trust anchors and
+ * collateral source), signer and limits from the options, then serves the
+ * app over HTTP or HTTPS with graceful shutdown. The only place where
+ * implementations are chosen.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { KubeSgxError } from '../errors.js';
+import { createLogger, silentLogger } from '../ops/log.js';
+import { parseHostPort } from '../ops/server.js';
+import { createServiceApp, type ServiceDeps } from './app.js';
+import { createDcapVerifier, type DcapVerifierOptions } from './dcap-verifier.js';
+import { ServiceMetrics } from './metrics.js';
+import { ATTESTATION_TYPES, PolicyService } from './policies.js';
+import { RateLimiter } from './ratelimit.js';
+import { SecretService } from './secrets.js';
+import { TokenSigner } from './signer.js';
+import { KubernetesStore } from './store/kubernetes.js';
+import { SqliteStore } from './store/sqlite.js';
+import type { Store } from './store/types.js';
+import { Vault, loadKek } from './vault.js';
+import type { AttestationVerifier } from './verifier.js';
+
+export interface AttestationServiceOptions {
+  /** HOST:PORT; port 0 picks a free port. */
+  listen: string;
+  /** PEM text or file paths for HTTPS. */
+  tls?: { cert: string; key: string } | { certFile: string; keyFile: string };
+  /** SQLite database directory; omitted = in-memory (nothing survives a restart). */
+  dataDir?: string;
+  store?: 'sqlite' | 'kubernetes' | Store;
+  kubernetes?: { kubeConfig?: KubeConfig; namespace?: string };
+  /** Offline collateral directory (the verifier's DirectoryCollateralProvider). */
+  collateralDir?: string;
+  /** PCCS base URL. */
+  pccsUrl?: string;
+  /** Trust the simulator's root CA (from `platformDir`); tokens say x-kube-sgx-simulated: true. */
+  simulation?: boolean;
+  platformDir?: string;
+  /** Replace the DCAP verifier (failure-injection tests); the composition root still owns simulation marking. */
+  verifier?: AttestationVerifier;
+  adminToken?: string;
+  adminTokenFile?: string;
+  kek?: Uint8Array;
+  kekFile?: string;
+  /** External base URL clients use (token `iss`, `jku`); default derived from the listen address. */
+  issuer?: string;
+  /** Requests per second per client (0 = off) and burst; default 100/s, burst 200. */
+  rateLimit?: { rate: number; burst?: number };
+  logger?: Logger;
+  /** How long close() waits for in-flight requests before cutting connections. */
+  shutdownGraceMs?: number;
+  /** Re-read policies from the store at most this often (replicas); default 5 s for kubernetes, forever for sqlite. */
+  policyRefreshMs?: number;
+}
+
+export interface RunningAttestationService {
+  url: string;
+  issuer: string;
+  kids: string[];
+  store: Store;
+  close(): Promise<void>;
+}
+
+function readSecretFile(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (e) {
+    throw new KubeSgxError('CONFIG_INVALID', `cannot read ${what} ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+export interface AssembledService {
+  app: ReturnType<typeof createServiceApp>;
+  deps: ServiceDeps;
+  store: Store;
+  signer: TokenSigner;
+  /** Marks the service as shutting down (readyz 503). */
+  setShuttingDown(): void;
+  /** Closes the store. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Builds everything but the listening socket: store, KEK, verifier, signer
+ * and the app, for `issuer`. startAttestationService serves it; tests drive
+ * it in-process with `app.request()`.
+ */
+export async function assembleAttestationService(opts: Omit<AttestationServiceOptions, 'listen' | 'tls'>, issuer: string): Promise<AssembledService> {
+  const logger = opts.logger ?? (process.env.NODE_TEST_CONTEXT ? silentLogger : createLogger('attestation-service'));
+  if (opts.collateralDir && opts.pccsUrl) throw new KubeSgxError('CONFIG_INVALID', '--collateral-dir and --pccs exclude each other');
+  if (opts.simulation && !opts.platformDir && !opts.verifier) throw new KubeSgxError('CONFIG_INVALID', '--simulation needs --platform DIR (the simulated platform whose root CA to trust)');
+  if (!opts.simulation && opts.platformDir) throw new KubeSgxError('CONFIG_INVALID', '--platform is only used with --simulation');
+  const adminToken = opts.adminToken ?? (opts.adminTokenFile ? readSecretFile(opts.adminTokenFile, '--admin-token-file') : process.env.KUBE_SGX_ADMIN_TOKEN);
+  if (adminToken !== undefined && adminToken.length < 16) throw new KubeSgxError('CONFIG_INVALID', 'the admin token must be at least 16 characters');
+
+  // ---- verifier (before the store: a bad collateral source must not leave files behind) ----
+  const dcapOpts: DcapVerifierOptions = { simulation: opts.simulation === true };
+  if (opts.platformDir) dcapOpts.platformDir = opts.platformDir;
+  if (opts.collateralDir) dcapOpts.collateralDir = opts.collateralDir;
+  if (opts.pccsUrl) dcapOpts.pccsUrl = opts.pccsUrl;
+  const built = opts.verifier ? { verifier: opts.verifier, describe: async () => ({ source: 'injected' }) } : await createDcapVerifier(dcapOpts);
+
+  // ---- state ----
+  const storeKind = typeof opts.store === 'object' ? opts.store.kind : (opts.store ?? 'sqlite');
+  const store: Store =
+    typeof opts.store === 'object' ? opts.store : storeKind === 'kubernetes' ? new KubernetesStore(opts.kubernetes ?? {}) : new SqliteStore(opts.dataDir);
+  let signer: TokenSigner;
+  let kekOrigin: string;
+  let vault: Vault;
+  try {
+    const kekInfo = opts.kek
+      ? { kek: opts.kek, origin: 'option' }
+      : loadKek({ ...(opts.kekFile ? { kekFile: opts.kekFile } : {}), ...(storeKind === 'sqlite' && opts.dataDir ? { generatedPath: join(opts.dataDir, 'kek') } : {}) });
+    if (storeKind === 'kubernetes' && kekInfo.origin === 'ephemeral') {
+      throw new KubeSgxError('CONFIG_INVALID', 'the kubernetes store needs a KEK shared by all replicas: --kek-file or KUBE_SGX_KEK');
+    }
+    if (kekInfo.origin.startsWith('generated:')) logger.warn({ kek: kekInfo.origin }, 'KEK generated beside the data: use --kek-file or KUBE_SGX_KEK to keep it elsewhere');
+    kekOrigin = kekInfo.origin;
+    vault = new Vault(kekInfo.kek);
+    signer = await TokenSigner.open(store, vault, issuer);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  if (!adminToken) logger.warn('no admin token configured: policy and secret administration is disabled');
+
+  const metrics = new ServiceMetrics(true);
+  metrics.simulation.set(opts.simulation ? 1 : 0);
+  const policies = new PolicyService(store, opts.policyRefreshMs ?? (storeKind === 'kubernetes' ? 5_000 : Number.POSITIVE_INFINITY));
+  const secrets = new SecretService(store, vault);
+  const started = Date.now();
+  let shuttingDown = false;
+  const rate = opts.rateLimit?.rate ?? 100;
+
+  const deps: ServiceDeps = {
+    verifier: built.verifier,
+    signer,
+    policies,
+    secrets,
+    store,
+    simulation: opts.simulation === true,
+    adminToken,
+    rateLimiter: new RateLimiter(rate, opts.rateLimit?.burst ?? Math.max(1, rate * 2)),
+    metrics,
+    logger,
+    ready: () => (shuttingDown ? { ready: false, reason: 'shutting down' } : { ready: true }),
+    status: async () => ({
+      service: 'kube-sgx attestation-service',
+      simulation: opts.simulation === true,
+      issuer,
+      store: store.kind,
+      kek: kekOrigin.split(':')[0],
+      signingKeys: signer.keys.map((k) => ({ kid: k.kid, notAfter: new Date(k.certificate.validTo).toISOString(), active: k.kid === signer.active.kid })),
+      policies: Object.fromEntries(
+        await Promise.all(
+          ATTESTATION_TYPES.map(async (t) => {
+            const p = await policies.active(t);
+            return [t, { version: p.version, hash: p.hash, isDefault: p.isDefault }] as const;
+          }),
+        ),
+      ),
+      collateral: await built.describe(),
+      uptimeSeconds: Math.round((Date.now() - started) / 1000),
+    }),
+  };
+  return {
+    app: createServiceApp(deps),
+    deps,
+    store,
+    signer,
+    setShuttingDown: () => {
+      shuttingDown = true;
+    },
+    dispose: () => store.close(),
+  };
+}
+
+export async function startAttestationService(opts: AttestationServiceOptions): Promise<RunningAttestationService> {
+  const logger = opts.logger ?? (process.env.NODE_TEST_CONTEXT ? silentLogger : createLogger('attestation-service'));
+  const { host, port } = parseHostPort(opts.listen, '--listen');
+  const tls = opts.tls && ('certFile' in opts.tls ? { cert: readSecretFile(opts.tls.certFile, '--tls-cert'), key: readSecretFile(opts.tls.keyFile, '--tls-key') } : opts.tls);
+
+  // Listen first: the issuer (token iss, jku) depends on the bound port.
+  const route: { handler?: (req: Request, env: unknown) => Response | Promise<Response> } = {};
+  const server = createAdaptorServer({
+    fetch: (req, env) => (route.handler ? route.handler(req, env) : new Response('starting\n', { status: 503 })),
+    ...(tls ? { createServer: createHttpsServer, serverOptions: { cert: tls.cert, key: tls.key } } : {}),
+  });
+  (server as { keepAliveTimeout?: number }).keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `${tls ? 'https' : 'http'}://${shownHost}:${addr.port}`;
+  const issuer = (opts.issuer ?? url).replace(/\/+$/, '');
+
+  let svc: AssembledService;
+  try {
+    svc = await assembleAttestationService({ ...opts, logger }, issuer);
+  } catch (e) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw e;
+  }
+  route.handler = (req, env) => svc.app.fetch(req, env as never);
+  const kids = svc.signer.keys.map((k) => k.kid);
+  logger.info({ url, issuer, simulation: svc.deps.simulation, store: svc.store.kind, kids }, 'attestation service listening');
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      svc.setShuttingDown();
+      const grace = opts.shutdownGraceMs ?? 10_000;
+      // Stop accepting; let in-flight requests finish; drop keep-alive connections as they go idle.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const sweep = setInterval(() => (server as { closeIdleConnections?: () => void }).closeIdleConnections?.(), 50);
+      const force = setTimeout(() => (server as { closeAllConnections?: () => void }).closeAllConnections?.(), grace);
+      await closed;
+      clearInterval(sweep);
+      clearTimeout(force);
+      await svc.dispose();
+      logger.info('attestation service stopped');
+    })());
+
+  return { url, issuer, kids, store: svc.store, close };
+}

@@ -1,0 +1,136 @@
+/**
+ * SQLite store (better-sqlite3, synchronous API). WAL journal with
+ * synchronous=FULL: a transaction is fsynced to the WAL before commit
+ * returns, so an acknowledged write survives SIGKILL and power loss
+ * (NORMAL would only survive process death). Calls are synchronous and
+ * short; promises keep the Store interface uniform with Kubernetes.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { KubeSgxError } from '../../errors.js';
+import type { ChallengeOutcome, Store, StoredPolicyVersion, StoredSecret, StoredSigningKey } from './types.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS signing_keys (
+  kid TEXT PRIMARY KEY, certificate_der TEXT NOT NULL, sealed_private_key TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS policies (
+  attestation_type TEXT NOT NULL, version INTEGER NOT NULL, text TEXT, created_at INTEGER NOT NULL,
+  PRIMARY KEY (attestation_type, version));
+CREATE TABLE IF NOT EXISTS secrets (
+  name TEXT PRIMARY KEY, release_policy TEXT NOT NULL, sealed_value TEXT NOT NULL,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS challenges (
+  nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);
+`;
+
+interface PolicyRow { attestation_type: string; version: number; text: string | null; created_at: number }
+interface KeyRow { kid: string; certificate_der: string; sealed_private_key: string; created_at: number }
+interface SecretRow { name: string; release_policy: string; sealed_value: string; created_at: number; updated_at: number }
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  private readonly db: Database.Database;
+
+  /** `dataDir` undefined = in-memory database (tests, throwaway runs). */
+  constructor(dataDir?: string) {
+    try {
+      if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      this.db = new Database(dataDir === undefined ? ':memory:' : join(dataDir, 'attestation.db'));
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('busy_timeout = 5000');
+      this.db.exec(SCHEMA);
+    } catch (e) {
+      throw new KubeSgxError('STORE_UNAVAILABLE', `cannot open SQLite store in ${dataDir ?? ':memory:'}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async ensureSigningKey(candidate: () => Promise<StoredSigningKey>): Promise<StoredSigningKey[]> {
+    const existing = await this.listSigningKeys();
+    if (existing.length > 0) return existing;
+    const k = await candidate();
+    this.db
+      .prepare('INSERT OR IGNORE INTO signing_keys (kid, certificate_der, sealed_private_key, created_at) VALUES (?, ?, ?, ?)')
+      .run(k.kid, k.certificateDer, k.sealedPrivateKey, k.createdAt);
+    return this.listSigningKeys();
+  }
+
+  async listSigningKeys(): Promise<StoredSigningKey[]> {
+    const rows = this.db.prepare('SELECT * FROM signing_keys ORDER BY created_at, kid').all() as KeyRow[];
+    return rows.map((r) => ({ kid: r.kid, certificateDer: r.certificate_der, sealedPrivateKey: r.sealed_private_key, createdAt: r.created_at }));
+  }
+
+  async currentPolicy(type: string): Promise<StoredPolicyVersion | undefined> {
+    const r = this.db
+      .prepare('SELECT * FROM policies WHERE attestation_type = ? ORDER BY version DESC LIMIT 1')
+      .get(type) as PolicyRow | undefined;
+    return r && policyFromRow(r);
+  }
+
+  async appendPolicy(type: string, text: string | null, now: number): Promise<StoredPolicyVersion> {
+    const tx = this.db.transaction(() => {
+      const max = this.db.prepare('SELECT MAX(version) AS v FROM policies WHERE attestation_type = ?').get(type) as { v: number | null };
+      const version = (max.v ?? 0) + 1;
+      this.db.prepare('INSERT INTO policies (attestation_type, version, text, created_at) VALUES (?, ?, ?, ?)').run(type, version, text, now);
+      return version;
+    });
+    const version = tx.immediate();
+    return { attestationType: type, version, text, createdAt: now };
+  }
+
+  async listPolicyVersions(type: string): Promise<StoredPolicyVersion[]> {
+    const rows = this.db.prepare('SELECT * FROM policies WHERE attestation_type = ? ORDER BY version').all(type) as PolicyRow[];
+    return rows.map(policyFromRow);
+  }
+
+  async putSecret(s: StoredSecret): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO secrets (name, release_policy, sealed_value, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(name) DO UPDATE SET release_policy = excluded.release_policy, sealed_value = excluded.sealed_value, updated_at = excluded.updated_at`,
+      )
+      .run(s.name, s.releasePolicy, s.sealedValue, s.createdAt, s.updatedAt);
+  }
+
+  async getSecret(name: string): Promise<StoredSecret | undefined> {
+    const r = this.db.prepare('SELECT * FROM secrets WHERE name = ?').get(name) as SecretRow | undefined;
+    return r && { name: r.name, releasePolicy: r.release_policy, sealedValue: r.sealed_value, createdAt: r.created_at, updatedAt: r.updated_at };
+  }
+
+  async listSecretNames(): Promise<string[]> {
+    return (this.db.prepare('SELECT name FROM secrets ORDER BY name').all() as { name: string }[]).map((r) => r.name);
+  }
+
+  async deleteSecret(name: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM secrets WHERE name = ?').run(name).changes > 0;
+  }
+
+  async putChallenge(nonce: string, expiresAt: number): Promise<void> {
+    this.db.prepare('INSERT INTO challenges (nonce, expires_at) VALUES (?, ?)').run(nonce, expiresAt);
+    // Opportunistic cleanup keeps the table small; used nonces stay until they
+    // expire so a replay is reported as a replay, not as unknown.
+    this.db.prepare('DELETE FROM challenges WHERE expires_at < ?').run(Date.now() - 3_600_000);
+  }
+
+  async consumeChallenge(nonce: string, now: number): Promise<ChallengeOutcome> {
+    const tx = this.db.transaction((): ChallengeOutcome => {
+      const r = this.db.prepare('SELECT expires_at, used FROM challenges WHERE nonce = ?').get(nonce) as
+        | { expires_at: number; used: number }
+        | undefined;
+      if (!r) return 'unknown';
+      if (r.used) return 'used';
+      this.db.prepare('UPDATE challenges SET used = 1 WHERE nonce = ?').run(nonce);
+      return r.expires_at < now ? 'expired' : 'ok';
+    });
+    return tx.immediate();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function policyFromRow(r: PolicyRow): StoredPolicyVersion {
+  return { attestationType: r.attestation_type, version: r.version, text: r.text, createdAt: r.created_at };
+}
