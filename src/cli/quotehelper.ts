@@ -1,4 +1,115 @@
+/**
+ * `kube-sgx quote-helper` (the per-node aesmd-compatible quote service) and
+ * the scripting clients `kube-sgx quote get` / `kube-sgx quote target-info`.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { KubeSgxError } from '../errors.js';
+import { createLogger } from '../ops/log.js';
+import { AesmClient } from '../quotehelper/client.js';
+import { startQuoteHelper } from '../quotehelper/helper.js';
+import { DEFAULT_AESM_SOCKET } from '../quotehelper/server.js';
+import { UsageError, action, parseIntFlag, printJson, untilSignal } from './io.js';
 
-export function registerQuoteGetCommand(_parent: Command): void {}
-export function registerQuoteHelperCommand(_parent: Command): void {}
+interface HelperFlags {
+  socket: string;
+  backend: string;
+  platform?: string;
+  metricsAddr?: string;
+  dcapLibrary?: string;
+  devRoot?: string;
+  idleTimeoutMs?: string;
+  requestTimeoutMs?: string;
+  maxFrameBytes?: string;
+}
+
+export function registerQuoteHelperCommand(program: Command): void {
+  program
+    .command('quote-helper')
+    .description('serve the aesmd quote-ex protocol on a unix socket (apps set SGX_AESM_ADDR=1 and mount /var/run/aesmd)')
+    .option('--socket <path>', 'unix socket to serve', DEFAULT_AESM_SOCKET)
+    .option('--backend <name>', 'dcap (Intel libsgx_dcap_ql, needs SGX) or sim (simulated platform)', 'dcap')
+    .option('--platform <dir>', 'sim backend: the simulated platform directory (kube-sgx sim init)')
+    .option('--metrics-addr <host:port>', 'serve /metrics /healthz /readyz /status here')
+    .option('--dcap-library <path>', 'dcap backend: library to load', 'libsgx_dcap_ql.so.1')
+    .option('--dev-root <dir>', 'dcap backend: root under which /dev/sgx_* is looked up', '/')
+    .option('--idle-timeout-ms <n>', 'drop a client that has not sent its whole request within this long', '5000')
+    .option('--request-timeout-ms <n>', 'upper bound per request; answered AESM_BUSY when exceeded', '15000')
+    .option('--max-frame-bytes <n>', 'largest request accepted', '65536')
+    .action(
+      action(async (flags: HelperFlags) => {
+        if (flags.backend !== 'sim' && flags.backend !== 'dcap') throw new UsageError(`--backend: expected sim or dcap, got ${JSON.stringify(flags.backend)}`);
+        if (flags.backend === 'sim' && !flags.platform) throw new UsageError('--backend sim needs --platform DIR');
+        const log = createLogger('quote-helper');
+        const helper = await startQuoteHelper({
+          backend: flags.backend,
+          socketPath: flags.socket,
+          platformDir: flags.platform,
+          metricsAddr: flags.metricsAddr,
+          dcap: { libraryPath: flags.dcapLibrary, devRoot: flags.devRoot },
+          idleTimeoutMs: parseIntFlag('--idle-timeout-ms', flags.idleTimeoutMs ?? '5000', 1),
+          requestTimeoutMs: parseIntFlag('--request-timeout-ms', flags.requestTimeoutMs ?? '15000', 1),
+          maxFrameBytes: parseIntFlag('--max-frame-bytes', flags.maxFrameBytes ?? '65536', 16, 16 * 1024 * 1024),
+          logger: log,
+        });
+        const sig = await untilSignal();
+        log.info({ signal: sig }, 'shutting down');
+        await helper.stop();
+      }),
+    );
+}
+
+function readBinary(path: string, flag: string, size?: number): Buffer {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (e) {
+    throw new KubeSgxError('FILE_UNREADABLE', `${flag}: cannot read ${path}: ${(e as Error).message}`, { path: [flag] });
+  }
+  if (size !== undefined && buf.length !== size) {
+    throw new KubeSgxError('QUOTE_HELPER_BAD_INPUT', `${flag}: ${path} is ${buf.length} bytes, expected ${size}`, { path: [flag] });
+  }
+  return buf;
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+export function registerQuoteGetCommand(quote: Command): void {
+  quote
+    .command('get')
+    .description('get a quote for an SGX REPORT (432 bytes, targeted at the QE) from an aesmd-compatible socket')
+    .option('--socket <path>', 'aesmd socket', DEFAULT_AESM_SOCKET)
+    .requiredOption('--report <file>', 'the app enclave REPORT (binary, 432 bytes)')
+    .requiredOption('--out <file>', 'where to write the quote (binary, padding trimmed)')
+    .option('--timeout-ms <n>', 'per-call deadline', '15000')
+    .action(
+      action(async (flags: { socket: string; report: string; out: string; timeoutMs: string }) => {
+        const report = readBinary(flags.report, '--report', 432);
+        const client = new AesmClient({ socketPath: flags.socket, timeoutMs: parseIntFlag('--timeout-ms', flags.timeoutMs, 1) });
+        const quote = await client.getQuote(report);
+        writeFileSync(flags.out, quote);
+        printJson({ out: flags.out, bytes: quote.length, version: quote.readUInt16LE(0), sha256: sha256(quote) });
+      }),
+    );
+
+  quote
+    .command('target-info')
+    .description("write the QE's TARGETINFO (512 bytes) from an aesmd-compatible socket, for `kube-sgx sim report`")
+    .option('--socket <path>', 'aesmd socket', DEFAULT_AESM_SOCKET)
+    .requiredOption('--out <file>', 'where to write the target info (binary)')
+    .option('--timeout-ms <n>', 'per-call deadline', '15000')
+    .action(
+      action(async (flags: { socket: string; out: string; timeoutMs: string }) => {
+        const client = new AesmClient({ socketPath: flags.socket, timeoutMs: parseIntFlag('--timeout-ms', flags.timeoutMs, 1) });
+        const init = await client.initQuoteEx(undefined, { pubKeyId: true });
+        writeFileSync(flags.out, init.targetInfo);
+        printJson({
+          out: flags.out,
+          bytes: init.targetInfo.length,
+          qeMrEnclave: init.targetInfo.subarray(0, 32).toString('hex'),
+          ...(init.pubKeyId ? { pubKeyId: init.pubKeyId.toString('hex') } : {}),
+        });
+      }),
+    );
+}
