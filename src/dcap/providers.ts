@@ -65,10 +65,14 @@ export class PcsCollateralProvider implements CollateralProvider {
     return (await httpGet(this.opts.rootCaCrlUrl ?? INTEL_ROOT_CA_CRL_URL, this.http)).body;
   }
 
+  protected pckCrlUrl(ca: string): string {
+    return `${this.base}/sgx/certification/v4/pckcrl?ca=${ca}&encoding=der`;
+  }
+
   async getCollateral(req: CollateralRequest): Promise<Collateral> {
     checkRequest(req);
     const tee = req.tee.toLowerCase();
-    const crlUrl = `${this.base}/sgx/certification/v4/pckcrl?ca=${req.ca}&encoding=der`;
+    const crlUrl = this.pckCrlUrl(req.ca);
     const tcbUrl = `${this.base}/${tee}/certification/v4/tcb?fmspc=${req.fmspc.toUpperCase()}${this.updateQuery()}`;
     const qeUrl = `${this.base}/${tee}/certification/v4/qe/identity${this.updateQuery().replace('&', '?')}`;
     const [crl, tcb, qe, root] = await Promise.all([httpGet(crlUrl, this.http), httpGet(tcbUrl, this.http), httpGet(qeUrl, this.http), this.rootCaCrl()]);
@@ -88,6 +92,11 @@ export class PcsCollateralProvider implements CollateralProvider {
 export class PccsCollateralProvider extends PcsCollateralProvider {
   constructor(url: string, opts: Omit<PcsOptions, 'baseUrl'> = {}) {
     super({ ...opts, baseUrl: url });
+  }
+
+  /** PCCS answers hex of DER by default; any of PEM / hex / DER is accepted. */
+  protected override pckCrlUrl(ca: string): string {
+    return `${this.base}/sgx/certification/v4/pckcrl?ca=${ca}`;
   }
 
   protected override async rootCaCrl(): Promise<Uint8Array> {
