@@ -12,7 +12,7 @@ import { KubeSgxError, toKubeSgxError } from '../errors.js';
 import { createLogger, type Logger } from '../ops/log.js';
 import { startOpsServer, type OpsServer } from '../ops/server.js';
 import { discoverSgx, type SgxInventory } from '../node/discovery.js';
-import { NodeStatusUpdater, nodeFactsFor } from '../node/node-status.js';
+import type { NodeStatusUpdater } from '../node/node-status.js';
 import { HEALTHY } from './api.js';
 import { DevicePluginManager, DEFAULT_KUBELET_DIR, type PluginRegistrationStatus } from './manager.js';
 import { NodeAgentMetrics } from './metrics.js';
@@ -133,7 +133,7 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
     manager.refreshAll();
     updateMetrics();
     if (nodeUpdater) {
-      const facts = nodeFactsFor(next);
+      const facts = nodeStatusModule!.nodeFactsFor(next);
       if (!resources.includes(RESOURCE_EPC_BYTES)) facts.epcBytes = null;
       const before = nodeUpdater.patches;
       await nodeUpdater.setDesired(facts);
@@ -162,10 +162,12 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
   let nodeUpdater: NodeStatusUpdater | null = null;
   let nodeUpdateError: string | undefined;
   const nodeUpdate = opts.nodeUpdate ?? true;
-  if (nodeUpdate) {
+  // Loaded only when used: @kubernetes/client-node takes seconds to import on a cold disk.
+  const nodeStatusModule = nodeUpdate ? await import('../node/node-status.js') : null;
+  if (nodeStatusModule) {
     try {
       const nodeName = opts.nodeName ?? process.env.NODE_NAME ?? '';
-      nodeUpdater = new NodeStatusUpdater({ nodeName, kubeconfig: opts.kubeconfig, logger: log, intervalMs: opts.nodeStatusIntervalMs });
+      nodeUpdater = new nodeStatusModule.NodeStatusUpdater({ nodeName, kubeconfig: opts.kubeconfig, logger: log, intervalMs: opts.nodeStatusIntervalMs });
     } catch (e) {
       nodeUpdateError = toKubeSgxError(e).message;
       log.error({ err: toKubeSgxError(e).toJSON() }, 'node status/labels will not be updated');
