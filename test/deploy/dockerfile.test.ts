@@ -1,0 +1,179 @@
+/**
+ * Docker cannot run here, so the Dockerfile's structure is checked instead:
+ * multi-stage, npm ci + build in the build stage, production-only deps, the
+ * node:20-bookworm-slim runtime, a non-root USER, the kube-sgx entrypoint,
+ * and every file it copies exists and survives .dockerignore.
+ */
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from './kustomize.js';
+
+interface Instruction {
+  op: string;
+  args: string;
+  line: number;
+}
+
+interface Stage {
+  base: string;
+  name: string | undefined;
+  instructions: Instruction[];
+}
+
+/** Dockerfile → instructions (continuations joined, comments dropped) grouped by stage. */
+export function parseDockerfile(text: string): { args: Map<string, string>; stages: Stage[] } {
+  const instructions: Instruction[] = [];
+  let pending = '';
+  let start = 0;
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (pending === '' && (line === '' || line.startsWith('#'))) return;
+    if (pending === '') start = i + 1;
+    if (line.startsWith('#')) return; // comment inside a continuation
+    if (line.endsWith('\\')) {
+      pending += line.slice(0, -1).trimEnd() + ' ';
+      return;
+    }
+    const full = (pending + line).trim();
+    pending = '';
+    const m = /^(\S+)\s*(.*)$/.exec(full);
+    if (m) instructions.push({ op: m[1].toUpperCase(), args: m[2], line: start });
+  });
+  assert.equal(pending, '', 'dangling line continuation at the end');
+  const globalArgs = new Map<string, string>();
+  const stages: Stage[] = [];
+  for (const ins of instructions) {
+    if (ins.op === 'FROM') {
+      const m = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(ins.args);
+      assert.ok(m, `FROM at line ${ins.line}`);
+      const base = m[1].replace(/\$\{(\w+)\}/g, (_, v: string) => globalArgs.get(v) ?? `\${${v}}`);
+      stages.push({ base, name: m[2], instructions: [] });
+    } else if (stages.length === 0) {
+      assert.equal(ins.op, 'ARG', `only ARG may precede FROM (line ${ins.line})`);
+      const [k, v] = ins.args.split('=');
+      globalArgs.set(k, v ?? '');
+    } else {
+      stages[stages.length - 1].instructions.push(ins);
+    }
+  }
+  return { args: globalArgs, stages };
+}
+
+/** Whether .dockerignore leaves `path` in the build context (last matching pattern wins). */
+export function inBuildContext(path: string, dockerignore: string): boolean {
+  const patterns = dockerignore
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+  const toRegex = (glob: string) =>
+    new RegExp(
+      '^' +
+        glob
+          .replace(/\/+$/, '')
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*\*\//g, '@@DIRS@@')
+          .replace(/\*\*/g, '.*')
+          .replace(/\*/g, '[^/]*')
+          .replace(/\?/g, '[^/]')
+          .replace(/@@DIRS@@/g, '(.*/)?') +
+        '$',
+    );
+  const parts = path.replace(/\/+$/, '').split('/');
+  const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+  let included = true;
+  for (const raw of patterns) {
+    const negate = raw.startsWith('!');
+    const re = toRegex(negate ? raw.slice(1) : raw);
+    // A pattern matching a parent directory matches everything below it.
+    if (prefixes.some((p) => re.test(p))) included = negate;
+  }
+  return included;
+}
+
+describe('Dockerfile', () => {
+  const text = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
+  const ignore = readFileSync(join(repoRoot, '.dockerignore'), 'utf8');
+  const { stages } = parseDockerfile(text);
+  const final = stages[stages.length - 1];
+  const runs = (s: Stage) => s.instructions.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
+
+  test('multi-stage: build stage runs npm ci and npm run build; runtime is node:20-bookworm-slim', () => {
+    assert.ok(stages.length >= 2, 'at least two stages');
+    const build = stages.find((s) => /npm run build/.test(runs(s)));
+    assert.ok(build, 'a stage runs npm run build');
+    assert.match(runs(build), /npm ci(\s|$)/);
+    assert.equal(final.base, 'node:20-bookworm-slim');
+    assert.doesNotMatch(runs(final), /npm run build|npm ci(?! --omit=dev)/, 'the runtime stage does not build');
+  });
+
+  test('runtime gets production dependencies only, from npm ci --omit=dev', () => {
+    const copies = final.instructions.filter((i) => i.op === 'COPY' && /--from=/.test(i.args));
+    const nodeModules = copies.find((c) => /node_modules/.test(c.args));
+    assert.ok(nodeModules, 'node_modules copied from another stage');
+    const from = /--from=(\S+)/.exec(nodeModules.args)![1];
+    const depsStage = stages.find((s) => s.name === from);
+    assert.ok(depsStage, `stage ${from} exists`);
+    assert.match(runs(depsStage), /npm ci --omit=dev/);
+    for (const c of copies) {
+      const name = /--from=(\S+)/.exec(c.args)![1];
+      const idx = stages.findIndex((s) => s.name === name);
+      assert.ok(idx >= 0 && idx < stages.length - 1, `COPY --from=${name} names an earlier stage`);
+    }
+  });
+
+  test('runs as a non-root user', () => {
+    const users = final.instructions.filter((i) => i.op === 'USER');
+    assert.ok(users.length > 0, 'USER set in the runtime stage');
+    const user = users[users.length - 1].args.split(':')[0];
+    assert.ok(user !== 'root' && user !== '0', `USER ${user}`);
+    // the last USER comes after every RUN (nothing re-escalates)
+    const lastUser = final.instructions.lastIndexOf(users[users.length - 1]);
+    assert.ok(final.instructions.slice(lastUser).every((i) => i.op !== 'RUN'));
+  });
+
+  test('entrypoint is the kube-sgx CLI, at the path tsc emits', () => {
+    const ep = final.instructions.filter((i) => i.op === 'ENTRYPOINT').pop();
+    assert.ok(ep);
+    assert.deepEqual(JSON.parse(ep.args), ['node', '/app/dist/src/cli/main.js']);
+    const build = JSON.parse(readFileSync(join(repoRoot, 'tsconfig.build.json'), 'utf8')) as { extends: string; include: string[] };
+    const base = JSON.parse(readFileSync(join(repoRoot, build.extends), 'utf8')) as { compilerOptions: { outDir: string; rootDir: string } };
+    assert.equal(base.compilerOptions.outDir, 'dist');
+    assert.equal(base.compilerOptions.rootDir, '.');
+    assert.ok(build.include.includes('src'));
+    assert.ok(existsSync(join(repoRoot, 'src/cli/main.ts')), 'src/cli/main.ts compiles to dist/src/cli/main.js');
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    assert.equal(pkg.bin['kube-sgx'], './bin/kube-sgx.js');
+    assert.match(readFileSync(join(repoRoot, 'bin/kube-sgx.js'), 'utf8'), /\.\.\/dist\/src\/cli\/main\.js/);
+  });
+
+  test('every COPY source from the context exists and is not excluded by .dockerignore', () => {
+    const sources: string[] = [];
+    for (const s of stages) {
+      for (const i of s.instructions.filter((x) => x.op === 'COPY' && !/--from=/.test(x.args))) {
+        const words = i.args.split(/\s+/).filter((w) => !w.startsWith('--'));
+        sources.push(...words.slice(0, -1));
+      }
+    }
+    assert.ok(sources.length >= 5);
+    for (const src of sources) {
+      assert.ok(existsSync(join(repoRoot, src)), `${src} exists`);
+      assert.ok(inBuildContext(src, ignore), `${src} is in the build context`);
+    }
+    // and what must stay out
+    for (const out of ['node_modules', 'dist', '.git', 'test/deploy/dockerfile.test.ts', 'src/foo.test.ts']) {
+      assert.equal(inBuildContext(out, ignore), false, `${out} excluded`);
+    }
+  });
+
+  test('the parser and ignore matcher themselves', () => {
+    const p = parseDockerfile('ARG B=img:1\nFROM ${B} AS one\nRUN a \\\n  # c\n  && b\nFROM one\nUSER 1\n');
+    assert.equal(p.stages.length, 2);
+    assert.equal(p.stages[0].base, 'img:1');
+    assert.equal(p.stages[0].instructions[0].args, 'a && b');
+    assert.equal(inBuildContext('src/a.ts', '*\n!src/\n'), true);
+    assert.equal(inBuildContext('docs/a.md', '*\n!src/\n'), false);
+    assert.equal(inBuildContext('src/x/a.test.ts', '*\n!src/\nsrc/**/*.test.ts\n'), false);
+  });
+});

@@ -1,0 +1,308 @@
+/**
+ * deploy/: every kustomization renders (with the renderer in kustomize.ts), every
+ * object passes the Kubernetes schema with no unknown fields, and the objects
+ * agree with each other and with the CLI they run.
+ */
+// Other components' modules use @peculiar/x509, which needs the Reflect polyfill first.
+import 'reflect-metadata';
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { join, relative } from 'node:path';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import { renderDir, findKustomizations, repoRoot, loadYamlObjects, type K8sObject } from './kustomize.js';
+import { schemaProblems, crossReferenceProblems, cliArgProblems, podOwners, containersOf } from './validate.js';
+import { buildProgram } from '../../src/cli/main.js';
+import { buildWebhookConfigurations } from '../../src/webhook/manifests.js';
+import { parseWebhookConfig } from '../../src/webhook/index.js';
+
+const deployDir = join(repoRoot, 'deploy');
+/** Secrets the manifests mount but the operator creates (documented in docs/deploy.md). */
+const externalSecrets = ['kube-sgx-webhook-tls', 'kube-sgx-attestation-keys', 'kube-sgx-sim-platform'];
+/** Component commands whose CLI lands in parallel; until registered their flags cannot be checked. */
+const PENDING_COMMANDS = new Set(['node-agent', 'quote-helper', 'webhook', 'attestation-service']);
+
+const installable = findKustomizations(deployDir).filter((d) => {
+  const k = parseYaml(readFileSync(join(d, 'kustomization.yaml'), 'utf8')) as { kind?: string };
+  return k.kind === 'Kustomization';
+});
+
+
+function byKind(objects: K8sObject[], kind: string, name: string): K8sObject {
+  const o = objects.find((x) => x.kind === kind && x.metadata.name === name);
+  assert.ok(o, `${kind}/${name} missing`);
+  return o;
+}
+
+function firstContainer(o: K8sObject): Record<string, unknown> & { args: string[] } {
+  const spec = (o.spec as { template: { spec: { containers: (Record<string, unknown> & { args: string[] })[] } } }).template.spec;
+  return spec.containers[0];
+}
+
+describe('deploy kustomizations', () => {
+  test('base, three overlays and the no-cert-manager example are found', () => {
+    const rel = installable.map((d) => relative(deployDir, d));
+    for (const want of ['base', 'overlays/aks', 'overlays/intel', 'overlays/simulation', 'examples/no-cert-manager']) {
+      assert.ok(rel.includes(want), `${want} not found among ${rel.join(', ')}`);
+    }
+  });
+
+  const program = buildProgram();
+  for (const dir of installable) {
+    const name = relative(deployDir, dir);
+    describe(name, () => {
+      const objects = renderDir(dir);
+
+      test('renders to objects', () => {
+        assert.ok(objects.length > 0);
+      });
+
+      test('every object passes the Kubernetes schema, no unknown fields', async () => {
+        const problems = (await Promise.all(objects.map(schemaProblems))).flat();
+        assert.deepEqual(problems, []);
+      });
+
+      test('names, ports, labels, service accounts, RBAC, webhooks, HPA and PDB agree', () => {
+        assert.deepEqual(crossReferenceProblems(objects, { externalSecrets, webhookPaths: ['/mutate', '/validate'] }), []);
+      });
+
+      test('every kube-sgx container runs a command and flags the CLI registers', (t) => {
+        const problems: string[] = [];
+        const notYet: string[] = [];
+        let checked = 0;
+        for (const w of podOwners(objects)) {
+          for (const c of containersOf(w.podSpec)) {
+            if (!String(c.image).includes('kube-sgx')) continue;
+            assert.equal(c.command, undefined, `${w.obj.metadata.name}: the image's entrypoint is kube-sgx; use args`);
+            const args = (c.args as string[]) ?? [];
+            if (PENDING_COMMANDS.has(args[0]) && !program.commands.some((x) => x.name() === args[0])) {
+              notYet.push(args[0]);
+              continue;
+            }
+            problems.push(...cliArgProblems(program, args, `${w.obj.kind}/${w.obj.metadata.name}`));
+            checked++;
+          }
+        }
+        assert.deepEqual(problems, []);
+        if (notYet.length > 0) t.skip(`CLI not registered yet: ${notYet.join(', ')}`);
+        else assert.ok(checked > 0, 'no kube-sgx container found');
+      });
+
+      test('node components tolerate SGX pool taints; Deployments stay off-node-critical', () => {
+        for (const ds of objects.filter((o) => o.kind === 'DaemonSet')) {
+          const spec = (ds.spec as { template: { spec: { tolerations?: { key: string }[] } } }).template.spec;
+          const keys = (spec.tolerations ?? []).map((t) => t.key);
+          assert.ok(keys.includes('sgx.intel.com/epc'), `${ds.metadata.name} tolerates sgx.intel.com/epc`);
+        }
+      });
+
+      test('containers run without privilege escalation and drop all capabilities', () => {
+        for (const w of podOwners(objects)) {
+          for (const c of containersOf(w.podSpec)) {
+            const sc = (c.securityContext ?? {}) as { privileged?: boolean; allowPrivilegeEscalation?: boolean; capabilities?: { drop?: string[]; add?: string[] } };
+            assert.notEqual(sc.privileged, true, `${w.obj.metadata.name}/${String(c.name)} privileged`);
+            if (!String(c.image).includes('kube-sgx')) continue;
+            assert.equal(sc.allowPrivilegeEscalation, false, `${w.obj.metadata.name}/${String(c.name)}`);
+            assert.deepEqual(sc.capabilities?.drop, ['ALL'], `${w.obj.metadata.name}/${String(c.name)}`);
+            assert.equal(sc.capabilities?.add, undefined);
+          }
+        }
+      });
+    });
+  }
+});
+
+describe('overlay specifics', () => {
+  test('base: node agent mounts the kubelet device-plugin dir and host /dev, nothing writable but the socket dir', () => {
+    const objects = renderDir(join(deployDir, 'base'));
+    const ds = byKind(objects, 'DaemonSet', 'kube-sgx-node-agent');
+    const c = firstContainer(ds);
+    const mounts = c.volumeMounts as { name: string; mountPath: string; readOnly?: boolean }[];
+    const writable = mounts.filter((m) => m.readOnly !== true).map((m) => m.mountPath);
+    assert.deepEqual(writable, ['/var/lib/kubelet/device-plugins']);
+    assert.ok(mounts.some((m) => m.mountPath === '/host/dev' && m.readOnly === true));
+    assert.ok(c.args.includes('--host-root=/host'));
+    const volumes = (ds.spec as { template: { spec: { volumes: { name: string; hostPath?: { path: string } }[] } } }).template.spec.volumes;
+    assert.deepEqual(volumes.map((v) => v.hostPath?.path).sort(), ['/dev', '/proc/cpuinfo', '/sys', '/var/lib/kubelet/device-plugins', '/var/run/aesmd']);
+    const qh = byKind(objects, 'DaemonSet', 'kube-sgx-quote-helper');
+    const qv = (qh.spec as { template: { spec: { volumes: { hostPath?: { path: string } }[] } } }).template.spec.volumes;
+    assert.deepEqual(qv.filter((v) => v.hostPath).map((v) => v.hostPath?.path), ['/var/run/aesmd']);
+    assert.ok(firstContainer(qh).args.includes('--backend=dcap'));
+  });
+
+  test('base RBAC: node agent get/patch nodes + nodes/status, webhook reads nodes, attestation Secrets in its namespace only', () => {
+    const objects = renderDir(join(deployDir, 'base'));
+    const rules = (kind: string, name: string) => (byKind(objects, kind, name).rules as { resources: string[]; verbs: string[] }[]);
+    const agent = rules('ClusterRole', 'kube-sgx-node-agent');
+    assert.deepEqual(agent.map((r) => r.resources).flat().sort(), ['nodes', 'nodes/status']);
+    assert.ok(agent.every((r) => r.verbs.includes('get') && r.verbs.includes('patch') && !r.verbs.includes('delete') && !r.verbs.includes('*')));
+    const webhook = rules('ClusterRole', 'kube-sgx-webhook');
+    assert.deepEqual(webhook, [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }]);
+    const svc = byKind(objects, 'Role', 'kube-sgx-attestation');
+    assert.equal(svc.metadata.namespace, 'kube-sgx');
+    assert.deepEqual((svc.rules as { resources: string[] }[]).map((r) => r.resources).flat(), ['secrets']);
+    assert.equal(objects.filter((o) => o.kind === 'ClusterRole' && o.metadata.name.includes('attestation')).length, 0);
+    // no wildcard anywhere
+    for (const role of objects.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole')) {
+      for (const r of role.rules as { verbs: string[]; resources: string[] }[]) {
+        assert.ok(!r.verbs.includes('*') && !r.resources.includes('*'), role.metadata.name);
+      }
+    }
+  });
+
+  test('aks: DC-series placement, every resource name incl. the legacy MiB one, webhook emits both EPC names', () => {
+    const objects = renderDir(join(deployDir, 'overlays', 'aks'));
+    const ds = byKind(objects, 'DaemonSet', 'kube-sgx-node-agent');
+    const terms = JSON.stringify((ds.spec as { template: { spec: { affinity: unknown } } }).template.spec.affinity);
+    assert.match(terms, /Standard_DC4s_v3/);
+    assert.match(terms, /Standard_DC8_v2/);
+    assert.ok(firstContainer(ds).args.some((a) => a.startsWith('--resources=') && a.includes('kubernetes.azure.com/sgx_epc_mem_in_MiB')));
+    const cfg = parseYaml((byKind(objects, 'ConfigMap', 'kube-sgx-webhook-config').data as Record<string, string>)['config.yaml']) as { epcResourceNames: string[] };
+    assert.deepEqual(cfg.epcResourceNames, ['sgx.intel.com/epc', 'kubernetes.azure.com/sgx_epc_mem_in_MiB']);
+  });
+
+  test('intel: only sgx.intel.com names', () => {
+    const objects = renderDir(join(deployDir, 'overlays', 'intel'));
+    const args = firstContainer(byKind(objects, 'DaemonSet', 'kube-sgx-node-agent')).args;
+    const res = args.find((a) => a.startsWith('--resources='));
+    assert.equal(res, '--resources=sgx.intel.com/epc,sgx.intel.com/enclave,sgx.intel.com/provision');
+    const cfg = parseYaml((byKind(objects, 'ConfigMap', 'kube-sgx-webhook-config').data as Record<string, string>)['config.yaml']) as { epcResourceNames: string[] };
+    assert.deepEqual(cfg.epcResourceNames, ['sgx.intel.com/epc']);
+  });
+
+  test('simulation: sim quote helper without SGX devices, attestation service in --simulation on the same platform', () => {
+    const objects = renderDir(join(deployDir, 'overlays', 'simulation'));
+    const qh = byKind(objects, 'DaemonSet', 'kube-sgx-quote-helper');
+    const qargs = firstContainer(qh).args;
+    assert.ok(qargs.includes('--backend=sim'));
+    assert.equal(JSON.stringify(firstContainer(qh).resources).includes('sgx.intel.com'), false);
+    const svc = byKind(objects, 'Deployment', 'kube-sgx-attestation');
+    const sargs = firstContainer(svc).args;
+    assert.ok(sargs.includes('--simulation'));
+    const platform = (args: string[]) => args.find((a) => a.startsWith('--platform='));
+    assert.ok(platform(qargs));
+    assert.equal(platform(qargs), platform(sargs));
+  });
+
+  test('overlays with cert-manager inject the CA from a Certificate whose Secret the webhook mounts', () => {
+    for (const o of ['aks', 'intel', 'simulation']) {
+      const objects = renderDir(join(deployDir, 'overlays', o));
+      const cert = byKind(objects, 'Certificate', 'kube-sgx-webhook');
+      for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+        assert.equal(byKind(objects, kind, 'kube-sgx-webhook').metadata.annotations?.['cert-manager.io/inject-ca-from'], 'kube-sgx/kube-sgx-webhook');
+      }
+      const dep = byKind(objects, 'Deployment', 'kube-sgx-webhook');
+      assert.match(JSON.stringify(dep), new RegExp(`"secretName":"${(cert.spec as { secretName: string }).secretName}"`));
+    }
+  });
+});
+
+describe('webhook configurations', () => {
+  test('equal what `kube-sgx webhook manifests` generates from code (apart from caBundle and labels)', () => {
+    for (const dir of installable) {
+      const objects = renderDir(dir);
+      const cm = byKind(objects, 'ConfigMap', 'kube-sgx-webhook-config');
+      const config = parseWebhookConfig(parseYaml((cm.data as Record<string, string>)['config.yaml']));
+      const pem = readFileSync(join(repoRoot, 'test/vectors/dcap/intel-qvl-sampledata/sampleData/trustedRootCaCert.pem'), 'utf8');
+      const generated = buildWebhookConfigurations({ caBundlePem: pem, config });
+      for (const [kind, gen] of [['MutatingWebhookConfiguration', generated.mutating], ['ValidatingWebhookConfiguration', generated.validating]] as const) {
+        const ours = structuredClone(byKind(objects, kind, 'kube-sgx-webhook')) as Record<string, unknown>;
+        const theirs = structuredClone(gen) as { metadata: { name: string }; webhooks: { clientConfig: { caBundle?: string } }[] };
+        for (const w of theirs.webhooks) delete w.clientConfig.caBundle;
+        assert.deepEqual({ name: (ours.metadata as { name: string }).name, webhooks: ours.webhooks }, { name: theirs.metadata.name, webhooks: theirs.webhooks }, `${relative(deployDir, dir)} ${kind}`);
+      }
+    }
+  });
+});
+
+describe('renderer', () => {
+  // The renderer must fail on what it does not implement, or the tests above could pass on a wrong rendering.
+  const tmp = mkdtempSync(join(tmpdir(), 'kube-sgx-kustomize-'));
+  test.after(() => rmSync(tmp, { recursive: true, force: true }));
+  const write = (dir: string, files: Record<string, string>) => {
+    mkdirSync(join(tmp, dir), { recursive: true });
+    for (const [f, text] of Object.entries(files)) writeFileSync(join(tmp, dir, f), text);
+    return join(tmp, dir);
+  };
+  const cm = 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: c, namespace: n }\ndata: { a: "1" }\n';
+
+  test('applies JSON 6902 patches, labels and images', () => {
+    const dir = write('ok', {
+      'kustomization.yaml':
+        'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [cm.yaml, pod.yaml]\n' +
+        'patches:\n  - target: { kind: ConfigMap, name: c }\n    patch: |-\n      - { op: replace, path: /data/a, value: "2" }\n' +
+        'labels:\n  - pairs: { x: y }\nimages:\n  - { name: img, newName: reg/img, newTag: "9" }\n',
+      'cm.yaml': cm,
+      'pod.yaml': 'apiVersion: v1\nkind: Pod\nmetadata: { name: p }\nspec: { containers: [{ name: a, image: "img:1" }, { name: b, image: other }] }\n',
+    });
+    const out = renderDir(dir);
+    assert.deepEqual(out[0].data, { a: '2' });
+    assert.equal(out[0].metadata.labels?.x, 'y');
+    const containers = (out[1].spec as { containers: { image: string }[] }).containers;
+    assert.deepEqual(containers.map((c) => c.image), ['reg/img:9', 'other']);
+  });
+
+  test('refuses unsupported fields, strategic-merge patches, patches that match nothing, duplicates', () => {
+    const k = (extra: string) => `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [cm.yaml]\n${extra}`;
+    const cases: Record<string, string> = {
+      namePrefix: k('namePrefix: x-\n'),
+      strategic: k('patches:\n  - target: { kind: ConfigMap, name: c }\n    patch: |-\n      data: { a: "3" }\n'),
+      nomatch: k('patches:\n  - target: { kind: ConfigMap, name: zzz }\n    patch: "[]"\n'),
+      badpath: k('patches:\n  - target: { kind: ConfigMap, name: c }\n    patch: |-\n      - { op: replace, path: /data/missing/x, value: 1 }\n'),
+      dup: 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [cm.yaml, cm.yaml]\n',
+    };
+    for (const [name, text] of Object.entries(cases)) {
+      const dir = write(name, { 'kustomization.yaml': text, 'cm.yaml': cm });
+      assert.throws(() => renderDir(dir), /kustomize/, name);
+    }
+  });
+
+  test('loadYamlObjects rejects YAML syntax errors and objects without a name', () => {
+    const dir = write('bad', { 'a.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: [ }\n', 'b.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n' });
+    assert.throws(() => loadYamlObjects(join(dir, 'a.yaml')));
+    assert.throws(() => loadYamlObjects(join(dir, 'b.yaml')), /without metadata.name/);
+  });
+});
+
+describe('validators catch what they claim to', () => {
+  // Each check is shown to fail on a broken variant of the real base.
+  const base = () => structuredClone(renderDir(join(deployDir, 'base')));
+  const mutate = (objects: K8sObject[], kind: string, name: string, fn: (o: Record<string, any>) => void) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    fn(byKind(objects, kind, name));
+    return objects;
+  };
+
+  test('schema: wrong type and unknown field', async () => {
+    const objs = mutate(base(), 'DaemonSet', 'kube-sgx-node-agent', (o) => {
+      o.spec.template.spec.containers[0].ports[0].containerPort = 'x';
+      o.spec.template.spec.serviceAcountName = 'typo';
+    });
+    const p = (await Promise.all(objs.map(schemaProblems))).flat().join('\n');
+    assert.match(p, /containerPort must be integer/);
+    assert.match(p, /unknown field "serviceAcountName"/);
+  });
+
+  test('cross references: service selector, targetPort, service account, webhook port, HPA target, PDB selector', () => {
+    const objs = base();
+    mutate(objs, 'Service', 'kube-sgx-attestation', (o) => (o.spec.ports[0].targetPort = 'nope'));
+    mutate(objs, 'Service', 'kube-sgx-webhook', (o) => (o.spec.selector = { 'app.kubernetes.io/name': 'ghost' }));
+    mutate(objs, 'DaemonSet', 'kube-sgx-node-agent', (o) => (o.spec.template.spec.serviceAccountName = 'ghost'));
+    mutate(objs, 'ValidatingWebhookConfiguration', 'kube-sgx-webhook', (o) => (o.webhooks[0].clientConfig.service.port = 8443));
+    mutate(objs, 'HorizontalPodAutoscaler', 'kube-sgx-attestation', (o) => (o.spec.scaleTargetRef.name = 'ghost'));
+    mutate(objs, 'PodDisruptionBudget', 'kube-sgx-webhook', (o) => (o.spec.selector.matchLabels = { a: 'b' }));
+    mutate(objs, 'MutatingWebhookConfiguration', 'kube-sgx-webhook', (o) => (o.webhooks[0].clientConfig.service.path = '/mutate-v1-pod'));
+    const p = crossReferenceProblems(objs, { externalSecrets, webhookPaths: ['/mutate', '/validate'] }).join('\n');
+    for (const want of [/targetPort nope/, /Service\/kube-sgx\/kube-sgx-webhook: selector matches no pod/, /serviceAccountName ghost/, /calls port 8443/, /scaleTargetRef .*ghost/, /PodDisruptionBudget\/kube-sgx\/kube-sgx-webhook: selector/, /path \/mutate-v1-pod is not served/]) {
+      assert.match(p, want);
+    }
+  });
+
+  test('CLI flags: unknown command, unknown flag, missing value', () => {
+    const program = buildProgram();
+    assert.match(cliArgProblems(program, ['no-such-command'], 'x').join(), /not a kube-sgx command/);
+    const withCommand = program.commands.find((c) => c.options.length > 0);
+    if (!withCommand) return; // no component CLI registered yet
+    assert.match(cliArgProblems(program, [withCommand.name(), '--definitely-not-a-flag'], 'x').join(), /not an option/);
+  });
+});
