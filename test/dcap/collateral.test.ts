@@ -30,9 +30,9 @@ describe('collateral JSON', () => {
     const e = rejects(() => parseCollateral(o), 'COLLATERAL_INVALID', 'qe_identity_issuer_chain');
     assert.deepEqual(e.path, ['qe_identity_issuer_chain']);
   });
-  test('a bad signature field is named', () => rejects(() => parseCollateral({ ...(JSON.parse(sgxText) as object), tcb_info_signature: 'zz' }), 'COLLATERAL_INVALID', 'tcb_info_signature'));
-  test('a CRL that is neither hex nor PEM is named', () => rejects(() => parseCollateral({ ...(JSON.parse(sgxText) as object), pck_crl: 'not a crl' }), 'CRL_MALFORMED', 'pck_crl'));
-  test('not JSON → COLLATERAL_INVALID', () => rejects(() => parseCollateral('{'), 'COLLATERAL_INVALID'));
+  test('a bad signature field is named', () => void rejects(() => parseCollateral({ ...(JSON.parse(sgxText) as object), tcb_info_signature: 'zz' }), 'COLLATERAL_INVALID', 'tcb_info_signature'));
+  test('a CRL that is neither hex nor PEM is named', () => void rejects(() => parseCollateral({ ...(JSON.parse(sgxText) as object), pck_crl: 'not a crl' }), 'CRL_MALFORMED', 'pck_crl'));
+  test('not JSON → COLLATERAL_INVALID', () => void rejects(() => parseCollateral('{'), 'COLLATERAL_INVALID'));
   test('PEM CRLs are accepted and normalised to hex of DER', () => {
     const o = JSON.parse(sgxText) as Record<string, string>;
     const c = parseCollateral({ ...o, pck_crl: toPem(Buffer.from(o.pck_crl, 'hex'), 'X509 CRL') });
