@@ -71,7 +71,7 @@ const MAX_NESTING = 1;
  */
 export function readCertificationData(r: ByteReader, path: ErrorPath, allowed: readonly number[], depth = 0): CertificationData {
   const typeOffset = r.pos;
-  const type = r.u16([...path, 'type']);
+  const type = r.u16(path, 'type');
   if (!allowed.includes(type)) {
     throw new KubeSgxError('CERT_DATA_UNSUPPORTED_TYPE', `${[...path, 'type'].join('.')}: certification data type ${type} is not allowed here (expected ${allowed.join(', ')})`, {
       path: [...path, 'type'],
@@ -79,17 +79,17 @@ export function readCertificationData(r: ByteReader, path: ErrorPath, allowed: r
       details: { type, allowed },
     });
   }
-  const size = r.u32([...path, 'size']);
+  const size = r.u32(path, 'size');
   const dataOffset = r.pos;
   if (size > r.remaining) {
-    throw new KubeSgxError(r.overflowCode === 'QUOTE_TRUNCATED' ? 'QUOTE_TRUNCATED' : 'CERT_DATA_BAD_LENGTH', `${[...path, 'size'].join('.')}: declares ${size} bytes, only ${r.remaining} available`, {
+    throw new KubeSgxError(r.overflowCode.endsWith('_TRUNCATED') ? r.overflowCode : 'CERT_DATA_BAD_LENGTH', `${[...path, 'size'].join('.')}: declares ${size} bytes, only ${r.remaining} available`, {
       path: [...path, 'size'],
       offset: dataOffset - 4,
       details: { declared: size, available: r.remaining },
     });
   }
-  const data = r.bytes(size, [...path, 'data']);
-  return decodeCertificationData(type, data, r.buf, dataOffset, [...path], depth);
+  const data = r.bytes(size, path, 'data');
+  return decodeCertificationData(type, data, r.buf, dataOffset, path, depth);
 }
 
 /**
@@ -132,7 +132,7 @@ export function readQeReportCertificationData(r: ByteReader, path: ErrorPath, al
   const qeReportStart = r.pos;
   const qeReport = readReportBody(r, [...path, 'qeReport']);
   const qeReportBytes = r.buf.subarray(qeReportStart, qeReportStart + SGX_REPORT_BODY_SIZE);
-  const qeReportSignature = r.bytes(ECDSA_P256_SIGNATURE_SIZE, [...path, 'qeReportSignature']);
+  const qeReportSignature = r.bytes(ECDSA_P256_SIGNATURE_SIZE, path, 'qeReportSignature');
   const authSize = r.u16([...path, 'qeAuthData', 'size']);
   if (authSize > r.remaining) {
     throw new KubeSgxError(r.overflowCode, `${[...path, 'qeAuthData', 'size'].join('.')}: declares ${authSize} bytes, only ${r.remaining} available`, {
@@ -168,7 +168,25 @@ function decodePpid(type: 1 | 2 | 3, data: Buffer, dataOffset: number, path: Err
 
 const PEM_BEGIN = '-----BEGIN CERTIFICATE-----';
 const PEM_END = '-----END CERTIFICATE-----';
-const BASE64_BODY = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Base64 with line breaks: alphabet chars, at most two '=' only at the end, a multiple of 4 in all. */
+function isBase64Body(s: string): boolean {
+  let n = 0;
+  let pad = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x0a || c === 0x0d || c === 0x20 || c === 0x09) continue;
+    if (c === 0x3d) {
+      pad++;
+    } else if (pad > 0) {
+      return false;
+    } else if (!((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2f)) {
+      return false;
+    }
+    n++;
+  }
+  return n > 0 && n % 4 === 0 && pad <= 2;
+}
 
 /** Only whitespace and NULs may surround the PEM blocks (real quotes end with `\n\0`). */
 function isFiller(s: string): boolean {
@@ -197,8 +215,8 @@ function decodeChain(data: Buffer, dataOffset: number, path: ErrorPath): PckChai
     if (end < 0) {
       throw new KubeSgxError('CERT_DATA_BAD_PEM', `${path.join('.')}: unterminated PEM block`, { path: [...path, 'data', certificates.length], offset: dataOffset + begin });
     }
-    const body = text.slice(begin + PEM_BEGIN.length, end).replace(/[\r\n\t ]+/g, '');
-    if (body.length === 0 || body.length % 4 !== 0 || !BASE64_BODY.test(body)) {
+    const body = text.slice(begin + PEM_BEGIN.length, end);
+    if (!isBase64Body(body)) {
       throw new KubeSgxError('CERT_DATA_BAD_PEM', `${path.join('.')}: certificate ${certificates.length} has invalid base64`, { path: [...path, 'data', certificates.length], offset: dataOffset + begin });
     }
     const der = Buffer.from(body, 'base64');

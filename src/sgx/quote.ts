@@ -170,8 +170,8 @@ const BODY_SIZE: Record<number, number | undefined> = {
 
 function readSignatureData(r: ByteReader, version: number): QuoteSignatureData {
   const path = ['signatureData'];
-  const signature = r.bytes(ECDSA_P256_SIGNATURE_SIZE, [...path, 'signature']);
-  const attestationKey = r.bytes(ECDSA_P256_PUBLIC_KEY_SIZE, [...path, 'attestationKey']);
+  const signature = r.bytes(ECDSA_P256_SIGNATURE_SIZE, path, 'signature');
+  const attestationKey = r.bytes(ECDSA_P256_PUBLIC_KEY_SIZE, path, 'attestationKey');
   let tail: QeReportCertificationData;
   if (version === 3) {
     tail = readQeReportCertificationData(r, path, PCK_CERT_TYPES);

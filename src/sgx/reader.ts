@@ -29,37 +29,47 @@ export class ByteReader {
     return this.end - this.pos;
   }
 
-  need(n: number, path: ErrorPath): void {
+  /**
+   * Throws unless n bytes remain. The field's path is `path` plus the optional
+   * `name` and `index`; it is only assembled on failure (hot path stays allocation-free).
+   */
+  need(n: number, path: ErrorPath, name?: string, index?: number): void {
     if (n > this.end - this.pos) {
+      const full = fieldPath(path, name, index);
       throw new KubeSgxError(
         this.overflowCode,
-        `${path.join('.')}: needs ${n} bytes at offset ${this.pos}, only ${this.end - this.pos} left`,
-        { path, offset: this.pos, details: { needed: n, available: this.end - this.pos } },
+        `${full.join('.')}: needs ${n} bytes at offset ${this.pos}, only ${this.end - this.pos} left`,
+        { path: full, offset: this.pos, details: { needed: n, available: this.end - this.pos } },
       );
     }
   }
 
-  u16(path: ErrorPath): number {
-    this.need(2, path);
+  u16(path: ErrorPath, name?: string): number {
+    this.need(2, path, name);
     const v = this.buf.readUInt16LE(this.pos);
     this.pos += 2;
     return v;
   }
 
-  u32(path: ErrorPath): number {
-    this.need(4, path);
+  u32(path: ErrorPath, name?: string): number {
+    this.need(4, path, name);
     const v = this.buf.readUInt32LE(this.pos);
     this.pos += 4;
     return v;
   }
 
   /** A view (no copy) of the next n bytes. */
-  bytes(n: number, path: ErrorPath): Buffer {
-    this.need(n, path);
+  bytes(n: number, path: ErrorPath, name?: string, index?: number): Buffer {
+    this.need(n, path, name, index);
     const v = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     return v;
   }
+}
+
+export function fieldPath(path: ErrorPath, name?: string, index?: number): ErrorPath {
+  if (name === undefined) return path;
+  return index === undefined ? [...path, name] : [...path, name, index];
 }
 
 /** A Buffer view over any Uint8Array, without copying. */

@@ -78,7 +78,7 @@ export function sgxAttributes(flags: bigint, xfrm: bigint): SgxAttributes {
 }
 
 function readAttributes(r: ByteReader, path: ErrorPath): SgxAttributes {
-  const b = r.bytes(16, [...path, 'attributes']);
+  const b = r.bytes(16, path, 'attributes');
   return sgxAttributes(b.readBigUInt64LE(0), b.readBigUInt64LE(8));
 }
 
@@ -94,22 +94,22 @@ function writeAttributes(w: ByteWriter, a: SgxAttributes, path: ErrorPath): void
 export function readReportBody(r: ByteReader, path: ErrorPath): ReportBody {
   r.need(SGX_REPORT_BODY_SIZE, path);
   return {
-    cpuSvn: r.bytes(16, [...path, 'cpuSvn']),
-    miscSelect: r.u32([...path, 'miscSelect']),
-    reserved1: r.bytes(12, [...path, 'reserved1']),
-    isvExtProdId: r.bytes(16, [...path, 'isvExtProdId']),
+    cpuSvn: r.bytes(16, path, 'cpuSvn'),
+    miscSelect: r.u32(path, 'miscSelect'),
+    reserved1: r.bytes(12, path, 'reserved1'),
+    isvExtProdId: r.bytes(16, path, 'isvExtProdId'),
     attributes: readAttributes(r, path),
-    mrEnclave: r.bytes(32, [...path, 'mrEnclave']),
-    reserved2: r.bytes(32, [...path, 'reserved2']),
-    mrSigner: r.bytes(32, [...path, 'mrSigner']),
-    reserved3: r.bytes(32, [...path, 'reserved3']),
-    configId: r.bytes(64, [...path, 'configId']),
-    isvProdId: r.u16([...path, 'isvProdId']),
-    isvSvn: r.u16([...path, 'isvSvn']),
-    configSvn: r.u16([...path, 'configSvn']),
-    reserved4: r.bytes(42, [...path, 'reserved4']),
-    isvFamilyId: r.bytes(16, [...path, 'isvFamilyId']),
-    reportData: r.bytes(64, [...path, 'reportData']),
+    mrEnclave: r.bytes(32, path, 'mrEnclave'),
+    reserved2: r.bytes(32, path, 'reserved2'),
+    mrSigner: r.bytes(32, path, 'mrSigner'),
+    reserved3: r.bytes(32, path, 'reserved3'),
+    configId: r.bytes(64, path, 'configId'),
+    isvProdId: r.u16(path, 'isvProdId'),
+    isvSvn: r.u16(path, 'isvSvn'),
+    configSvn: r.u16(path, 'configSvn'),
+    reserved4: r.bytes(42, path, 'reserved4'),
+    isvFamilyId: r.bytes(16, path, 'isvFamilyId'),
+    reportData: r.bytes(64, path, 'reportData'),
   };
 }
 

@@ -46,37 +46,37 @@ export function tdAttributes(value: bigint): TdAttributes {
   };
 }
 
-function u64(r: ByteReader, path: ErrorPath): bigint {
-  return r.bytes(8, path).readBigUInt64LE(0);
+function u64(r: ByteReader, path: ErrorPath, name: string): bigint {
+  return r.bytes(8, path, name).readBigUInt64LE(0);
 }
 
 export function readTdReport10(r: ByteReader, path: ErrorPath): TdReport10 {
   r.need(TD_REPORT10_SIZE, path);
   return {
-    teeTcbSvn: r.bytes(16, [...path, 'teeTcbSvn']),
-    mrSeam: r.bytes(48, [...path, 'mrSeam']),
-    mrSignerSeam: r.bytes(48, [...path, 'mrSignerSeam']),
-    seamAttributes: u64(r, [...path, 'seamAttributes']),
-    tdAttributes: tdAttributes(u64(r, [...path, 'tdAttributes'])),
-    xfam: u64(r, [...path, 'xfam']),
-    mrTd: r.bytes(48, [...path, 'mrTd']),
-    mrConfigId: r.bytes(48, [...path, 'mrConfigId']),
-    mrOwner: r.bytes(48, [...path, 'mrOwner']),
-    mrOwnerConfig: r.bytes(48, [...path, 'mrOwnerConfig']),
+    teeTcbSvn: r.bytes(16, path, 'teeTcbSvn'),
+    mrSeam: r.bytes(48, path, 'mrSeam'),
+    mrSignerSeam: r.bytes(48, path, 'mrSignerSeam'),
+    seamAttributes: u64(r, path, 'seamAttributes'),
+    tdAttributes: tdAttributes(u64(r, path, 'tdAttributes')),
+    xfam: u64(r, path, 'xfam'),
+    mrTd: r.bytes(48, path, 'mrTd'),
+    mrConfigId: r.bytes(48, path, 'mrConfigId'),
+    mrOwner: r.bytes(48, path, 'mrOwner'),
+    mrOwnerConfig: r.bytes(48, path, 'mrOwnerConfig'),
     rtMr: [
-      r.bytes(48, [...path, 'rtMr', 0]),
-      r.bytes(48, [...path, 'rtMr', 1]),
-      r.bytes(48, [...path, 'rtMr', 2]),
-      r.bytes(48, [...path, 'rtMr', 3]),
+      r.bytes(48, path, 'rtMr', 0),
+      r.bytes(48, path, 'rtMr', 1),
+      r.bytes(48, path, 'rtMr', 2),
+      r.bytes(48, path, 'rtMr', 3),
     ],
-    reportData: r.bytes(64, [...path, 'reportData']),
+    reportData: r.bytes(64, path, 'reportData'),
   };
 }
 
 export function readTdReport15(r: ByteReader, path: ErrorPath): TdReport15 {
   r.need(TD_REPORT15_SIZE, path);
   const base = readTdReport10(r, path);
-  return { ...base, teeTcbSvn2: r.bytes(16, [...path, 'teeTcbSvn2']), mrServiceTd: r.bytes(48, [...path, 'mrServiceTd']) };
+  return { ...base, teeTcbSvn2: r.bytes(16, path, 'teeTcbSvn2'), mrServiceTd: r.bytes(48, path, 'mrServiceTd') };
 }
 
 export function writeTdReport10(w: ByteWriter, t: TdReport10, path: ErrorPath): void {
