@@ -26,7 +26,7 @@ export interface AesmServerOptions {
   metrics?: QuoteHelperMetrics;
   /** Largest accepted request payload; bigger length prefixes close the connection. Default 64 KiB. */
   maxFrameBytes?: number;
-  /** A client must send its whole frame within this long (and read the reply within it). Default 5 s. */
+  /** A client must send its whole frame within this long after connecting (and close within it after the reply). Default 5 s. */
   idleTimeoutMs?: number;
   /**
    * Upper bound on the time a request may take. A request's own `timeout`
@@ -125,12 +125,12 @@ export class AesmServer {
       socket.destroy();
     };
 
-    socket.setTimeout(this.idleTimeoutMs, () => {
-      if (!done) reject('idle', { bytes: acc.bytes });
-      else socket.destroy(); // reply written but the client never closed
-    });
+    // An absolute deadline for the whole request frame (not an inactivity
+    // timer), so a client trickling one byte at a time cannot hold a slot.
+    const frameDeadline = setTimeout(() => reject('idle', { bytes: acc.bytes }), this.idleTimeoutMs);
     socket.on('error', (e) => this.log.debug({ err: e.message }, 'aesm client socket error'));
     socket.on('close', () => {
+      clearTimeout(frameDeadline);
       this.sockets.delete(socket);
       m?.openConnections.dec();
     });
@@ -146,8 +146,8 @@ export class AesmServer {
       if (st.kind === 'oversized') return reject('oversized', { length: st.length });
       if (st.kind === 'empty') return reject('empty');
       done = true;
+      clearTimeout(frameDeadline);
       socket.pause();
-      socket.setTimeout(0);
       void this.serve(socket, st.payload);
     });
   }
@@ -201,7 +201,8 @@ export class AesmServer {
     if (errorCode !== 0) m?.errors.inc({ code: aesmErrorName(errorCode) });
 
     if (socket.destroyed) return; // client went away meanwhile
-    socket.setTimeout(this.idleTimeoutMs);
+    // The client reads the reply and closes; one that never does is dropped.
+    socket.setTimeout(this.idleTimeoutMs, () => socket.destroy());
     socket.end(frame(encodeResponse(response)), () => {
       m?.latency.observe({ request: kind }, (performance.now() - started) / 1000);
     });

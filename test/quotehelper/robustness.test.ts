@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { lstatSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AesmClient } from '../../src/quotehelper/client.js';
@@ -76,6 +76,30 @@ describe('bad input never stops the helper', () => {
     const [s, h] = await Promise.all([silent, half]);
     assert.equal(s.closedByServer, true);
     assert.equal(h.closedByServer, true);
+  });
+
+  test('a client trickling its frame byte by byte is dropped at the frame deadline, not kept alive by activity', async () => {
+    const started = Date.now();
+    const outcome = await new Promise<{ closed: boolean; took: number }>((resolve) => {
+      const sock = createConnection(ts.socketPath);
+      const f = frame(encodeRequest({ getQuoteSizeExReq: { att_key_id: INTEL_ECDSA_ATT_KEY_ID } })); // ~270 bytes: 13 s of trickling
+      let i = 0;
+      const tick = setInterval(() => {
+        if (i < f.length - 1) sock.write(f.subarray(i, ++i)); // never the last byte
+      }, 50);
+      const finish = (closed: boolean) => {
+        clearInterval(tick);
+        clearTimeout(guard);
+        sock.destroy();
+        resolve({ closed, took: Date.now() - started });
+      };
+      const guard = setTimeout(() => finish(false), 3000);
+      sock.on('close', () => finish(true));
+      sock.on('error', () => finish(true));
+    });
+    assert.equal(outcome.closed, true);
+    assert.ok(outcome.took < 1000, `dropped after ~300 ms (took ${outcome.took} ms)`);
+    await stillServes();
   });
 
   test('the request timeout is honoured: a slow backend answers AESM_BUSY before the client deadline', async () => {
