@@ -64,9 +64,19 @@ async function readJson(c: Context<Env>): Promise<unknown> {
   }
 }
 
+/**
+ * RFC 7807 problem+json, unless the client accepts only plain JSON (the
+ * Azure SDK sends `Accept: application/json` and parses only that type):
+ * then the same document as application/json, so MAA clients see our code.
+ */
+function problemMediaType(accept: string | undefined): string {
+  if (!accept || /application\/problem\+json|\*\/\*/.test(accept)) return 'application/problem+json';
+  return /application\/json/.test(accept) ? 'application/json' : 'application/problem+json';
+}
+
 function problemResponse(c: Context<Env>, err: KubeSgxError, extraHeaders: Record<string, string> = {}): Response {
   const doc = toProblem(err);
-  return c.body(JSON.stringify(doc), doc.status as 400, { 'content-type': 'application/problem+json', ...extraHeaders });
+  return c.body(JSON.stringify(doc), doc.status as 400, { 'content-type': problemMediaType(c.req.header('accept')), ...extraHeaders });
 }
 
 export function createServiceApp(deps: ServiceDeps): Hono<Env> {

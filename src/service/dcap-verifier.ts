@@ -11,6 +11,7 @@ import {
 } from '../dcap/index.js';
 import type { AttestationVerifier, VerifiedQuote } from './verifier.js';
 
+
 export interface DcapVerifierOptions {
   simulation: boolean;
   platformDir?: string;
@@ -19,11 +20,6 @@ export interface DcapVerifierOptions {
   now?: () => Date;
 }
 
-export interface BuiltVerifier {
-  verifier: AttestationVerifier;
-  /** Collateral freshness for /status. */
-  describe(): Promise<Record<string, unknown>>;
-}
 
 const STALE = /^(TCB_INFO|QE_IDENTITY|CRL)_(EXPIRED|NOT_YET_VALID)$/;
 
@@ -32,7 +28,22 @@ export class DcapAttestationVerifier implements AttestationVerifier {
   lastCollateralExpiresAt: string | undefined;
   lastVerifiedAt: string | undefined;
 
-  constructor(private readonly inner: QuoteVerifier) {}
+  constructor(
+    private readonly inner: QuoteVerifier,
+    private readonly source: string,
+    private readonly trust: string,
+  ) {}
+
+  async describe(): Promise<Record<string, unknown>> {
+    const expires = this.lastCollateralExpiresAt;
+    return {
+      source: this.source,
+      trust: this.trust,
+      lastVerifiedAt: this.lastVerifiedAt ?? null,
+      collateralExpiresAt: expires ?? null,
+      fresh: expires === undefined ? null : Date.parse(expires) > Date.now(),
+    };
+  }
 
   async verify(quote: Uint8Array): Promise<VerifiedQuote> {
     let r: VerificationResult;
@@ -50,7 +61,7 @@ export class DcapAttestationVerifier implements AttestationVerifier {
   }
 }
 
-export async function createDcapVerifier(opts: DcapVerifierOptions): Promise<BuiltVerifier> {
+export async function createDcapVerifier(opts: DcapVerifierOptions): Promise<{ verifier: DcapAttestationVerifier }> {
   let provider: CollateralProvider | undefined;
   let trustedRoots: string[] | undefined;
   let source: string;
@@ -71,20 +82,8 @@ export async function createDcapVerifier(opts: DcapVerifierOptions): Promise<Bui
   }
   const cached = new CachingCollateralProvider(provider, { ...(opts.now ? { now: opts.now } : {}), ...(trustedRoots ? { trustedRoots } : {}) });
   const qv = new QuoteVerifier({ collateralProvider: cached, ...(trustedRoots ? { trustedRoots } : {}), ...(opts.now ? { now: opts.now } : {}) });
-  const verifier = new DcapAttestationVerifier(qv);
-  return {
-    verifier,
-    describe: async () => {
-      const expires = verifier.lastCollateralExpiresAt;
-      return {
-        source,
-        trust: opts.simulation ? 'simulator root CA only' : 'Intel SGX Root CA (pinned)',
-        lastVerifiedAt: verifier.lastVerifiedAt ?? null,
-        collateralExpiresAt: expires ?? null,
-        fresh: expires === undefined ? null : Date.parse(expires) > Date.now(),
-      };
-    },
-  };
+  const verifier = new DcapAttestationVerifier(qv, source, opts.simulation ? 'simulator root CA only' : 'Intel SGX Root CA (pinned)');
+  return { verifier };
 }
 
 interface SimulatedPlatformTrust {

@@ -105,7 +105,7 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
   if (opts.platformDir) dcapOpts.platformDir = opts.platformDir;
   if (opts.collateralDir) dcapOpts.collateralDir = opts.collateralDir;
   if (opts.pccsUrl) dcapOpts.pccsUrl = opts.pccsUrl;
-  const built = opts.verifier ? { verifier: opts.verifier, describe: async () => ({ source: 'injected' }) } : await createDcapVerifier(dcapOpts);
+  const verifier = opts.verifier ?? (await createDcapVerifier(dcapOpts)).verifier;
 
   // ---- state ----
   const storeKind = typeof opts.store === 'object' ? opts.store.kind : (opts.store ?? 'sqlite');
@@ -140,7 +140,7 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
   const rate = opts.rateLimit?.rate ?? 100;
 
   const deps: ServiceDeps = {
-    verifier: built.verifier,
+    verifier,
     signer,
     policies,
     secrets,
@@ -166,7 +166,7 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
           }),
         ),
       ),
-      collateral: await built.describe(),
+      collateral: verifier.describe ? await verifier.describe() : { source: 'injected verifier' },
       uptimeSeconds: Math.round((Date.now() - started) / 1000),
     }),
   };

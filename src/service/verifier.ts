@@ -31,6 +31,8 @@ export interface VerifiedQuote {
 
 export interface AttestationVerifier {
   verify(quote: Uint8Array): Promise<VerifiedQuote>;
+  /** Trust and collateral freshness, for /status. */
+  describe?(): Promise<Record<string, unknown>>;
 }
 
 export interface QuoteHeaderInfo {

@@ -1,0 +1,91 @@
+/**
+ * The unmodified npm client @azure/attestation 1.0.0 against the service
+ * over real HTTPS on 127.0.0.1: attest, fetch the signers, validate the
+ * token (signature and times, the client's own checks), and manage the
+ * policy with AttestationAdministrationClient (bearer = admin token).
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { AttestationAdministrationClient, AttestationClient, KnownAttestationType } from '@azure/attestation';
+import { startAttestationService, type RunningAttestationService } from '../../src/service/server.js';
+import { createDcapVerifier } from '../../src/service/dcap-verifier.js';
+import { generateTlsCertificate } from '../../src/service/certs.js';
+import { policyHash } from '../../src/service/policy/index.js';
+import { ADMIN_TOKEN, INTEL_SAMPLE_TIME, INTEL_SGX_QUOTE, PERMIT_CONFIG_NEEDED, intelCollateralDir, tempDir } from './helpers.js';
+
+const tmp = tempDir('kube-sgx-azure-');
+let svc: RunningAttestationService;
+let ca: string;
+const credential = { getToken: async () => ({ token: ADMIN_TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) };
+
+before(async () => {
+  const tls = await generateTlsCertificate({ ips: ['127.0.0.1'] });
+  ca = tls.certificatePem;
+  const { verifier } = await createDcapVerifier({ simulation: false, collateralDir: intelCollateralDir(tmp.dir), now: () => INTEL_SAMPLE_TIME });
+  svc = await startAttestationService({
+    listen: '127.0.0.1:0',
+    tls: { cert: tls.certificatePem, key: tls.privateKeyPem },
+    dataDir: tmp.dir,
+    verifier,
+    adminToken: ADMIN_TOKEN,
+    rateLimit: { rate: 0 },
+  });
+});
+after(async () => {
+  await svc.close();
+  tmp.cleanup();
+});
+
+describe('@azure/attestation 1.0.0 (unmodified) against the service over HTTPS', () => {
+  test('admin client sets and reads the SgxEnclave policy (MAA JWS wire shape, bearer auth)', async () => {
+    const adminClient = new AttestationAdministrationClient(svc.url, credential, { tlsOptions: { ca } });
+    const set = await adminClient.setPolicy(KnownAttestationType.SgxEnclave, PERMIT_CONFIG_NEEDED);
+    assert.equal(set.body.policyResolution, 'Updated');
+    assert.ok(set.body.policyTokenHash.length === 32);
+    const got = await adminClient.getPolicy(KnownAttestationType.SgxEnclave);
+    assert.equal(got.body, PERMIT_CONFIG_NEEDED);
+    // Without the right bearer the service refuses (the client surfaces a RestError with our code).
+    const wrong = new AttestationAdministrationClient(svc.url, { getToken: async () => ({ token: 'not-the-admin-token', expiresOnTimestamp: Date.now() + 60_000 }) }, { tlsOptions: { ca } });
+    await assert.rejects(wrong.getPolicy(KnownAttestationType.SgxEnclave), (e: unknown) => (e as { statusCode?: number }).statusCode === 401);
+  });
+
+  test('attestSgxEnclave: token signature and times validated by the client; MAA claims mapped', async () => {
+    const client = new AttestationClient(svc.url, { tlsOptions: { ca } });
+    const res = await client.attestSgxEnclave(INTEL_SGX_QUOTE, { validationOptions: { validateToken: true, validateExpirationTime: true, validateNotBeforeTime: true, validateIssuer: true, expectedIssuer: svc.issuer } });
+    const body = res.body;
+    assert.equal(body.issuer, svc.issuer);
+    assert.equal(body.mrEnclave, Buffer.from(INTEL_SGX_QUOTE.subarray(112, 144)).toString('hex'));
+    assert.equal(body.mrSigner, Buffer.from(INTEL_SGX_QUOTE.subarray(176, 208)).toString('hex'));
+    assert.equal(body.isDebuggable, false);
+    assert.equal(body.verifierType, 'sgx');
+    assert.equal(body.version, '1.0');
+    assert.equal(Buffer.from(body.policyHash).toString('base64url'), policyHash(PERMIT_CONFIG_NEEDED));
+    assert.equal(typeof body.svn, 'number');
+    assert.equal(res.token.algorithm, 'RS256');
+    assert.equal(res.token.keyUrl, `${svc.issuer}/certs`);
+    assert.equal(res.token.keyId, svc.kids[0]);
+    assert.equal(res.token.getBody()['x-kube-sgx-tcb-status'], 'ConfigurationAndSWHardeningNeeded');
+  });
+
+  test('getAttestationSigners: kid and PEM certificate of the signing key', async () => {
+    const client = new AttestationClient(svc.url, { tlsOptions: { ca } });
+    const signers = await client.getAttestationSigners();
+    assert.equal(signers.length, 1);
+    assert.equal(signers[0]!.keyId, svc.kids[0]);
+    assert.match(signers[0]!.certificates[0]!, /^-----BEGIN CERTIFICATE-----/);
+    const meta = (await client.getOpenIdMetadata()) as { issuer: string; jwks_uri: string };
+    assert.equal(meta.jwks_uri, `${svc.issuer}/certs`);
+  });
+
+  test('the client rejects what the service refuses: RestError with the problem code, no retries on 4xx', async () => {
+    const client = new AttestationClient(svc.url, { tlsOptions: { ca } });
+    const tampered = new Uint8Array(INTEL_SGX_QUOTE);
+    tampered[112]! ^= 1;
+    await assert.rejects(client.attestSgxEnclave(tampered), (e: unknown) => {
+      const err = e as { statusCode?: number; code?: string };
+      return err.statusCode === 400 && err.code === 'QUOTE_SIGNATURE_INVALID';
+    });
+    // runtime data that does not hash to the report data
+    await assert.rejects(client.attestSgxEnclave(INTEL_SGX_QUOTE, { runTimeData: new TextEncoder().encode('wrong') }), (e: unknown) => (e as { code?: string }).code === 'RUNTIME_DATA_MISMATCH');
+  });
+});
