@@ -64,7 +64,7 @@ describe('@azure/attestation 1.0.0 (unmodified) against the service over HTTPS',
     assert.equal(res.token.algorithm, 'RS256');
     assert.equal(res.token.keyUrl, `${svc.issuer}/certs`);
     assert.equal(res.token.keyId, svc.kids[0]);
-    assert.equal(res.token.getBody()['x-kube-sgx-tcb-status'], 'ConfigurationAndSWHardeningNeeded');
+    assert.equal((res.token.getBody() as Record<string, unknown>)['x-kube-sgx-tcb-status'], 'ConfigurationAndSWHardeningNeeded');
   });
 
   test('getAttestationSigners: kid and PEM certificate of the signing key', async () => {

@@ -37,6 +37,7 @@ function field(s: V1Secret, key: string): string {
 }
 
 export function defaultNamespace(): string {
+  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
   try {
     return readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim();
   } catch {

@@ -1,0 +1,123 @@
+/**
+ * The service as a real child process (the CLI): durability under SIGKILL,
+ * restart keeping kid and secrets, graceful shutdown on SIGTERM.
+ */
+import { describe, test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { httpCall } from '../../src/service/client.js';
+import { ADMIN_TOKEN, intelCollateralDir, tempDir } from './helpers.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const tmp = tempDir('kube-sgx-proc-');
+after(() => tmp.cleanup());
+
+interface Child {
+  proc: ChildProcess;
+  url: string;
+  kids: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+async function spawnService(args: string[]): Promise<Child> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'attestation-service', '--listen', '127.0.0.1:0', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'warn', NODE_TEST_CONTEXT: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  let out = '';
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const info = await new Promise<{ url: string; kids: string[] }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`service did not start: ${err}`)), 30_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      try {
+        const j = JSON.parse(out) as { url: string; kids: string[] };
+        clearTimeout(timer);
+        resolve(j);
+      } catch {
+        /* not complete yet */
+      }
+    });
+    void exited.then(() => reject(new Error(`service exited: ${out} ${err}`)));
+  });
+  return { proc, url: info.url, kids: info.kids, exited };
+}
+
+const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+describe('attestation service process', () => {
+  const dataDir = join(tmp.dir, 'data');
+  const tokenFile = join(tmp.dir, 'admin-token');
+  const kekFile = join(tmp.dir, 'kek');
+  writeFileSync(tokenFile, ADMIN_TOKEN + '\n');
+  writeFileSync(kekFile, randomBytes(32).toString('hex'));
+  const collateralDir = intelCollateralDir(tmp.dir);
+  const args = ['--data-dir', dataDir, '--collateral-dir', collateralDir, '--admin-token-file', tokenFile, '--kek-file', kekFile, '--rate-limit', '0'];
+
+  test('SIGKILL during a burst of secret registrations loses none that were acknowledged; restart keeps kid and secrets', async () => {
+    const first = await spawnService(args);
+    const acked: string[] = [];
+    let stop = false;
+    const releasePolicy = { version: '1.0.0', anyOf: [{ authority: first.url, allOf: [{ claim: 'x-ms-sgx-svn', greaterOrEquals: 0 }] }] };
+    const worker = async (w: number) => {
+      for (let i = 0; !stop; i++) {
+        const name = `burst/w${w}/s${i}`;
+        try {
+          const r = await httpCall('PUT', `${first.url}/admin/secrets/${name}`, JSON.stringify({ valueText: `value-${w}-${i}`, releasePolicy }), { headers: admin, timeoutMs: 5_000 });
+          if (r.status === 201) acked.push(name);
+        } catch {
+          return; // connection cut by the kill
+        }
+      }
+    };
+    const workers = [0, 1, 2, 3, 4, 5, 6, 7].map(worker);
+    // Kill in the middle of the burst, once a good number of writes are acknowledged.
+    while (acked.length < 150) await new Promise((r) => setTimeout(r, 5));
+    first.proc.kill('SIGKILL');
+    stop = true;
+    await Promise.all(workers);
+    assert.equal((await first.exited).signal, 'SIGKILL');
+    assert.ok(acked.length >= 150);
+
+    const second = await spawnService(args);
+    try {
+      assert.deepEqual(second.kids, first.kids, 'same signing key after restart');
+      const list = await httpCall('GET', `${second.url}/admin/secrets`, undefined, { headers: admin });
+      const names = new Set((JSON.parse(list.body) as { secrets: string[] }).secrets);
+      const lost = acked.filter((n) => !names.has(n));
+      assert.deepEqual(lost, [], `${lost.length} of ${acked.length} acknowledged registrations lost`);
+    } finally {
+      second.proc.kill('SIGTERM');
+      await second.exited;
+    }
+  });
+
+  test('SIGTERM: in-flight requests finish, then the process exits 0', async () => {
+    const svc = await spawnService(args);
+    // A slow request: a large body trickled in while the shutdown starts.
+    const { request } = await import('node:http');
+    const body = JSON.stringify({ valueText: 'x'.repeat(50_000), releasePolicy: { version: '1.0.0', anyOf: [{ authority: svc.url, allOf: [{ claim: 'a', exists: true }] }] } });
+    const u = new URL(`${svc.url}/admin/secrets/slow`);
+    const done = new Promise<number>((resolve, reject) => {
+      const req = request(u, { method: 'PUT', headers: { ...admin, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.write(body.slice(0, 1000));
+      setTimeout(() => {
+        svc.proc.kill('SIGTERM');
+        setTimeout(() => req.end(body.slice(1000)), 300);
+      }, 200);
+    });
+    assert.equal(await done, 201, 'the in-flight request completed');
+    const exit = await svc.exited;
+    assert.equal(exit.code, 0);
+  });
+});
