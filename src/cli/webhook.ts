@@ -1,3 +1,151 @@
+/**
+ * `kube-sgx webhook` (serve), `kube-sgx webhook certs`, `kube-sgx webhook
+ * manifests`, and `kube-sgx doctor`. Parsing and wiring only; the work is in
+ * src/webhook/.
+ */
 import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { KubeConfig } from '@kubernetes/client-node';
+import { action, parseIntFlag, printJson, untilSignal, UsageError, EXIT_OK, EXIT_REJECTED } from './io.js';
+import { createLogger } from '../ops/log.js';
+import { defaultWebhookConfig, loadWebhookConfigFile, type WebhookConfig } from '../webhook/config.js';
+import { startWebhookServer } from '../webhook/server.js';
+import { NodeEpcCapacity } from '../webhook/nodecap.js';
+import { generateWebhookCertificates, writeWebhookCertificates, type WebhookKeyType } from '../webhook/certs.js';
+import { renderWebhookManifestsYaml } from '../webhook/manifests.js';
+import { formatDoctorReport, parseNodeGroupTemplates, runDoctor } from '../webhook/doctor.js';
+import { KubeSgxError } from '../errors.js';
 
-export function registerWebhookCommands(_parent: Command): void {}
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+async function configFrom(file: string | undefined): Promise<WebhookConfig> {
+  return file ? loadWebhookConfigFile(file) : defaultWebhookConfig;
+}
+
+function loadKubeConfig(file: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (file) kc.loadFromFile(file);
+    else kc.loadFromDefault();
+  } catch (e) {
+    throw new KubeSgxError('KUBECONFIG_INVALID', `cannot load kubeconfig${file ? ` ${file}` : ''}: ${(e as Error).message}`, { cause: e });
+  }
+  if (!kc.getCurrentCluster()) throw new KubeSgxError('KUBECONFIG_INVALID', 'kubeconfig has no current cluster (use --kubeconfig FILE)');
+  return kc;
+}
+
+export function registerWebhookCommands(program: Command): void {
+  const webhook = program
+    .command('webhook')
+    .description('serve the SGX admission webhook (/mutate, /validate) over HTTPS until SIGINT/SIGTERM')
+    .option('--listen <host:port>', 'address to serve HTTPS on', '0.0.0.0:8443')
+    .option('--tls-cert <file>', 'serving certificate (PEM); re-read when it changes')
+    .option('--tls-key <file>', 'serving key (PEM); re-read when it changes')
+    .option('--config <file>', 'webhook config (YAML or JSON)')
+    .option('--kubeconfig <file>', 'kubeconfig for maxEpcPerNode: fromNodes (default: in-cluster or ~/.kube/config)')
+    .action(
+      action(async (o: { listen: string; tlsCert?: string; tlsKey?: string; config?: string; kubeconfig?: string }) => {
+        if (!o.tlsCert || !o.tlsKey) throw new UsageError('--tls-cert and --tls-key are required (kube-sgx webhook certs makes a pair)');
+        const config = await configFrom(o.config);
+        const log = createLogger('webhook');
+        let capacity: NodeEpcCapacity | undefined;
+        if (config.maxEpcPerNode === 'fromNodes') {
+          const kc = new KubeConfig();
+          if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
+          else kc.loadFromDefault();
+          capacity = NodeEpcCapacity.fromConfig(kc, config);
+          await capacity.refresh();
+        }
+        const server = await startWebhookServer({
+          listen: o.listen,
+          tlsCertFile: o.tlsCert,
+          tlsKeyFile: o.tlsKey,
+          config,
+          logger: log,
+          ...(capacity ? { maxEpcPerNode: () => capacity.current() } : {}),
+        });
+        log.info({ url: server.url }, 'webhook serving');
+        const sig = await untilSignal();
+        log.info({ signal: sig }, 'shutting down');
+        await server.close();
+      }),
+    );
+
+  webhook
+    .command('certs')
+    .description('make a CA and a serving certificate for the webhook (for clusters without cert-manager)')
+    .requiredOption('--out <dir>', 'directory for ca.crt, ca.key, tls.crt, tls.key')
+    .option('--dns-name <name>', 'a DNS name for the certificate, e.g. kube-sgx-webhook.kube-sgx.svc (repeatable)', collect, [])
+    .option('--ip <address>', 'an IP address SAN (repeatable)', collect, [])
+    .option('--key-type <type>', 'p256 or rsa', 'p256')
+    .option('--days <n>', 'serving certificate lifetime in days', '365')
+    .option('--ca-days <n>', 'CA lifetime in days', '3650')
+    .action(
+      action(async (o: { out: string; dnsName: string[]; ip: string[]; keyType: string; days: string; caDays: string }) => {
+        if (o.dnsName.length === 0) throw new UsageError('--dns-name is required at least once (e.g. kube-sgx-webhook.kube-sgx.svc)');
+        if (o.keyType !== 'p256' && o.keyType !== 'rsa') throw new UsageError(`--key-type: expected p256 or rsa, got ${JSON.stringify(o.keyType)}`);
+        const bundle = await generateWebhookCertificates({
+          dnsNames: o.dnsName,
+          ipAddresses: o.ip,
+          keyType: o.keyType as WebhookKeyType,
+          days: parseIntFlag('--days', o.days, 1, 36500),
+          caDays: parseIntFlag('--ca-days', o.caDays, 1, 36500),
+        });
+        const files = await writeWebhookCertificates(o.out, bundle);
+        printJson({ files, dnsNames: o.dnsName });
+      }),
+    );
+
+  webhook
+    .command('manifests')
+    .description('print the Mutating and Validating WebhookConfiguration YAML with caBundle filled in')
+    .requiredOption('--ca-bundle <file>', 'PEM CA certificate(s) that signed the serving certificate')
+    .option('--namespace <ns>', 'namespace of the webhook Service (default: config namespace)')
+    .option('--service <name>', 'webhook Service name', 'kube-sgx-webhook')
+    .option('--port <n>', 'Service port', '443')
+    .option('--name <name>', 'configuration object name', 'kube-sgx-webhook')
+    .option('--failure-policy <policy>', 'Fail or Ignore', 'Fail')
+    .option('--no-match-conditions', 'omit matchConditions (Kubernetes < 1.28); Fail then applies to every pod in scope')
+    .option('--config <file>', 'webhook config (YAML or JSON)')
+    .action(
+      action(async (o: { caBundle: string; namespace?: string; service: string; port: string; name: string; failurePolicy: string; matchConditions: boolean; config?: string }) => {
+        if (o.failurePolicy !== 'Fail' && o.failurePolicy !== 'Ignore') throw new UsageError('--failure-policy: expected Fail or Ignore');
+        let pem: string;
+        try {
+          pem = await readFile(o.caBundle, 'utf8');
+        } catch (e) {
+          throw new UsageError(`--ca-bundle: cannot read ${o.caBundle}: ${(e as Error).message}`);
+        }
+        process.stdout.write(
+          renderWebhookManifestsYaml({
+            caBundlePem: pem,
+            config: await configFrom(o.config),
+            ...(o.namespace ? { namespace: o.namespace } : {}),
+            serviceName: o.service,
+            servicePort: parseIntFlag('--port', o.port, 1, 65535),
+            name: o.name,
+            failurePolicy: o.failurePolicy,
+            matchConditions: o.matchConditions,
+          }),
+        );
+      }),
+    );
+
+  program
+    .command('doctor')
+    .description('check a cluster for SGX scheduling, webhook and autoscaling problems (exit 1 when any is found)')
+    .option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, in-cluster, or ~/.kube/config)')
+    .option('--config <file>', 'webhook config (YAML or JSON): labels, taints, names, namespace')
+    .option('--node-groups <file>', 'AWS ASG / Azure VMSS node groups with their autoscaler tags (YAML or JSON list)')
+    .option('--json', 'print the report as JSON')
+    .action(
+      action(async (o: { kubeconfig?: string; config?: string; nodeGroups?: string; json?: boolean }) => {
+        const config = await configFrom(o.config);
+        const nodeGroups = o.nodeGroups ? parseNodeGroupTemplates(await readFile(o.nodeGroups, 'utf8')) : undefined;
+        const report = await runDoctor({ kubeConfig: loadKubeConfig(o.kubeconfig), config, ...(nodeGroups ? { nodeGroups } : {}) });
+        if (o.json) printJson(report);
+        else process.stdout.write(formatDoctorReport(report));
+        return report.ok ? EXIT_OK : EXIT_REJECTED;
+      }),
+    );
+}
