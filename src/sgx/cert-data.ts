@@ -168,62 +168,86 @@ function decodePpid(type: 1 | 2 | 3, data: Buffer, dataOffset: number, path: Err
 
 const PEM_BEGIN = '-----BEGIN CERTIFICATE-----';
 const PEM_END = '-----END CERTIFICATE-----';
-
-/** Base64 with line breaks: alphabet chars, at most two '=' only at the end, a multiple of 4 in all. */
-function isBase64Body(s: string): boolean {
-  let n = 0;
-  let pad = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0x0a || c === 0x0d || c === 0x20 || c === 0x09) continue;
-    if (c === 0x3d) {
-      pad++;
-    } else if (pad > 0) {
-      return false;
-    } else if (!((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2f)) {
-      return false;
-    }
-    n++;
-  }
-  return n > 0 && n % 4 === 0 && pad <= 2;
-}
+const PEM_BEGIN_BYTES = Buffer.from(PEM_BEGIN, 'latin1');
+const PEM_END_BYTES = Buffer.from(PEM_END, 'latin1');
 
 /** Only whitespace and NULs may surround the PEM blocks (real quotes end with `\n\0`). */
-function isFiller(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c !== 0x0a && c !== 0x0d && c !== 0x20 && c !== 0x09 && c !== 0x00) return false;
-  }
+function isFillerByte(c: number): boolean {
+  return c === 0x0a || c === 0x0d || c === 0x20 || c === 0x09 || c === 0x00;
+}
+
+function allFiller(b: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (!isFillerByte(b[i])) return false;
   return true;
 }
 
+/** Base64 alphabet → 6-bit value; -1 invalid, -2 line whitespace, -3 '='. */
+const B64 = (() => {
+  const t = new Int8Array(256).fill(-1);
+  const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  for (let i = 0; i < 64; i++) t[abc.charCodeAt(i)] = i;
+  for (const c of [0x0a, 0x0d, 0x20, 0x09]) t[c] = -2;
+  t[0x3d] = -3;
+  return t;
+})();
+
+/**
+ * Strict base64 with line breaks, decoded in one pass over the bytes (this is
+ * the bulk of parsing a quote). Returns undefined if the text is not base64:
+ * bad characters, '=' anywhere but the end, or a length that is not a multiple of 4.
+ */
+function decodeBase64Lines(b: Uint8Array, start: number, end: number): Buffer | undefined {
+  const out = Buffer.allocUnsafe(Math.ceil(((end - start) * 3) / 4));
+  let acc = 0;
+  let bits = 0;
+  let chars = 0;
+  let pad = 0;
+  let o = 0;
+  for (let i = start; i < end; i++) {
+    const v = B64[b[i]];
+    if (v >= 0) {
+      if (pad > 0) return undefined;
+      acc = ((acc << 6) | v) & 0xffffff;
+      bits += 6;
+      chars++;
+      if (bits >= 8) {
+        bits -= 8;
+        out[o++] = (acc >> bits) & 0xff;
+      }
+    } else if (v === -3) {
+      pad++;
+      chars++;
+    } else if (v === -1) {
+      return undefined;
+    }
+  }
+  if (chars === 0 || chars % 4 !== 0 || pad > 2) return undefined;
+  return out.subarray(0, o);
+}
+
 function decodeChain(data: Buffer, dataOffset: number, path: ErrorPath): PckChainCertificationData {
-  const text = data.toString('latin1');
-  const first = text.indexOf(PEM_BEGIN);
-  if (first < 0) return decodeDerChain(data, dataOffset, path);
+  if (data.indexOf(PEM_BEGIN_BYTES) < 0) return decodeDerChain(data, dataOffset, path);
   const certificates: Buffer[] = [];
   const pem: string[] = [];
   let p = 0;
   for (;;) {
-    const begin = text.indexOf(PEM_BEGIN, p);
-    const gap = text.slice(p, begin < 0 ? text.length : begin);
-    if (!isFiller(gap)) {
+    const begin = data.indexOf(PEM_BEGIN_BYTES, p);
+    if (!allFiller(data, p, begin < 0 ? data.length : begin)) {
       throw new KubeSgxError('CERT_DATA_BAD_PEM', `${path.join('.')}: unexpected bytes outside PEM blocks`, { path: [...path, 'data'], offset: dataOffset + p });
     }
     if (begin < 0) break;
-    const end = text.indexOf(PEM_END, begin + PEM_BEGIN.length);
+    const end = data.indexOf(PEM_END_BYTES, begin + PEM_BEGIN_BYTES.length);
     if (end < 0) {
       throw new KubeSgxError('CERT_DATA_BAD_PEM', `${path.join('.')}: unterminated PEM block`, { path: [...path, 'data', certificates.length], offset: dataOffset + begin });
     }
-    const body = text.slice(begin + PEM_BEGIN.length, end);
-    if (!isBase64Body(body)) {
+    const der = decodeBase64Lines(data, begin + PEM_BEGIN_BYTES.length, end);
+    if (der === undefined) {
       throw new KubeSgxError('CERT_DATA_BAD_PEM', `${path.join('.')}: certificate ${certificates.length} has invalid base64`, { path: [...path, 'data', certificates.length], offset: dataOffset + begin });
     }
-    const der = Buffer.from(body, 'base64');
     checkCertDer(der, 0, der.length, dataOffset + begin, [...path, 'data', certificates.length], true);
     certificates.push(der);
-    pem.push(text.slice(begin, end + PEM_END.length));
-    p = end + PEM_END.length;
+    pem.push(data.toString('latin1', begin, end + PEM_END_BYTES.length));
+    p = end + PEM_END_BYTES.length;
   }
   return { type: 5, data, encoding: 'pem', certificates, pem };
 }
@@ -246,7 +270,7 @@ function checkCertDer(buf: Uint8Array, start: number, limit: number, errOffset: 
 function decodeDerChain(data: Buffer, dataOffset: number, path: ErrorPath): PckChainCertificationData {
   const certificates: Buffer[] = [];
   let p = 0;
-  while (p < data.length && !isFiller(data.toString('latin1', p))) {
+  while (p < data.length && !allFiller(data, p, data.length)) {
     const end = checkCertDer(data, p, data.length, dataOffset + p, [...path, 'data', certificates.length], false);
     certificates.push(data.subarray(p, end));
     p = end;

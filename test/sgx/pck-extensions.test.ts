@@ -194,7 +194,7 @@ describe('encode / parse', () => {
   test('a certificate minted with @peculiar/x509 carries the encoded extension', async () => {
     await import('reflect-metadata'); // @peculiar/x509 needs it loaded first
     const x509 = await import('@peculiar/x509');
-    x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+    x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
     const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
     const keys = await webcrypto.subtle.generateKey(alg, false, ['sign', 'verify']);
     const ext = parsePckExtensions(leafOf('tdxV4'));
@@ -203,7 +203,7 @@ describe('encode / parse', () => {
       name: 'CN=Intel SGX PCK Certificate',
       notBefore: new Date('2025-01-01T00:00:00Z'),
       notAfter: new Date('2030-01-01T00:00:00Z'),
-      keys: keys as unknown as CryptoKeyPair,
+      keys: keys as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys'],
       signingAlgorithm: alg,
       extensions: [new x509.Extension(SGX_EXTENSION_OID, false, encodePckExtensionValue(ext))],
     });
