@@ -31,20 +31,24 @@ import {
   type PreferredAllocationResponseMsg,
 } from './api.js';
 import { PLUGIN_ERROR_STATUS, type DevicePlugin } from './plugin.js';
+import { decodeAllocateRequest, decodePreferredAllocationRequest } from './wire.js';
 
 export interface DevicePluginServerHooks {
   onListAndWatchSent?(resource: string, bytes: number, devices: number): void;
   onAllocate?(resource: string, units: number, ok: boolean): void;
 }
 
-/** Service definition whose ListAndWatch response serializer passes bytes through. */
+/** Service definition with the fast paths: pre-encoded ListAndWatch, hand-decoded ID lists. */
 let passThroughDef: ServiceDefinition | undefined;
 function devicePluginServiceDef(): ServiceDefinition {
   if (passThroughDef) return passThroughDef;
   const base = deviceApi().devicePlugin;
   const def: Record<string, unknown> = {};
   for (const [name, method] of Object.entries(base)) {
-    def[name] = name === 'ListAndWatch' ? { ...method, responseSerialize: (b: Buffer) => b } : method;
+    if (name === 'ListAndWatch') def[name] = { ...method, responseSerialize: (b: Buffer) => b };
+    else if (name === 'Allocate') def[name] = { ...method, requestDeserialize: decodeAllocateRequest };
+    else if (name === 'GetPreferredAllocation') def[name] = { ...method, requestDeserialize: decodePreferredAllocationRequest };
+    else def[name] = method;
   }
   passThroughDef = def as ServiceDefinition;
   return passThroughDef;

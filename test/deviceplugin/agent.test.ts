@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, unlink } from 'node:fs/promises';
-import { status as GrpcStatus } from '@grpc/grpc-js';
+import { Client, credentials, status as GrpcStatus } from '@grpc/grpc-js';
 import { startNodeAgent, type NodeAgent } from '../../src/deviceplugin/agent.js';
 import { KubeletStandIn } from '../../src/deviceplugin/kubelet-stand-in.js';
 import { RESOURCE_ENCLAVE, RESOURCE_EPC_MIB, RESOURCE_PROVISION } from '../../src/deviceplugin/sgx-plugins.js';
@@ -172,6 +172,13 @@ describe('node agent with an SGX host', () => {
     for (const [what, call, code] of cases) {
       await assert.rejects(call(), (e: unknown) => grpcCode(e) === code, what);
     }
+    // Bytes that are not a protobuf AllocateRequest at all.
+    const client = new Client('unix:' + join(r.kubeletDir, 'kube-sgx-enclave.sock'), credentials.createInsecure());
+    const wireError = await new Promise<number | undefined>((resolve) => {
+      client.makeUnaryRequest('/v1beta1.DevicePlugin/Allocate', (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0x0a, 0x7f, 0x01]), (err) => resolve(err?.code));
+    });
+    client.close();
+    assert.ok(wireError !== undefined && wireError !== GrpcStatus.OK, 'garbage bytes rejected');
     const ok = await r.kubelet.allocate(RESOURCE_ENCLAVE, ['enclave-4']);
     assert.equal(ok.container_responses.length, 1);
     assert.equal(r.kubelet.resource(RESOURCE_ENCLAVE)?.connected, true, 'stream still up');

@@ -1,0 +1,150 @@
+/**
+ * Hand-written decoders for the two requests that carry long ID lists:
+ * AllocateRequest (up to thousands of EPC unit IDs per pod) and
+ * PreferredAllocationRequest (every available ID on the node). protobufjs
+ * builds an object per field and its tail latency shows at these sizes;
+ * these walk the wire format once, skip unknown fields as proto3 requires,
+ * and reject malformed input with a typed error naming the byte offset.
+ */
+import { KubeSgxError } from '../errors.js';
+import type { AllocateRequestMsg, PreferredAllocationRequestMsg } from './api.js';
+
+class Reader {
+  pos: number;
+  constructor(
+    private readonly buf: Buffer,
+    start: number,
+    readonly end: number,
+  ) {
+    this.pos = start;
+  }
+
+  private fail(what: string): never {
+    throw new KubeSgxError('INVALID_REQUEST', `malformed protobuf: ${what}`, { offset: this.pos });
+  }
+
+  varint(): number {
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) this.fail('truncated varint');
+      const b = this.buf[this.pos++];
+      if (i < 8) result += (b & 0x7f) * mul; // beyond 56 bits only the sign of an int32 matters
+      mul *= 128;
+      if (b < 0x80) return result;
+    }
+    return this.fail('varint longer than 10 bytes');
+  }
+
+  /** Field key → [field number, wire type]. */
+  key(): [number, number] {
+    const k = this.varint();
+    const field = Math.floor(k / 8);
+    if (field === 0) this.fail('field number 0');
+    return [field, k & 7];
+  }
+
+  /** Bounds of a length-delimited field's payload; advances past it. */
+  bytes(): [number, number] {
+    const len = this.varint();
+    const start = this.pos;
+    if (len > this.end - start) this.fail('length runs past the end');
+    this.pos = start + len;
+    return [start, start + len];
+  }
+
+  string(): string {
+    const [s, e] = this.bytes();
+    return this.buf.toString('utf8', s, e);
+  }
+
+  skip(wireType: number): void {
+    switch (wireType) {
+      case 0:
+        this.varint();
+        return;
+      case 1:
+        this.advance(8);
+        return;
+      case 2:
+        this.bytes();
+        return;
+      case 5:
+        this.advance(4);
+        return;
+      default:
+        this.fail(`unsupported wire type ${wireType}`);
+    }
+  }
+
+  private advance(n: number): void {
+    if (this.end - this.pos < n) this.fail('truncated fixed-width field');
+    this.pos += n;
+  }
+
+  sub(): Reader {
+    const [s, e] = this.bytes();
+    return new Reader(this.buf, s, e);
+  }
+
+  expect(wireType: number, want: number, name: string): void {
+    if (wireType !== want) this.fail(`${name}: wire type ${wireType}, expected ${want}`);
+  }
+}
+
+/** AllocateRequest { repeated ContainerAllocateRequest container_requests = 1 { repeated string devices_ids = 1 } } */
+export function decodeAllocateRequest(buf: Buffer): AllocateRequestMsg {
+  const top = new Reader(buf, 0, buf.length);
+  const container_requests: { devices_ids: string[] }[] = [];
+  while (top.pos < top.end) {
+    const [f, wt] = top.key();
+    if (f !== 1) {
+      top.skip(wt);
+      continue;
+    }
+    top.expect(wt, 2, 'container_requests');
+    const r = top.sub();
+    const devices_ids: string[] = [];
+    while (r.pos < r.end) {
+      const [g, wt2] = r.key();
+      if (g === 1) {
+        r.expect(wt2, 2, 'devices_ids');
+        devices_ids.push(r.string());
+      } else r.skip(wt2);
+    }
+    container_requests.push({ devices_ids });
+  }
+  return { container_requests };
+}
+
+/** PreferredAllocationRequest { repeated ContainerPreferredAllocationRequest container_requests = 1 { 1 available, 2 must_include, 3 int32 size } } */
+export function decodePreferredAllocationRequest(buf: Buffer): PreferredAllocationRequestMsg {
+  const top = new Reader(buf, 0, buf.length);
+  const container_requests: { available_deviceIDs: string[]; must_include_deviceIDs: string[]; allocation_size: number }[] = [];
+  while (top.pos < top.end) {
+    const [f, wt] = top.key();
+    if (f !== 1) {
+      top.skip(wt);
+      continue;
+    }
+    top.expect(wt, 2, 'container_requests');
+    const r = top.sub();
+    const req = { available_deviceIDs: [] as string[], must_include_deviceIDs: [] as string[], allocation_size: 0 };
+    while (r.pos < r.end) {
+      const [g, wt2] = r.key();
+      if (g === 1) {
+        r.expect(wt2, 2, 'available_deviceIDs');
+        req.available_deviceIDs.push(r.string());
+      } else if (g === 2) {
+        r.expect(wt2, 2, 'must_include_deviceIDs');
+        req.must_include_deviceIDs.push(r.string());
+      } else if (g === 3) {
+        r.expect(wt2, 0, 'allocation_size');
+        const v = r.varint();
+        req.allocation_size = v >= 2 ** 31 ? -1 : v; // negative int32 (sign-extended): invalid anyway
+      } else r.skip(wt2);
+    }
+    container_requests.push(req);
+  }
+  return { container_requests };
+}
