@@ -2,7 +2,7 @@
  * `kube-sgx doctor` against a local HTTP server on 127.0.0.1 that answers the
  * Kubernetes API paths the doctor reads (a kubeconfig points at it).
  */
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -201,7 +201,7 @@ describe('kube-sgx doctor', () => {
       assert.match(epc.fix, /k8s\.io_cluster-autoscaler_node-template_resources_sgx\.intel\.com_epc=/);
       assert.ok(api.seen.includes('/apis/cluster.x-k8s.io/v1beta2/machinedeployments'), 'tries v1beta2 first');
       const text = formatDoctorReport(report);
-      assert.match(text, /ERROR   NODE_EPC_MISSING node\/sgx-2/);
+      assert.match(text, /ERROR {3}NODE_EPC_MISSING node\/sgx-2/);
       assert.match(text, /10 error\(s\), 2 warning\(s\)/);
 
       const kubeconfig = join(dir, 'kubeconfig');
