@@ -98,7 +98,9 @@ export class AesmClient {
         else if (st.kind === 'oversized') finish(new KubeSgxError('AESM_CLIENT_BAD_REPLY', `reply of ${st.length} bytes exceeds ${this.maxReplyBytes}`));
         else if (st.kind === 'empty') finish(new KubeSgxError('AESM_CLIENT_BAD_REPLY', 'zero-length reply'));
       });
-      sock.on('close', () => finish(new KubeSgxError('AESM_CLIENT_CLOSED', `${this.socketPath} closed the connection without a reply`)));
+      sock.on('close', () => {
+        if (!settled) finish(new KubeSgxError('AESM_CLIENT_CLOSED', `${this.socketPath} closed the connection without a reply`));
+      });
     });
   }
 
