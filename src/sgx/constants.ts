@@ -50,10 +50,11 @@ export const SGX_ATTRIBUTE_FLAGS = {
   AEXNOTIFY: 0x400n,
 } as const;
 
-/** TDX TDATTRIBUTES bits (bit 0 from Intel; the others as dcap-qvl names them). */
+/** TDX TDATTRIBUTES bits (as Linux's TDX guest/KVM code names them). */
 export const TD_ATTRIBUTE_FLAGS = {
   DEBUG: 1n << 0n,
   SEPT_VE_DISABLE: 1n << 28n,
+  MIGRATABLE: 1n << 29n,
   PKS: 1n << 30n,
   KL: 1n << 31n,
   PERFMON: 1n << 63n,

@@ -17,6 +17,7 @@ import {
   CERT_DATA_TYPE,
   ECDSA_P256_PUBLIC_KEY_SIZE,
   ECDSA_P256_SIGNATURE_SIZE,
+  INTEL_QE_VENDOR_ID,
   QUOTE_BODY_TYPE,
   QUOTE_HEADER_SIZE,
   QUOTE_MAX_SIGNATURE_DATA_SIZE,
@@ -316,4 +317,37 @@ export function encodeQuote(q: Pick<Quote, 'header' | 'body' | 'signatureData'> 
 export function quoteReportData(q: Pick<Quote, 'body'>): Buffer {
   const b = q.body;
   return b.type === QUOTE_BODY_TYPE.SGX ? b.sgx.reportData : b.type === QUOTE_BODY_TYPE.TD10 ? b.td10.reportData : b.td15.reportData;
+}
+
+/**
+ * Builds a quote header: ECDSA P-256, Intel's QE vendor ID, SGX unless told
+ * otherwise, and user data = QE ID (16) ‖ 4 zero bytes as Intel's QE writes it.
+ */
+export function makeQuoteHeader(init: {
+  version: 3 | 4 | 5;
+  teeType?: number;
+  qeSvn?: number;
+  pceSvn?: number;
+  qeVendorId?: Buffer;
+  qeId?: Uint8Array;
+  userData?: Buffer;
+}): QuoteHeader {
+  let userData = init.userData;
+  if (userData === undefined) {
+    userData = Buffer.alloc(20);
+    if (init.qeId !== undefined) {
+      if (init.qeId.length !== 16) fail('ENCODE_BAD_FIELD', 'QE ID must be 16 bytes', ['header', 'qeId'], 28);
+      userData.set(init.qeId, 0);
+    }
+  }
+  return {
+    version: init.version,
+    attestationKeyType: ATTESTATION_KEY_TYPE.ECDSA_P256,
+    teeType: init.teeType ?? TEE_TYPE.SGX,
+    qeSvn: init.qeSvn ?? 0,
+    pceSvn: init.pceSvn ?? 0,
+    qeVendorId: init.qeVendorId ?? Buffer.from(INTEL_QE_VENDOR_ID),
+    userData,
+    qeId: userData.subarray(0, 16),
+  };
 }

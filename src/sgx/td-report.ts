@@ -9,6 +9,7 @@ export interface TdAttributes {
   value: bigint;
   debug: boolean;
   septVeDisable: boolean;
+  migratable: boolean;
   pks: boolean;
   kl: boolean;
   perfmon: boolean;
@@ -40,6 +41,7 @@ export function tdAttributes(value: bigint): TdAttributes {
     value,
     debug: (value & f.DEBUG) !== 0n,
     septVeDisable: (value & f.SEPT_VE_DISABLE) !== 0n,
+    migratable: (value & f.MIGRATABLE) !== 0n,
     pks: (value & f.PKS) !== 0n,
     kl: (value & f.KL) !== 0n,
     perfmon: (value & f.PERFMON) !== 0n,
@@ -132,4 +134,30 @@ export function encodeTdReport15(t: TdReport15): Buffer {
   const w = new ByteWriter(Buffer.alloc(TD_REPORT15_SIZE));
   writeTdReport15(w, t, []);
   return w.buf;
+}
+
+type TdReport15Init = Partial<Omit<TdReport15, 'tdAttributes'>> & { tdAttributes?: bigint };
+
+/** Builds a TD report 1.0, zero-filling every field not given. */
+export function makeTdReport10(init: Omit<TdReport15Init, 'teeTcbSvn2' | 'mrServiceTd'> = {}): TdReport10 {
+  const z = (n: number): Buffer => Buffer.alloc(n);
+  return {
+    teeTcbSvn: init.teeTcbSvn ?? z(16),
+    mrSeam: init.mrSeam ?? z(48),
+    mrSignerSeam: init.mrSignerSeam ?? z(48),
+    seamAttributes: init.seamAttributes ?? 0n,
+    tdAttributes: tdAttributes(init.tdAttributes ?? 0n),
+    xfam: init.xfam ?? 0n,
+    mrTd: init.mrTd ?? z(48),
+    mrConfigId: init.mrConfigId ?? z(48),
+    mrOwner: init.mrOwner ?? z(48),
+    mrOwnerConfig: init.mrOwnerConfig ?? z(48),
+    rtMr: init.rtMr ?? [z(48), z(48), z(48), z(48)],
+    reportData: init.reportData ?? z(64),
+  };
+}
+
+/** Builds a TD report 1.5, zero-filling every field not given. */
+export function makeTdReport15(init: TdReport15Init = {}): TdReport15 {
+  return { ...makeTdReport10(init), teeTcbSvn2: init.teeTcbSvn2 ?? Buffer.alloc(16), mrServiceTd: init.mrServiceTd ?? Buffer.alloc(48) };
 }
