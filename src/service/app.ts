@@ -176,7 +176,7 @@ export function createServiceApp(deps: ServiceDeps): Hono<Env> {
     let tcb = 'none';
     try {
       const req = parseAttestRequest(await readJson(c), type === 'OpenEnclave' ? 'report' : 'quote');
-      const verified = await verifySgxQuote(deps.verifier, req.quote);
+      const verified = await verifySgxQuote(deps.verifier, req.quote, deps.simulation);
       tcb = verified.status;
       const policy = req.draftPolicy !== undefined ? draftPolicy(req.draftPolicy) : await deps.policies.active(type);
       const claims = buildTokenClaims(req, verified, { issuer: deps.signer.issuer, now: now(), simulated: deps.simulation, policy });
@@ -270,7 +270,7 @@ export function createServiceApp(deps: ServiceDeps): Hono<Env> {
     if (outcome === 'unknown') throw new KubeSgxError('NONCE_UNKNOWN', 'runtime-data.nonce was not issued by this service', { path: ['runtime-data', 'nonce'] });
     if (outcome === 'used') throw new KubeSgxError('NONCE_REPLAYED', 'runtime-data.nonce was already used', { path: ['runtime-data', 'nonce'] });
     if (outcome === 'expired') throw new KubeSgxError('NONCE_EXPIRED', 'runtime-data.nonce has expired: request a new challenge', { path: ['runtime-data', 'nonce'] });
-    const verified = await verifySgxQuote(deps.verifier, quote);
+    const verified = await verifySgxQuote(deps.verifier, quote, deps.simulation);
     const expected = Buffer.from(kbsReportData(body.nonce, teePubkey, body.additionalEvidence));
     if (!expected.equals(Buffer.from(verified.enclave.reportData, 'hex'))) {
       throw new KubeSgxError('REPORT_DATA_MISMATCH', 'the quote\'s report data is not SHA-384(JCS({additional-evidence, nonce, tee-pubkey})) zero-padded to 64 bytes', { path: ['tee-evidence', 'quote'] });

@@ -74,13 +74,13 @@ export function parseAttestRequest(body: unknown, evidenceField: 'quote' | 'repo
   return req;
 }
 
-export async function verifySgxQuote(verifier: AttestationVerifier, quote: Uint8Array): Promise<VerifiedQuote & { enclave: NonNullable<VerifiedQuote['enclave']> }> {
+export async function verifySgxQuote(verifier: AttestationVerifier, quote: Uint8Array, simulation = false): Promise<VerifiedQuote & { enclave: NonNullable<VerifiedQuote['enclave']> }> {
   assertSgxQuote(quote);
   let r: VerifiedQuote;
   try {
     r = await verifier.verify(quote);
   } catch (e) {
-    throw classifyVerifierError(e);
+    throw classifyVerifierError(e, quote, simulation);
   }
   if (r.teeType !== 'SGX' || !r.enclave) throw new KubeSgxError('UNSUPPORTED_QUOTE_TYPE', 'the quote did not verify as an SGX enclave quote', { path: ['quote'] });
   return r as VerifiedQuote & { enclave: NonNullable<VerifiedQuote['enclave']> };

@@ -5,6 +5,7 @@
  * Tests of the HTTP layer may plug in anything with this shape; the
  * end-to-end tests use the real verifier with simulated quotes.
  */
+import { X509Certificate } from 'node:crypto';
 import { KubeSgxError, isKubeSgxError } from '../errors.js';
 
 /** What the service reads from a verification result (a subset of the verifier's VerificationResult). */
@@ -60,13 +61,43 @@ export function assertSgxQuote(quote: Uint8Array): void {
 }
 
 const UNAVAILABLE = /FETCH|UNAVAILABLE|NETWORK|TIMEOUT|PCCS|HTTP/;
+const SIM_MARK = 'OU=kube-sgx simulation';
+
+/**
+ * The self-signed root of the PEM chain inside a quote's certification data
+ * (type 5), if any. Used only to explain a failure, never to decide trust.
+ */
+export function quoteChainRoot(quote: Uint8Array): X509Certificate | undefined {
+  const text = Buffer.from(quote).toString('latin1');
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----/g) ?? [];
+  for (const pem of blocks) {
+    try {
+      const c = new X509Certificate(pem);
+      if (c.subject === c.issuer) return c;
+    } catch {
+      /* not a certificate: ignore */
+    }
+  }
+  return undefined;
+}
 
 /**
  * Normalises verifier failures: typed errors about the evidence stay as they
- * are (a 4xx with the verifier's code as problem type); collateral that
- * cannot be obtained is a 503; anything untyped is an internal error.
+ * are (a 4xx with the verifier's code as problem type); a quote from the
+ * simulator at a service not in simulation mode gets its own type (whatever
+ * step failed first, e.g. a PCCS that has no collateral for it); collateral
+ * that cannot be obtained is a 503; anything untyped is an internal error.
  */
-export function classifyVerifierError(e: unknown): KubeSgxError {
+export function classifyVerifierError(e: unknown, quote?: Uint8Array, simulation = false): KubeSgxError {
+  if (!simulation && quote) {
+    const root = quoteChainRoot(quote);
+    if (root && root.subject.split('\n').includes(SIM_MARK)) {
+      return new KubeSgxError('SIMULATED_QUOTE_REFUSED', 'this quote comes from the kube-sgx simulator; the service trusts simulated quotes only when started with --simulation --platform DIR', {
+        cause: e,
+        details: { rootFingerprint: root.fingerprint256, ...(isKubeSgxError(e) ? { verifierCode: e.code } : {}) },
+      });
+    }
+  }
   if (isKubeSgxError(e)) {
     if (UNAVAILABLE.test(e.code)) return new KubeSgxError('COLLATERAL_UNAVAILABLE', e.message, { cause: e, details: { verifierCode: e.code } });
     return e;
