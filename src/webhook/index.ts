@@ -17,13 +17,13 @@ export {
   type WebhookConfigInput,
 } from './config.js';
 export {
-  parseQuantity,
+  parseQuantity as parseKubernetesQuantity,
   parseIntegerQuantity,
   quantityToInteger,
   formatBinarySI,
-  type Quantity,
+  type Quantity as KubernetesQuantity,
 } from './quantity.js';
-export { readPod, analyzePod, type Pod, type PodProblem, type PodSgx, type ContainerSgx } from './pod.js';
+export { readPod as readSgxPod, analyzePod as analyzeSgxPod, type Pod as SgxPod, type PodProblem as SgxPodProblem, type PodSgx, type ContainerSgx } from './pod.js';
 export { mutatePod, escapeJsonPointer, jsonPointer, toleratesTaint, type JsonPatchOp } from './mutate.js';
 export { validatePod, configuredMaxEpcBytes, type PodValidation, type ValidationContext } from './validate.js';
 export {
@@ -33,3 +33,33 @@ export {
   type AdmissionResponse,
   type AdmissionReviewResponse,
 } from './review.js';
+export { startWebhookServer, MAX_REVIEW_BODY_BYTES, type WebhookServer, type WebhookServerOptions } from './server.js';
+export { NodeEpcCapacity, maxEpcFromNodes, nodeEpcBytes, nodeListerFromKubeConfig, type NodeLister } from './nodecap.js';
+export {
+  generateWebhookCertificates,
+  writeWebhookCertificates,
+  type WebhookCertBundle,
+  type WebhookCertOptions,
+  type WebhookKeyType,
+} from './certs.js';
+export {
+  buildWebhookConfigurations,
+  renderWebhookManifestsYaml,
+  sgxPodCelExpression,
+  MUTATING_WEBHOOK_NAME,
+  VALIDATING_WEBHOOK_NAME,
+  WEBHOOK_OPT_OUT_LABEL,
+  type WebhookManifestOptions,
+  type WebhookConfigurations,
+} from './manifests.js';
+export {
+  runDoctor,
+  formatDoctorReport,
+  parseNodeGroupTemplates,
+  nodeGroupTemplateSchema,
+  type DoctorOptions,
+  type DoctorReport,
+  type DoctorFinding,
+  type DoctorSeverity,
+  type NodeGroupTemplate,
+} from './doctor.js';

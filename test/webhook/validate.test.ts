@@ -8,7 +8,7 @@ import {
   formatBinarySI,
   loadWebhookConfigFile,
   parseIntegerQuantity,
-  parseQuantity,
+  parseKubernetesQuantity as parseQuantity,
   parseWebhookConfig,
   reviewAdmission,
   validatePod,
