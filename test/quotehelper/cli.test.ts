@@ -21,7 +21,7 @@ function runCli(args: string[]): Promise<{ status: number | null; stdout: string
   });
 }
 
-describe('kube-sgx quote get / quote target-info', () => {
+describe('kube-sgx quote get / quote target-info', { concurrency: true }, () => {
   let ts: TestServer;
   before(async () => {
     ts = await startFakeServer();
@@ -66,13 +66,17 @@ describe('kube-sgx quote get / quote target-info', () => {
   });
 });
 
-describe('kube-sgx quote-helper', () => {
+describe('kube-sgx quote-helper', { concurrency: true }, () => {
   const t = tempDir();
   after(() => t.cleanup());
 
   test('usage errors exit 2', async () => {
-    assert.equal((await runCli(['quote-helper', '--backend', 'sim', '--socket', join(t.dir, 's')])).status, 2);
-    assert.equal((await runCli(['quote-helper', '--backend', 'nope', '--socket', join(t.dir, 's')])).status, 2);
+    const [noPlatform, badBackend] = await Promise.all([
+      runCli(['quote-helper', '--backend', 'sim', '--socket', join(t.dir, 's')]),
+      runCli(['quote-helper', '--backend', 'nope', '--socket', join(t.dir, 's')]),
+    ]);
+    assert.equal(noPlatform.status, 2);
+    assert.equal(badBackend.status, 2);
   });
 
   test('dcap without the library: start-up error naming it, exit 1', async () => {
