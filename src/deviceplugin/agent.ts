@@ -150,10 +150,8 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
     const layout = epcPlugin?.layout;
     metrics.epcUnitsCapped.set(layout ? layout.availableUnits - layout.units : 0);
     for (const s of manager.servers) {
-      const devices = s.plugin.devices();
-      const healthy = devices.filter((d) => d.healthy).length;
-      metrics.advertisedDevices.set({ resource: s.plugin.resourceName, health: HEALTHY }, healthy);
-      metrics.advertisedDevices.set({ resource: s.plugin.resourceName, health: 'Unhealthy' }, devices.length - healthy);
+      metrics.advertisedDevices.set({ resource: s.plugin.resourceName, health: HEALTHY }, s.inventoryHealthy);
+      metrics.advertisedDevices.set({ resource: s.plugin.resourceName, health: 'Unhealthy' }, s.inventoryDevices - s.inventoryHealthy);
       metrics.messageBytes.set({ resource: s.plugin.resourceName }, s.inventoryBytes);
     }
   }

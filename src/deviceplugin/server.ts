@@ -77,6 +77,8 @@ export class DevicePluginServer {
   private socketIno = -1;
   private encoded: Buffer = Buffer.alloc(0);
   private deviceCount = 0;
+  private healthyCount = 0;
+  private lastDevices: readonly unknown[] | null = null;
   private readonly streams = new Set<ServerWritableStream<unknown, Buffer>>();
 
   constructor(
@@ -105,9 +107,15 @@ export class DevicePluginServer {
     return this.deviceCount;
   }
 
+  get inventoryHealthy(): number {
+    return this.healthyCount;
+  }
+
   /** Re-reads the plugin's inventory; pushes it to every stream when it changed. Returns whether it changed. */
   refresh(): boolean {
     const devices = this.plugin.devices();
+    if (devices === this.lastDevices) return false; // unchanged (plugins return the same array)
+    this.lastDevices = devices;
     const next = encodeListAndWatchResponse(devices);
     if (next.length >= KUBELET_MAX_RECV_BYTES) {
       // A plugin must cap itself (see epc-layout.ts); sending this would break the kubelet's stream.
@@ -117,6 +125,7 @@ export class DevicePluginServer {
     if (next.equals(this.encoded) && this.deviceCount === devices.length) return false;
     this.encoded = next;
     this.deviceCount = devices.length;
+    this.healthyCount = devices.reduce((n, d) => n + (d.healthy ? 1 : 0), 0);
     for (const s of this.streams) this.send(s);
     return true;
   }

@@ -98,10 +98,15 @@ export class SgxSlotPlugin implements DevicePlugin {
     if (this.device() !== null) this.everSeen = true;
   }
 
+  private cache: { key: string; devices: InventoryDevice[] } = { key: 'none', devices: [] };
+
   devices(): InventoryDevice[] {
-    if (!this.everSeen) return [];
     const healthy = this.device() !== null;
-    return Array.from({ length: this.slots }, (_, i) => ({ id: this.idPrefix + i, healthy }));
+    const key = this.everSeen ? String(healthy) : 'none';
+    if (key !== this.cache.key) {
+      this.cache = { key, devices: this.everSeen ? Array.from({ length: this.slots }, (_, i) => ({ id: this.idPrefix + i, healthy })) : [] };
+    }
+    return this.cache.devices;
   }
 
   reason(): string | undefined {
@@ -167,8 +172,14 @@ export class EpcMibPlugin implements DevicePlugin {
     return this.host !== null && this.host.enclaveDevice !== null && this.host.epcByNuma.length > 0;
   }
 
+  private cache: { layout: EpcLayout | null; healthy: boolean; devices: InventoryDevice[] } = { layout: null, healthy: false, devices: [] };
+
   devices(): InventoryDevice[] {
-    return this.layoutValue ? epcDevices(this.layoutValue, this.healthy()) : [];
+    const healthy = this.healthy();
+    if (this.cache.layout !== this.layoutValue || this.cache.healthy !== healthy) {
+      this.cache = { layout: this.layoutValue, healthy, devices: this.layoutValue ? epcDevices(this.layoutValue, healthy) : [] };
+    }
+    return this.cache.devices;
   }
 
   reason(): string | undefined {
