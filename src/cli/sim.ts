@@ -1,3 +1,249 @@
+/**
+ * `kube-sgx sim …`: the simulated SGX platform from the command line.
+ * Parsing and file I/O only; the work is in src/sim.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import {
+  SCENARIO_STATUS,
+  SimPlatform,
+  TCB_SCENARIOS,
+  buildSigstruct,
+  measureLayoutFile,
+  startSimPccs,
+  verifySigstruct,
+  type TcbScenario,
+} from '../sim/index.js';
+import { serializeCollateral } from '../dcap/collateral.js';
+import { UsageError, action, parseIntFlag, printJson, untilSignal } from './io.js';
 
-export function registerSimCommands(_parent: Command): void {}
+function hexFlag(name: string, value: string, size: { exact?: number; max?: number }): Buffer {
+  const v = value.startsWith('0x') ? value.slice(2) : value;
+  if (!/^([0-9a-fA-F]{2})*$/.test(v)) throw new UsageError(`${name}: expected hex, got ${JSON.stringify(value)}`);
+  const b = Buffer.from(v, 'hex');
+  if (size.exact !== undefined && b.length !== size.exact) throw new UsageError(`${name}: expected ${size.exact} bytes (${size.exact * 2} hex characters), got ${b.length}`);
+  if (size.max !== undefined && b.length > size.max) throw new UsageError(`${name}: at most ${size.max} bytes, got ${b.length}`);
+  return b;
+}
+
+function scenarioFlag(value: string | undefined): TcbScenario | undefined {
+  if (value === undefined) return undefined;
+  if (!(TCB_SCENARIOS as readonly string[]).includes(value)) throw new UsageError(`--scenario: expected one of ${TCB_SCENARIOS.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as TcbScenario;
+}
+
+function readOrUsage(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`${what}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
+interface PlatformFlags {
+  platform: string;
+  scenario?: string;
+  seed?: string;
+}
+
+function openPlatform(f: PlatformFlags): Promise<SimPlatform> {
+  const scenario = scenarioFlag(f.scenario);
+  return SimPlatform.open(resolve(f.platform), { ...(scenario ? { scenario } : {}), ...(f.seed !== undefined ? { seed: f.seed } : {}) });
+}
+
+interface EnclaveFlags {
+  reportData: string;
+  mrenclave?: string;
+  mrsigner?: string;
+  isvProdId?: string;
+  isvSvn?: string;
+  debug?: boolean;
+}
+
+function enclaveOptions(f: EnclaveFlags) {
+  return {
+    reportData: hexFlag('--report-data', f.reportData, { max: 64 }),
+    ...(f.mrenclave !== undefined ? { mrEnclave: hexFlag('--mrenclave', f.mrenclave, { exact: 32 }) } : {}),
+    ...(f.mrsigner !== undefined ? { mrSigner: hexFlag('--mrsigner', f.mrsigner, { exact: 32 }) } : {}),
+    ...(f.isvProdId !== undefined ? { isvProdId: parseIntFlag('--isv-prod-id', f.isvProdId, 0, 0xffff) } : {}),
+    ...(f.isvSvn !== undefined ? { isvSvn: parseIntFlag('--isv-svn', f.isvSvn, 0, 0xffff) } : {}),
+    debug: f.debug === true,
+  };
+}
+
+const withPlatformFlags = (c: Command) =>
+  c
+    .requiredOption('--platform <dir>', 'platform directory (created when missing, reused when present)')
+    .option('--scenario <scenario>', `TCB scenario when creating: ${TCB_SCENARIOS.join(' | ')} (default up-to-date)`)
+    .option('--seed <seed>', 'derive all keys from this seed when creating (deterministic platform)');
+
+const withEnclaveFlags = (c: Command) =>
+  c
+    .requiredOption('--report-data <hex>', 'REPORTDATA, up to 64 bytes (zero-padded)')
+    .option('--mrenclave <hex>', 'MRENCLAVE of the simulated enclave (32 bytes)')
+    .option('--mrsigner <hex>', 'MRSIGNER of the simulated enclave (32 bytes)')
+    .option('--isv-prod-id <n>', 'ISVPRODID (0-65535)')
+    .option('--isv-svn <n>', 'ISVSVN (0-65535)')
+    .option('--debug', 'a debug enclave (ATTRIBUTES.DEBUG set)');
+
+export function registerSimCommands(parent: Command): void {
+  const sim = parent.command('sim').description('a simulated SGX platform: PCK hierarchy, collateral, EREPORT, QE3, SIGSTRUCT, MRENCLAVE, PCCS');
+
+  withPlatformFlags(sim.command('init').description('create (or open) a simulated platform directory; prints its summary')).action(
+    action(async (f: PlatformFlags) => {
+      const p = await openPlatform(f);
+      printJson({
+        platform: p.dir,
+        scenario: p.scenario,
+        expectedStatus: SCENARIO_STATUS[p.scenario],
+        fmspc: p.fmspc,
+        rootCa: join(p.dir, 'root-ca.pem'),
+        collateral: join(p.dir, 'collateral.json'),
+        collateralExpiresAt: p.collateralExpiresAt().toISOString(),
+      });
+    }),
+  );
+
+  withEnclaveFlags(withPlatformFlags(sim.command('quote').description('EREPORT a simulated enclave and quote it: writes OUT/quote.bin and OUT/collateral.json')))
+    .option('--quote-version <n>', 'quote version 3 (certification data type 5) or 4 (type 6 wrapping 5); not --version, which the root command owns', '3')
+    .requiredOption('--out <dir>', 'output directory')
+    .action(
+      action(async (f: PlatformFlags & EnclaveFlags & { quoteVersion: string; out: string }) => {
+        const version = parseIntFlag('--quote-version', f.quoteVersion, 3, 4) as 3 | 4;
+        const opts = enclaveOptions(f);
+        const p = await openPlatform(f);
+        const report = p.ereport({ targetInfo: p.qeTargetInfo(), ...opts });
+        const { quote } = p.getQuote(report, { version });
+        mkdirSync(f.out, { recursive: true });
+        const quotePath = join(f.out, 'quote.bin');
+        const collateralPath = join(f.out, 'collateral.json');
+        writeFileSync(quotePath, quote);
+        writeFileSync(collateralPath, serializeCollateral(p.collateral()));
+        printJson({
+          quote: quotePath,
+          collateral: collateralPath,
+          rootCa: join(p.dir, 'root-ca.pem'),
+          version,
+          size: quote.length,
+          scenario: p.scenario,
+          expectedStatus: SCENARIO_STATUS[p.scenario],
+          reportData: opts.reportData.toString('hex'),
+        });
+      }),
+    );
+
+  sim
+    .command('target-info')
+    .description("write the simulated QE's TARGETINFO (512 bytes): EREPORT against it for a report the QE accepts")
+    .requiredOption('--platform <dir>', 'platform directory')
+    .requiredOption('--out <file>', 'output file')
+    .action(
+      action(async (f: PlatformFlags & { out: string }) => {
+        const p = await openPlatform(f);
+        writeFileSync(f.out, p.qeTargetInfo());
+        printJson({ targetInfo: f.out, size: 512 });
+      }),
+    );
+
+  withEnclaveFlags(
+    sim
+      .command('report')
+      .description('simulated EREPORT (432 bytes) for the enclave in --target-info (use `sim target-info` for the QE)')
+      .requiredOption('--platform <dir>', 'platform directory')
+      .requiredOption('--target-info <file>', '512-byte TARGETINFO of the enclave that will check the report'),
+  )
+    .requiredOption('--out <file>', 'output file (report.bin)')
+    .action(
+      action(async (f: PlatformFlags & EnclaveFlags & { targetInfo: string; out: string }) => {
+        const targetInfo = readOrUsage(f.targetInfo, '--target-info');
+        if (targetInfo.length !== 512) throw new UsageError(`--target-info: expected 512 bytes, got ${targetInfo.length}`);
+        const opts = enclaveOptions(f);
+        const p = await openPlatform(f);
+        writeFileSync(f.out, p.ereport({ targetInfo, ...opts }));
+        printJson({ report: f.out, size: 432 });
+      }),
+    );
+
+  sim
+    .command('sign')
+    .description('build and sign a SIGSTRUCT (1808 bytes) for MRENCLAVE with an RSA-3072, e=3 key')
+    .requiredOption('--mrenclave <hex>', 'MRENCLAVE (32 bytes)')
+    .requiredOption('--key <file>', 'RSA-3072 private key with public exponent 3 (PEM; `sim keygen` or `openssl genrsa -3 3072`)')
+    .option('--isv-prod-id <n>', 'ISVPRODID', '0')
+    .option('--isv-svn <n>', 'ISVSVN', '0')
+    .option('--debug', 'debug enclave: ATTRIBUTES.DEBUG and TYPE bit 31 set')
+    .requiredOption('--out <file>', 'output file (sigstruct.bin)')
+    .action(
+      action((f: { mrenclave: string; key: string; isvProdId: string; isvSvn: string; debug?: boolean; out: string }) => {
+        const sig = buildSigstruct({
+          mrEnclave: hexFlag('--mrenclave', f.mrenclave, { exact: 32 }),
+          key: readOrUsage(f.key, '--key').toString('utf8'),
+          isvProdId: parseIntFlag('--isv-prod-id', f.isvProdId, 0, 0xffff),
+          isvSvn: parseIntFlag('--isv-svn', f.isvSvn, 0, 0xffff),
+          debug: f.debug === true,
+        });
+        writeFileSync(f.out, sig);
+        const s = verifySigstruct(sig);
+        printJson({ sigstruct: f.out, mrEnclave: s.enclaveHash.toString('hex'), mrSigner: s.mrSigner.toString('hex'), isvProdId: s.isvProdId, isvSvn: s.isvSvn, debug: s.debug });
+      }),
+    );
+
+  sim
+    .command('verify-sigstruct <file>')
+    .description('parse and verify a SIGSTRUCT (headers, RSA signature, Q1/Q2); prints MRENCLAVE and MRSIGNER')
+    .action(
+      action((file: string) => {
+        const s = verifySigstruct(readOrUsage(file, 'sigstruct'));
+        printJson({
+          valid: true,
+          mrEnclave: s.enclaveHash.toString('hex'),
+          mrSigner: s.mrSigner.toString('hex'),
+          isvProdId: s.isvProdId,
+          isvSvn: s.isvSvn,
+          debug: s.debug,
+          date: s.date,
+          vendor: s.vendor,
+          attributes: { flags: `0x${s.attributes.flags.toString(16)}`, xfrm: `0x${s.attributes.xfrm.toString(16)}` },
+          attributeMask: { flags: `0x${s.attributeMask.flags.toString(16)}`, xfrm: `0x${s.attributeMask.xfrm.toString(16)}` },
+        });
+      }),
+    );
+
+  sim
+    .command('keygen')
+    .description('generate an RSA-3072 private key with public exponent 3 for `sim sign`')
+    .requiredOption('--out <file>', 'output PEM file (written 0600)')
+    .action(
+      action((f: { out: string }) => {
+        const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 3072, publicExponent: 3 });
+        writeFileSync(f.out, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+        printJson({ key: f.out });
+      }),
+    );
+
+  sim
+    .command('measure <layout>')
+    .description('MRENCLAVE of an enclave layout file (JSON: ssaFrameSize, enclaveSize, pages; see docs/simulator.md)')
+    .action(
+      action((layout: string) => {
+        printJson({ mrEnclave: measureLayoutFile(layout).toString('hex') });
+      }),
+    );
+
+  sim
+    .command('pccs')
+    .description('serve the platform collateral on PCCS / PCS v4 paths and headers until SIGINT/SIGTERM')
+    .requiredOption('--platform <dir>', 'platform directory')
+    .option('--listen <host:port>', 'listen address', '127.0.0.1:8081')
+    .action(
+      action(async (f: PlatformFlags & { listen: string }) => {
+        const p = await openPlatform(f);
+        const server = await startSimPccs({ platform: p, listen: f.listen });
+        printJson({ url: server.url, fmspc: p.fmspc, rootCa: join(p.dir, 'root-ca.pem') });
+        await untilSignal();
+        await server.close();
+      }),
+    );
+}

@@ -1,0 +1,160 @@
+/**
+ * A local PCCS for a simulated platform: Intel's PCS / PCCS v4 paths and
+ * headers (reference dcap.md §4.1–4.2), so the verifier's HTTP collateral
+ * providers can be pointed at it.
+ *
+ *   GET /sgx/certification/v4/tcb?fmspc=…        {"tcbInfo":…,"signature":…}   TCB-Info-Issuer-Chain
+ *   GET /sgx/certification/v4/qe/identity        {"enclaveIdentity":…,…}       SGX-Enclave-Identity-Issuer-Chain
+ *   GET /sgx/certification/v4/pckcrl?ca=processor[&encoding=der|pem]
+ *                                                hex of DER (PCCS default), DER or PEM   SGX-PCK-CRL-Issuer-Chain
+ *   GET /sgx/certification/v4/rootcacrl          hex of DER (PCCS)
+ *   GET /sgx/certification/v4/pckcert?…          PEM leaf   SGX-PCK-Certificate-Issuer-Chain, SGX-TCBm,
+ *                                                SGX-FMSPC, SGX-PCK-Certificate-CA-Type
+ *
+ * Issuer chains are URL-encoded PEM, as PCS sends them. Plain HTTP: it is a
+ * local development server (put TLS in front when it must cross a network).
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeSgxError } from '../errors.js';
+import { parseHostPort } from '../ops/server.js';
+import { SIM_CPU_SVN, SIM_PCK_TCB } from './identity.js';
+import type { SimPlatform } from './platform.js';
+
+export interface SimPccsOptions {
+  platform: SimPlatform;
+  /** HOST:PORT (port 0 picks a free one) */
+  listen: string;
+}
+
+export interface SimPccs {
+  url: string;
+  close(): Promise<void>;
+}
+
+const V4 = '/sgx/certification/v4';
+
+type Reply = { status: number; headers?: Record<string, string>; body?: string | Buffer; type?: string };
+
+const chainHeader = (pem: string) => encodeURIComponent(pem);
+
+function pemBlocks(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g) ?? [];
+}
+
+function crlPem(der: Buffer): string {
+  return `-----BEGIN X509 CRL-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END X509 CRL-----\n`;
+}
+
+function route(platform: SimPlatform, path: string, q: URLSearchParams): Reply {
+  const c = platform.collateral();
+  switch (path) {
+    case `${V4}/tcb`: {
+      const fmspc = q.get('fmspc');
+      if (!fmspc || !/^[0-9a-fA-F]{12}$/.test(fmspc)) return { status: 400, body: 'fmspc: expected 12 hex characters\n' };
+      if (fmspc.toUpperCase() !== platform.fmspc) return { status: 404, body: `no TCB info for FMSPC ${fmspc}\n` };
+      return {
+        status: 200,
+        type: 'application/json',
+        headers: { 'TCB-Info-Issuer-Chain': chainHeader(c.tcb_info_issuer_chain) },
+        body: `{"tcbInfo":${c.tcb_info},"signature":"${c.tcb_info_signature}"}`,
+      };
+    }
+    case `${V4}/qe/identity`:
+      return {
+        status: 200,
+        type: 'application/json',
+        headers: { 'SGX-Enclave-Identity-Issuer-Chain': chainHeader(c.qe_identity_issuer_chain) },
+        body: `{"enclaveIdentity":${c.qe_identity},"signature":"${c.qe_identity_signature}"}`,
+      };
+    case `${V4}/pckcrl`: {
+      const ca = q.get('ca');
+      if (ca !== 'processor' && ca !== 'platform') return { status: 400, body: 'ca: expected processor or platform\n' };
+      if (ca === 'platform') return { status: 404, body: 'this simulated platform has no PCK Platform CA\n' };
+      const headers = { 'SGX-PCK-CRL-Issuer-Chain': chainHeader(c.pck_crl_issuer_chain) };
+      const der = Buffer.from(c.pck_crl, 'hex');
+      const encoding = q.get('encoding');
+      if (encoding === 'der') return { status: 200, type: 'application/pkix-crl', headers, body: der };
+      if (encoding === 'pem') return { status: 200, type: 'application/x-pem-file', headers, body: crlPem(der) };
+      if (encoding !== null) return { status: 400, body: 'encoding: expected der or pem\n' };
+      return { status: 200, type: 'text/plain', headers, body: c.pck_crl };
+    }
+    case `${V4}/rootcacrl`:
+      return { status: 200, type: 'text/plain', body: c.root_ca_crl };
+    case `${V4}/pckcert`: {
+      const blocks = pemBlocks(c.pck_crl_issuer_chain);
+      const pcesvn = Buffer.alloc(2);
+      pcesvn.writeUInt16LE(SIM_PCK_TCB.pcesvn);
+      return {
+        status: 200,
+        type: 'application/x-pem-file',
+        headers: {
+          'SGX-PCK-Certificate-Issuer-Chain': chainHeader(blocks.join('')),
+          'SGX-TCBm': (SIM_CPU_SVN.toString('hex') + pcesvn.toString('hex')).toUpperCase(),
+          'SGX-FMSPC': platform.fmspc,
+          'SGX-PCK-Certificate-CA-Type': 'processor',
+        },
+        body: pckLeafPem(platform),
+      };
+    }
+    default:
+      return { status: 404, body: 'not found\n' };
+  }
+}
+
+/** The PCK leaf, from the chain the QE puts in quotes. */
+function pckLeafPem(platform: SimPlatform): string {
+  return platform.pckCertificatePem();
+}
+
+function send(res: ServerResponse, r: Reply, head: boolean): void {
+  const body = r.body === undefined ? Buffer.alloc(0) : typeof r.body === 'string' ? Buffer.from(r.body) : r.body;
+  res.writeHead(r.status, {
+    'Content-Type': r.type ?? 'text/plain',
+    'Content-Length': String(body.length),
+    'Request-ID': randomBytes(16).toString('hex'),
+    ...(r.headers ?? {}),
+  });
+  res.end(head ? undefined : body);
+}
+
+/** Starts the simulated PCCS; `url` is its base (e.g. http://127.0.0.1:8081). */
+export async function startSimPccs(opts: SimPccsOptions): Promise<SimPccs> {
+  let hp: { host: string; port: number };
+  try {
+    hp = parseHostPort(opts.listen, '--listen');
+  } catch (e) {
+    throw new KubeSgxError('SIM_BAD_ARGUMENT', e instanceof Error ? e.message : String(e), { path: ['listen'], cause: e });
+  }
+  const { platform } = opts;
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const head = req.method === 'HEAD';
+    if (req.method !== 'GET' && !head) return send(res, { status: 405, headers: { Allow: 'GET, HEAD' }, body: 'method not allowed\n' }, false);
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://pccs.invalid');
+    } catch {
+      return send(res, { status: 400, body: 'bad request\n' }, head);
+    }
+    platform
+      .refreshCollateral()
+      .then(() => send(res, route(platform, url.pathname, url.searchParams), head))
+      .catch((e: unknown) => send(res, { status: 500, body: `${e instanceof Error ? e.message : String(e)}\n` }, head));
+  });
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e) => reject(new KubeSgxError('SIM_PCCS_LISTEN_FAILED', `cannot listen on ${opts.listen}: ${e.message}`, { cause: e })));
+    server.listen(hp.port, hp.host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return {
+    url: `http://${host}:${addr.port}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((e) => (e ? reject(e) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}

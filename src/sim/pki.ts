@@ -1,0 +1,125 @@
+/**
+ * The simulated PCK hierarchy, shaped like Intel's (reference dcap.md §2):
+ *
+ *   Root CA ──┬── PCK Processor CA ── PCK leaf (SGX extension)
+ *             └── TCB Signing
+ *
+ * All P-256 / ecdsa-with-SHA256. Names follow Intel's (Intel QVL finds chain
+ * members by CN) with `OU=kube-sgx simulation` added to every subject, so a
+ * simulated certificate can never be mistaken for Intel's: trust is by the
+ * root's fingerprint anyway, and only when the simulated root is passed
+ * explicitly. Certificates and CRLs are built with @peculiar/x509 on Node's
+ * WebCrypto.
+ */
+// @peculiar/x509 needs the Reflect metadata polyfill loaded before it (tsyringe).
+import 'reflect-metadata';
+import { webcrypto, type KeyObject } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+import { encodePckExtensionValue, type PckExtensions } from '../sgx/pck-extensions.js';
+import { SGX_EXTENSION_OID } from '../sgx/constants.js';
+import { webKeyPair } from './keys.js';
+
+// @peculiar/x509 types its provider as the DOM Crypto, which Node's webcrypto implements.
+const crypto = webcrypto as unknown as Parameters<typeof x509.X509CertificateGenerator.create>[1];
+const ALG = { name: 'ECDSA', hash: 'SHA-256' };
+const SIM_OU = 'kube-sgx simulation';
+const dn = (cn: string) => `CN=${cn}, OU=${SIM_OU}, O=Intel Corporation, L=Santa Clara, ST=CA, C=US`;
+
+export const SUBJECTS = {
+  root: dn('Intel SGX Root CA'),
+  pckCa: dn('Intel SGX PCK Processor CA'),
+  pck: dn('Intel SGX PCK Certificate'),
+  tcbSigning: dn('Intel SGX TCB Signing'),
+} as const;
+
+const KU = x509.KeyUsageFlags;
+
+export interface CertSpec {
+  subject: string;
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  key: KeyObject;
+  /** undefined for the self-signed root */
+  issuer?: { cert: x509.X509Certificate; key: KeyObject };
+  ca?: { pathLength: number };
+  /** DER of the SGX extension value (PCK leaf only) */
+  sgxExtension?: Uint8Array;
+}
+
+/** Issues one certificate. */
+export async function issueCertificate(spec: CertSpec): Promise<x509.X509Certificate> {
+  const keys = await webKeyPair(spec.key);
+  const signer = spec.issuer ? await webKeyPair(spec.issuer.key) : keys;
+  const extensions: x509.Extension[] = [
+    spec.ca ? new x509.BasicConstraintsExtension(true, spec.ca.pathLength, true) : new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(spec.ca ? KU.keyCertSign | KU.cRLSign : KU.digitalSignature | KU.nonRepudiation, true),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+    await x509.AuthorityKeyIdentifierExtension.create(signer.publicKey, false, crypto),
+  ];
+  if (spec.sgxExtension) extensions.push(new x509.Extension(SGX_EXTENSION_OID, false, spec.sgxExtension));
+  return x509.X509CertificateGenerator.create(
+    {
+      serialNumber: spec.serial,
+      subject: spec.subject,
+      issuer: spec.issuer ? spec.issuer.cert.subjectName : spec.subject,
+      notBefore: spec.notBefore,
+      notAfter: spec.notAfter,
+      publicKey: keys.publicKey,
+      signingKey: signer.privateKey,
+      signingAlgorithm: ALG,
+      extensions,
+    },
+    crypto,
+  );
+}
+
+/** The PCK leaf's SGX extension value (A's encoder, so the verifier's parser reads exactly what we mean). */
+export function pckExtensionValue(ext: PckExtensions): Uint8Array {
+  return encodePckExtensionValue(ext);
+}
+
+/** Minimal DER INTEGER for a non-negative number. */
+function derInteger(n: number): Uint8Array {
+  let hex = n.toString(16);
+  if (hex.length % 2) hex = '0' + hex;
+  if (Number.parseInt(hex.slice(0, 2), 16) & 0x80) hex = '00' + hex;
+  const body = Buffer.from(hex, 'hex');
+  return Buffer.concat([Buffer.from([0x02, body.length]), body]);
+}
+
+export interface CrlSpec {
+  issuerCert: x509.X509Certificate;
+  issuerKey: KeyObject;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  crlNumber: number;
+  /** hex serials to revoke */
+  revoked: string[];
+}
+
+/** Issues a v2 CRL with the CRL Number and Authority Key Identifier extensions Intel requires. Returns DER. */
+export async function issueCrl(spec: CrlSpec): Promise<Buffer> {
+  const signer = await webKeyPair(spec.issuerKey);
+  const crl = await x509.X509CrlGenerator.create(
+    {
+      issuer: spec.issuerCert.subjectName,
+      thisUpdate: spec.thisUpdate,
+      nextUpdate: spec.nextUpdate,
+      signingAlgorithm: ALG,
+      signingKey: signer.privateKey,
+      extensions: [new x509.Extension('2.5.29.20', false, derInteger(spec.crlNumber)), await x509.AuthorityKeyIdentifierExtension.create(signer.publicKey, false, crypto)],
+      entries: spec.revoked.map((serialNumber) => ({ serialNumber, revocationDate: spec.thisUpdate, reason: x509.X509CrlReason.keyCompromise })),
+    },
+    crypto,
+  );
+  return Buffer.from(crl.rawData);
+}
+
+export function certFromPem(pem: string): x509.X509Certificate {
+  return new x509.X509Certificate(pem);
+}
+
+export function certPem(cert: x509.X509Certificate): string {
+  return cert.toString('pem') + '\n';
+}
