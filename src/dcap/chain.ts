@@ -6,7 +6,7 @@
  */
 import { KubeSgxError } from '../errors.js';
 import { pemCertificates } from './pem.js';
-import { isTrustedRoot, type TrustAnchors } from './trust.js';
+import { isTrustedRoot, rootSelfSignatureValid, type TrustAnchors } from './trust.js';
 import { KEY_USAGE, bytesEqual, issuedBy, parseCertificate, verifyDerSignature, type Certificate, type CertificateCache, type Crl } from './x509.js';
 import type { TimeWindow } from './time.js';
 
@@ -78,7 +78,7 @@ export function checkChain(certs: Certificate[], kind: ChainKind, trust: TrustAn
     if (idx < 0) invalid(`"${rest[0].subjectCn}" is not issued by "${top.subjectCn}"`);
     path.push(rest.splice(idx, 1)[0]);
   }
-  if (!issuedBy(root, root)) invalid(`root "${root.subjectCn}" self-signature is invalid`);
+  if (!rootSelfSignatureValid(root)) invalid(`root "${root.subjectCn}" self-signature is invalid`);
   for (let i = 0; i < path.length; i++) {
     const cert = path[i];
     const isLeaf = i === path.length - 1;

@@ -25,7 +25,7 @@ export function trustAnchors(roots?: ReadonlyArray<string | Uint8Array>): TrustA
   if (!roots || roots.length === 0) return INTEL_TRUST;
   const fps = roots.map((r, i) => {
     const cert = parseCertificate(certToDer(r, `trustedRoots[${i}]`));
-    if (!cert.isCa || !verifyDerSignature(cert.publicKey, cert.tbs, cert.signature)) {
+    if (!cert.isCa || !rootSelfSignatureValid(cert)) {
       throw new KubeSgxError('TRUSTED_ROOT_INVALID', `trustedRoots[${i}] is not a self-signed CA certificate`, { path: ['trustedRoots', i] });
     }
     return cert.fingerprint256;
@@ -36,4 +36,18 @@ export function trustAnchors(roots?: ReadonlyArray<string | Uint8Array>): TrustA
 
 export function isTrustedRoot(trust: TrustAnchors, cert: Certificate): boolean {
   return trust.fingerprints.has(cert.fingerprint256);
+}
+
+/**
+ * Trust anchors are identified by the SHA-256 of their whole DER, so their
+ * self-signature is a fixed property of those bytes: it is checked once per
+ * process (RFC 5280 path validation does not check it at all; Intel's QVL does).
+ */
+const validatedRoots = new Set<string>();
+
+export function rootSelfSignatureValid(root: Certificate): boolean {
+  if (validatedRoots.has(root.fingerprint256)) return true;
+  const ok = verifyDerSignature(root.publicKey, root.tbs, root.signature);
+  if (ok) validatedRoots.add(root.fingerprint256);
+  return ok;
 }

@@ -62,6 +62,8 @@ const sha256hex = (...parts: Uint8Array[]) => {
 
 /** Shared verification engine; caches live as long as the engine. */
 class Engine {
+  /** `oneShot`: nothing outlives the call, so skip computing cache keys */
+  constructor(private readonly oneShot = false) {}
   readonly certs = new CertificateCache(512);
   private readonly collaterals = new LruMap<string, CheckedCollateral>(64);
   private readonly collateralByObject = new WeakMap<Collateral, { trustId: string; checked: CheckedCollateral }>();
@@ -70,6 +72,7 @@ class Engine {
 
   /** Checked collateral, from cache while inside its validity (the windows are re-checked on every use anyway). */
   collateral(c: Collateral, trust: TrustAnchors, t: number): CheckedCollateral {
+    if (this.oneShot) return checkCollateral(c, trust, this.certs);
     const byObj = this.collateralByObject.get(c);
     if (byObj && byObj.trustId === trust.id && t <= byObj.checked.expiresAt) return byObj.checked;
     const key = collateralKey(c, trust.id);
@@ -100,8 +103,8 @@ class Engine {
   }
 
   pck(ders: Uint8Array[], trust: TrustAnchors): CheckedPck {
-    const key = `${trust.id}:${sha256hex(...ders)}`;
-    let pck = this.chains.get(key);
+    const key = this.oneShot ? '' : `${trust.id}:${sha256hex(...ders)}`;
+    let pck = this.oneShot ? undefined : this.chains.get(key);
     if (!pck) {
       let certs;
       try {
@@ -112,7 +115,7 @@ class Engine {
       }
       const chain = checkChain(certs, 'PCK', trust);
       pck = { chain, info: pckInfo(chain.leaf) };
-      this.chains.set(key, pck);
+      if (!this.oneShot) this.chains.set(key, pck);
     }
     return pck;
   }
@@ -158,7 +161,7 @@ function requireCollateral(c: unknown): asserts c is Collateral {
  */
 export function verifyQuote(quote: Uint8Array | Quote, collateral: Collateral, options: VerifyOptions = {}): VerificationResult {
   requireCollateral(collateral);
-  const engine = new Engine();
+  const engine = new Engine(true);
   const trust = trustAnchors(options.trustedRoots);
   return engine.verify(engine.parse(quote), collateral, trust, timeOf(options.now), options.pckCertChain);
 }
