@@ -49,6 +49,9 @@ export interface QeReportCertificationData {
   certificationData: CertificationData;
 }
 
+/** What the encoders need of QE report certification data (`qeReportBytes` is derived). */
+export type QeReportCertificationDataInit = Omit<QeReportCertificationData, 'qeReportBytes'> & { qeReportBytes?: Buffer };
+
 export interface QeReportCertCertificationData {
   type: 6;
   data: Buffer;
@@ -284,6 +287,23 @@ function decodeDerChain(data: Buffer, dataOffset: number, path: ErrorPath): PckC
 
 // ---- encoders ----
 
+/** Throws ENCODE_BAD_FIELD unless `c` looks like certification data (recursively for type 6). */
+export function checkCertificationDataShape(c: unknown, path: ErrorPath): void {
+  const bad = (what: string): never => {
+    throw new KubeSgxError('ENCODE_BAD_FIELD', `${path.join('.')}: ${what}`, { path });
+  };
+  if (typeof c !== 'object' || c === null) bad('missing certification data');
+  const cd = c as Partial<QeReportCertCertificationData> & { type?: unknown; data?: unknown };
+  if (typeof cd.type !== 'number' || !Number.isInteger(cd.type) || cd.type < 1 || cd.type > 6) bad('type must be 1–6');
+  if (cd.type === 6) {
+    const q = cd.qeReportCertificationData;
+    if (typeof q !== 'object' || q === null || !(q.qeAuthData instanceof Uint8Array) || q.qeAuthData.length > 0xffff) return bad('malformed QE report certification data');
+    checkCertificationDataShape(q.certificationData, [...path, 'certificationData']);
+  } else if (!(cd.data instanceof Uint8Array) || cd.data.length > 0xffffffff) {
+    bad('data must be bytes');
+  }
+}
+
 /** Size of `u16 type ‖ u32 size ‖ data` for this certification data. */
 export function certificationDataSize(c: CertificationData): number {
   return 6 + certificationDataBodySize(c);
@@ -294,14 +314,11 @@ function certificationDataBodySize(c: CertificationData): number {
   return c.data.length;
 }
 
-export function qeReportCertificationDataSize(q: QeReportCertificationData): number {
+export function qeReportCertificationDataSize(q: QeReportCertificationDataInit): number {
   return SGX_REPORT_BODY_SIZE + ECDSA_P256_SIGNATURE_SIZE + 2 + q.qeAuthData.length + certificationDataSize(q.certificationData);
 }
 
 export function writeCertificationData(w: ByteWriter, c: CertificationData, path: ErrorPath): void {
-  if (c === null || typeof c !== 'object' || !(c.data instanceof Uint8Array)) {
-    throw new KubeSgxError('ENCODE_BAD_FIELD', `${path.join('.')}: missing certification data`, { path });
-  }
   w.u16(c.type, [...path, 'type']);
   if (c.type === 6) {
     w.u32(qeReportCertificationDataSize(c.qeReportCertificationData), [...path, 'size']);
@@ -312,7 +329,7 @@ export function writeCertificationData(w: ByteWriter, c: CertificationData, path
   w.raw(c.data);
 }
 
-export function writeQeReportCertificationData(w: ByteWriter, q: QeReportCertificationData, path: ErrorPath): void {
+export function writeQeReportCertificationData(w: ByteWriter, q: QeReportCertificationDataInit, path: ErrorPath): void {
   writeReportBody(w, q.qeReport, [...path, 'qeReport']);
   w.fixed(q.qeReportSignature, ECDSA_P256_SIGNATURE_SIZE, [...path, 'qeReportSignature']);
   w.u16(q.qeAuthData.length, [...path, 'qeAuthData', 'size']);
@@ -322,6 +339,7 @@ export function writeQeReportCertificationData(w: ByteWriter, q: QeReportCertifi
 
 /** Encodes `u16 type ‖ u32 size ‖ data`. */
 export function encodeCertificationData(c: CertificationData): Buffer {
+  checkCertificationDataShape(c, []);
   const w = new ByteWriter(Buffer.alloc(certificationDataSize(c)));
   writeCertificationData(w, c, []);
   return w.buf;

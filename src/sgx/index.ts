@@ -17,6 +17,7 @@ export {
   type QuoteSignatureData,
   type ParseQuoteOptions,
   type EncodeQuoteOptions,
+  type QuoteInit,
 } from './quote.js';
 export {
   parseReportBody,
@@ -55,6 +56,7 @@ export {
   type PckChainCertificationData,
   type QeReportCertCertificationData,
   type QeReportCertificationData,
+  type QeReportCertificationDataInit,
 } from './cert-data.js';
 export {
   parsePckExtensions,

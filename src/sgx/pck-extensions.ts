@@ -290,6 +290,9 @@ function checkInt(v: number, max: number, name: string): number {
  */
 export function encodePckExtensionValue(ext: PckExtensions): Uint8Array {
   const P_ = SGX_EXTENSION_OID;
+  if (typeof ext !== 'object' || ext === null) {
+    throw new KubeSgxError('ENCODE_BAD_FIELD', 'sgxExtensions: expected an object', { path: EXT_PATH });
+  }
   if (!Array.isArray(ext.tcbComponents) || ext.tcbComponents.length !== 16) {
     throw new KubeSgxError('ENCODE_BAD_FIELD', 'sgxExtensions.tcbComponents: expected 16 SVNs', { path: [...EXT_PATH, 'tcbComponents'] });
   }
@@ -308,6 +311,14 @@ export function encodePckExtensionValue(ext: PckExtensions): Uint8Array {
   }
   if (ext.configuration !== undefined) {
     const c = ext.configuration;
+    if (typeof c !== 'object' || c === null) {
+      throw new KubeSgxError('ENCODE_BAD_FIELD', 'sgxExtensions.configuration: expected an object', { path: [...EXT_PATH, 'configuration'] });
+    }
+    for (const k of ['dynamicPlatform', 'cachedKeys', 'smtEnabled'] as const) {
+      if (c[k] !== undefined && typeof c[k] !== 'boolean') {
+        throw new KubeSgxError('ENCODE_BAD_FIELD', `sgxExtensions.configuration.${k}: expected a boolean`, { path: [...EXT_PATH, 'configuration', k] });
+      }
+    }
     const flags: Buffer[] = [];
     if (c.dynamicPlatform !== undefined) flags.push(entry(`${P_}.7.1`, derBoolean(c.dynamicPlatform)));
     if (c.cachedKeys !== undefined) flags.push(entry(`${P_}.7.2`, derBoolean(c.cachedKeys)));

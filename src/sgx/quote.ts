@@ -28,10 +28,10 @@ import {
   TEE_TYPE,
 } from './constants.js';
 import {
+  checkCertificationDataShape,
   qeReportCertificationDataSize,
   readCertificationData,
   readQeReportCertificationData,
-  writeCertificationData,
   writeQeReportCertificationData,
   type CertificationData,
   type QeReportCertificationData,
@@ -236,6 +236,19 @@ export function parseQuote(bytes: Uint8Array, options: ParseQuoteOptions = {}): 
   };
 }
 
+function isObject(v: unknown): v is object {
+  return typeof v === 'object' && v !== null;
+}
+
+/** Encoders take data from callers: check the shape before sizes are computed from it. */
+function checkSignatureDataShape(s: unknown): void {
+  if (!isObject(s)) fail('ENCODE_BAD_FIELD', 'missing signature data', ['signatureData'], 0);
+  const sd = s as Partial<QuoteSignatureData>;
+  if (!(sd.qeAuthData instanceof Uint8Array)) fail('ENCODE_BAD_FIELD', 'qeAuthData must be bytes', ['signatureData', 'qeAuthData'], 0);
+  if (sd.qeAuthData.length > 0xffff) fail('ENCODE_BAD_FIELD', 'qeAuthData is longer than 65535 bytes', ['signatureData', 'qeAuthData'], 0);
+  checkCertificationDataShape(sd.certificationData, ['signatureData', 'certificationData']);
+}
+
 function bodySize(body: QuoteBody): number {
   const size = BODY_SIZE[body?.type];
   if (size === undefined) fail('ENCODE_BAD_FIELD', `unknown body type ${String(body?.type)}`, ['body', 'type'], 0);
@@ -243,10 +256,22 @@ function bodySize(body: QuoteBody): number {
 }
 
 /** The size of the signature data (the value of the u32 length field) of `q`. */
-export function signatureDataSize(q: Pick<Quote, 'header' | 'signatureData'>): number {
+export function signatureDataSize(q: Pick<QuoteInit, 'header' | 'signatureData'>): number {
   const s = q.signatureData;
+  checkSignatureDataShape(s);
   const tail = qeReportCertificationDataSize(s);
   return ECDSA_P256_SIGNATURE_SIZE + ECDSA_P256_PUBLIC_KEY_SIZE + (q.header.version === 3 ? tail : 6 + tail);
+}
+
+/**
+ * What `encodeQuote` needs: a parsed Quote works as is; derived fields
+ * (`header.qeId`, `signatureData.qeReportBytes`) may be left out.
+ */
+export interface QuoteInit {
+  header: Omit<QuoteHeader, 'qeId'> & { qeId?: Buffer };
+  body: QuoteBody;
+  signatureData: Omit<QuoteSignatureData, 'qeReportBytes'> & { qeReportBytes?: Buffer };
+  trailingZeros?: number;
 }
 
 export interface EncodeQuoteOptions {
@@ -255,23 +280,25 @@ export interface EncodeQuoteOptions {
 }
 
 /** Bytes of header (‖ v5 descriptor) ‖ body: what the attestation key signs. */
-export function encodeQuoteSignedRegion(q: Pick<Quote, 'header' | 'body'>): Buffer {
+export function encodeQuoteSignedRegion(q: Pick<QuoteInit, 'header' | 'body'>): Buffer {
   const size = signedRegionSize(q);
   const w = new ByteWriter(Buffer.alloc(size));
   writeSignedRegion(w, q);
   return w.buf;
 }
 
-function signedRegionSize(q: Pick<Quote, 'header' | 'body'>): number {
+function signedRegionSize(q: Pick<QuoteInit, 'header' | 'body'>): number {
+  if (!isObject(q) || !isObject(q.header)) fail('ENCODE_BAD_FIELD', 'missing header', ['header'], 0);
+  if (!isObject(q.body)) fail('ENCODE_BAD_FIELD', 'missing body', ['body'], 0);
   return QUOTE_HEADER_SIZE + (q.header.version === 5 ? QUOTE_V5_BODY_DESCRIPTOR_SIZE : 0) + bodySize(q.body);
 }
 
-function writeSignedRegion(w: ByteWriter, q: Pick<Quote, 'header' | 'body'>): void {
+function writeSignedRegion(w: ByteWriter, q: Pick<QuoteInit, 'header' | 'body'>): void {
   const h = q.header;
   if (h.version !== 3 && h.version !== 4 && h.version !== 5) fail('ENCODE_BAD_FIELD', `unsupported version ${String(h.version)}`, ['header', 'version'], 0);
   const isSgx = q.body.type === QUOTE_BODY_TYPE.SGX;
   if (isSgx !== (h.teeType === TEE_TYPE.SGX) || (h.version === 4 && q.body.type === QUOTE_BODY_TYPE.TD15) || (h.version === 3 && !isSgx)) {
-    fail('ENCODE_BAD_FIELD', `body type ${q.body.type} cannot go in a v${h.version} quote with TEE type 0x${h.teeType.toString(16)}`, ['body', 'type'], 0);
+    fail('ENCODE_BAD_FIELD', `body type ${String(q.body.type)} cannot go in a v${String(h.version)} quote with TEE type ${String(h.teeType)}`, ['body', 'type'], 0);
   }
   w.u16(h.version, ['header', 'version']);
   w.u16(h.attestationKeyType, ['header', 'attestationKeyType']);
@@ -294,11 +321,12 @@ function writeSignedRegion(w: ByteWriter, q: Pick<Quote, 'header' | 'body'>): vo
  * Encodes a quote from its fields; lengths are recomputed. For a parsed quote,
  * `encodeQuote(parseQuote(x))` equals `x` byte for byte.
  */
-export function encodeQuote(q: Pick<Quote, 'header' | 'body' | 'signatureData'> & { trailingZeros?: number }, options: EncodeQuoteOptions = {}): Buffer {
+export function encodeQuote(q: QuoteInit, options: EncodeQuoteOptions = {}): Buffer {
+  const regionSize = signedRegionSize(q);
   const sigSize = signatureDataSize(q);
   const padding = options.trailingZeros ?? q.trailingZeros ?? 0;
   if (!Number.isInteger(padding) || padding < 0 || padding > QUOTE_MAX_SIGNATURE_DATA_SIZE) fail('ENCODE_BAD_FIELD', 'bad trailingZeros', ['trailingZeros'], 0);
-  const w = new ByteWriter(Buffer.alloc(signedRegionSize(q) + 4 + sigSize + padding));
+  const w = new ByteWriter(Buffer.alloc(regionSize + 4 + sigSize + padding));
   writeSignedRegion(w, q);
   w.u32(sigSize, ['signatureDataLength']);
   const s = q.signatureData;
@@ -307,8 +335,10 @@ export function encodeQuote(q: Pick<Quote, 'header' | 'body' | 'signatureData'> 
   if (q.header.version === 3) {
     writeQeReportCertificationData(w, s, ['signatureData']);
   } else {
-    const wrapped: CertificationData = { type: 6, data: Buffer.alloc(0), qeReportCertificationData: s };
-    writeCertificationData(w, wrapped, ['signatureData', 'certificationData']);
+    // the outer type-6 wrapper of v4/v5
+    w.u16(CERT_DATA_TYPE.QE_REPORT_CERT_DATA, ['signatureData', 'certificationData', 'type']);
+    w.u32(qeReportCertificationDataSize(s), ['signatureData', 'certificationData', 'size']);
+    writeQeReportCertificationData(w, s, ['signatureData', 'certificationData']);
   }
   return w.buf;
 }

@@ -140,6 +140,23 @@ describe('encode / parse', () => {
     expectCode(() => encodePckExtensionValue({ ...good, sgxType: 3 }), 'ENCODE_BAD_FIELD');
   });
 
+  test('encoder given garbage fields: ENCODE_BAD_FIELD only', () => {
+    const good = parsePckExtensions(leafOf('tdxV4'));
+    const keys = Object.keys(good) as Array<keyof PckExtensions>;
+    fc.assert(
+      fc.property(fc.constantFrom(...keys), fc.anything({ withBigInt: true, withTypedArray: true }), (key, value) => {
+        try {
+          encodePckExtensionValue({ ...good, [key]: value } as PckExtensions);
+        } catch (e) {
+          assert.ok(e instanceof KubeSgxError, `${key}: ${String(e)}`);
+          assert.equal(e.code, 'ENCODE_BAD_FIELD');
+        }
+      }),
+      { numRuns: 2000 },
+    );
+    expectCode(() => encodePckExtensionValue(null as unknown as PckExtensions), 'ENCODE_BAD_FIELD');
+  });
+
   test('parser errors: malformed, bad value, missing, duplicate', () => {
     const raw = Buffer.from(findPckExtensionValue(leafOf('sgxV3')));
     expectCode(() => parsePckExtensionValue(raw.subarray(0, raw.length - 1)), 'PCK_EXTENSION_MALFORMED');

@@ -175,3 +175,32 @@ describe('quote files: binary, hex, base64', () => {
     expectCode(() => base64DecodeStrict('a'), 'BAD_BASE64');
   });
 });
+
+describe('encoders given garbage', () => {
+  test('any field replaced by any value: a Buffer or ENCODE_BAD_FIELD, never another error', () => {
+    const quotes = [parseQuote(loadQuote('sgxV3')), parseQuote(loadQuote('tdxV5')), parseQuote(loadQuote('intelSgxType1'))];
+    const parts = ['header', 'body', 'signatureData'] as const;
+    fc.assert(
+      fc.property(fc.nat(quotes.length - 1), fc.constantFrom(...parts), fc.nat(), fc.anything({ withBigInt: true, withTypedArray: true }), fc.boolean(), (qi, part, fieldIndex, value, deep) => {
+        const q = quotes[qi];
+        const target: Record<string, unknown> = { ...(q[part] as unknown as Record<string, unknown>) };
+        const keys = Object.keys(target);
+        const key = keys[fieldIndex % keys.length];
+        if (deep && typeof target[key] === 'object' && target[key] !== null && !(target[key] instanceof Uint8Array)) {
+          const inner: Record<string, unknown> = { ...(target[key] as Record<string, unknown>) };
+          const ik = Object.keys(inner);
+          inner[ik[fieldIndex % ik.length]] = value;
+          target[key] = inner;
+        } else target[key] = value;
+        try {
+          const out = encodeQuote({ ...q, [part]: target } as unknown as Parameters<typeof encodeQuote>[0]);
+          assert.ok(Buffer.isBuffer(out));
+        } catch (e) {
+          assert.ok(e instanceof KubeSgxError, `${part}.${key}: ${String(e)}`);
+          assert.equal(e.code, 'ENCODE_BAD_FIELD');
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
