@@ -17,6 +17,7 @@ export {
   type CollateralRequest,
   type PcsOptions,
   type ThimOptions,
+  AZURE_CRL_URIS,
   type CachingOptions,
 } from './providers.js';
 export { parseTcbInfo, parseEnclaveIdentity, TCB_STATUSES, type TcbStatus, type TcbInfo, type TcbLevel, type EnclaveIdentity } from './tcb-info.js';

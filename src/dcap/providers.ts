@@ -107,7 +107,16 @@ export class PccsCollateralProvider extends PcsCollateralProvider {
 
 export interface ThimOptions extends HttpGetOptions {
   clientId?: string;
+  /** SGX collateral API version in the acccache path (Azure DCAP client default: v3) */
+  collateralVersion?: string;
 }
+
+/** The Intel CRL URLs Azure's DCAP client passes as `pckcrl?uri=` (microsoft/Azure-DCAP-Client src/dcap_provider.cpp). */
+export const AZURE_CRL_URIS = {
+  root: 'https://certificates.trustedservices.intel.com/intelsgxrootca.crl',
+  processor: 'https://certificates.trustedservices.intel.com/intelsgxpckprocessor.crl',
+  platform: 'https://api.trustedservices.intel.com/sgx/certification/v3/pckcrl?ca=platform&encoding=pem',
+} as const;
 
 /**
  * Azure: SGX collateral from the acccache / THIM agent form
@@ -131,10 +140,12 @@ export class ThimCollateralProvider implements CollateralProvider {
 
   private async sgx(req: CollateralRequest): Promise<Collateral> {
     const client = `clientid=${encodeURIComponent(this.opts.clientId ?? 'production_client')}`;
-    const b = `${this.base}/sgx/certification/v4`;
-    const intelCrl = (name: string) => `${b}/pckcrl?uri=${encodeURIComponent(`https://certificates.trustedservices.intel.com/${name}.crl`)}&${client}&api-version=2020-02-12-preview`;
-    const crlUrl = intelCrl(req.ca === 'processor' ? 'intelsgxpckprocessor' : 'intelsgxpckplatform');
-    const rootUrl = intelCrl('intelsgxrootca');
+    const version = this.opts.collateralVersion ?? 'v3';
+    if (!/^v\d+$/.test(version)) throw new KubeSgxError('COLLATERAL_REQUEST_INVALID', `collateralVersion: expected v<N>, got ${JSON.stringify(version)}`);
+    const b = `${this.base}/sgx/certification/${version}`;
+    const intelCrl = (uri: string) => `${b}/pckcrl?uri=${encodeURIComponent(uri)}&${client}&api-version=2020-02-12-preview`;
+    const crlUrl = intelCrl(AZURE_CRL_URIS[req.ca]);
+    const rootUrl = intelCrl(AZURE_CRL_URIS.root);
     const tcbUrl = `${b}/tcb?fmspc=${req.fmspc.toLowerCase()}&${client}&api-version=2018-10-01-preview`;
     const qeUrl = `${b}/qe/identity?${client}&api-version=2018-10-01-preview`;
     const [crl, root, tcb, qe] = await Promise.all([crlUrl, rootUrl, tcbUrl, qeUrl].map((u) => httpGet(u, this.opts)));

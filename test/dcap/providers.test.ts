@@ -51,10 +51,10 @@ describe('HTTP providers (loopback server, real paths and headers)', () => {
     const p = new ThimCollateralProvider(`${server.url}/thim`);
     assert.deepEqual(await p.getCollateral(SGX_REQ), sgx);
     assert.deepEqual(await p.getCollateral(TDX_REQ), tdx);
-    const crlReq = server.requests.find((r) => r.startsWith('/thim/sgx/certification/v4/pckcrl?uri='));
+    const crlReq = server.requests.find((r) => r.startsWith('/thim/sgx/certification/v3/pckcrl?uri='));
     assert.ok(crlReq);
     assert.equal(new URL(crlReq, 'http://x').searchParams.get('uri'), 'https://certificates.trustedservices.intel.com/intelsgxpckprocessor.crl');
-    assert.ok(server.requests.some((r) => r.startsWith('/thim/sgx/certification/v4/tcb?fmspc=00a067110000&clientid=production_client&api-version=2018-10-01-preview')));
+    assert.ok(server.requests.some((r) => r.startsWith('/thim/sgx/certification/v3/tcb?fmspc=00a067110000&clientid=production_client&api-version=2018-10-01-preview')));
   });
   test('an unknown FMSPC → COLLATERAL_FETCH_FAILED (HTTP 404)', async () =>
     rejectsCode(new PcsCollateralProvider({ baseUrl: `${server.url}/pcs`, rootCaCrlUrl: `${server.url}/pcs/IntelSGXRootCA.der` }).getCollateral({ ...SGX_REQ, fmspc: '112233445566' }), 'COLLATERAL_FETCH_FAILED'));
