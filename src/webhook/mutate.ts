@@ -35,10 +35,14 @@ export interface JsonPatchOp {
 
 /** RFC 6901: `~` → `~0`, then `/` → `~1`. */
 export function escapeJsonPointer(segment: string | number): string {
-  return String(segment).replace(/~/g, '~0').replace(/\//g, '~1');
+  const s = String(segment);
+  if (s.indexOf('~') < 0 && s.indexOf('/') < 0) return s;
+  return s.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 export function jsonPointer(...segments: Array<string | number>): string {
-  return segments.map((s) => '/' + escapeJsonPointer(s)).join('');
+  let out = '';
+  for (const s of segments) out += '/' + escapeJsonPointer(s);
+  return out;
 }
 
 /** Codes of problems that make a patch impossible to compute (the mutating webhook denies on them). */
@@ -93,41 +97,39 @@ function desiredResources(c: ContainerSgx, config: WebhookConfig, provisions: bo
   const limits: Record<string, unknown> = { ...(original.limits ?? {}) };
   const requests: Record<string, unknown> = { ...(original.requests ?? {}) };
   let changed = false;
-  const set = (m: Record<string, unknown>, k: string, v: string) => {
-    if (!(k in m)) {
-      m[k] = v;
-      changed = true;
-    }
-  };
-  const emitted = new Set<string>(config.epcResourceNames);
   // Rename EPC names no node advertises to ones that some node does.
   for (const name of EPC_NAMES) {
-    if (emitted.has(name)) continue;
-    for (const m of [limits, requests]) {
-      if (name in m) {
-        delete m[name];
-        changed = true;
-      }
-    }
+    if (config.epcResourceNames.includes(name)) continue;
+    if (name in limits) changed = delete limits[name];
+    if (name in requests) changed = delete requests[name];
   }
-  const amount = (name: string) => (name === EPC_RESOURCE ? formatBinarySI(c.epcBytes) : ceilDiv(c.epcBytes, MIB).toString());
   for (const name of config.epcResourceNames) {
     // Keep the user's own spelling when they wrote one side only.
-    const userText = (limits[name] ?? requests[name]) as string | undefined;
-    set(limits, name, userText ?? amount(name));
-    set(requests, name, (limits[name] as string) ?? amount(name));
+    const text = (limits[name] ?? requests[name] ?? epcAmount(name, c.epcBytes)) as string;
+    changed = setMissing(limits, name, text) || changed;
+    changed = setMissing(requests, name, limits[name] as string) || changed;
   }
-  set(limits, ENCLAVE_RESOURCE, (requests[ENCLAVE_RESOURCE] as string | undefined) ?? '1');
-  set(requests, ENCLAVE_RESOURCE, limits[ENCLAVE_RESOURCE] as string);
-  if (provisions) {
-    set(limits, PROVISION_RESOURCE, (requests[PROVISION_RESOURCE] as string | undefined) ?? '1');
-    set(requests, PROVISION_RESOURCE, limits[PROVISION_RESOURCE] as string);
+  const devices = provisions ? [ENCLAVE_RESOURCE, PROVISION_RESOURCE] : [ENCLAVE_RESOURCE];
+  for (const d of devices) {
+    changed = setMissing(limits, d, (requests[d] as string | undefined) ?? '1') || changed;
+    changed = setMissing(requests, d, limits[d] as string) || changed;
   }
   // Any other SGX name set on one side only: mirror it (limit is what kubelet reads).
-  for (const k of Object.keys(limits)) if (isSgxName(k)) set(requests, k, limits[k] as string);
-  for (const k of Object.keys(requests)) if (isSgxName(k)) set(limits, k, requests[k] as string);
+  for (const k in limits) if (isSgxName(k)) changed = setMissing(requests, k, limits[k] as string) || changed;
+  for (const k in requests) if (isSgxName(k)) changed = setMissing(limits, k, requests[k] as string) || changed;
   if (!changed) return original;
   return { ...original, limits, requests };
+}
+
+/** Adds `key: value` unless the key is there; true when it added. */
+function setMissing(m: Record<string, unknown>, key: string, value: string): boolean {
+  if (key in m) return false;
+  m[key] = value;
+  return true;
+}
+
+function epcAmount(name: string, bytes: bigint): string {
+  return name === EPC_RESOURCE ? formatBinarySI(bytes) : ceilDiv(bytes, MIB).toString();
 }
 
 function addAesmd(pod: Pod, epcContainers: ContainerSgx[], config: WebhookConfig, ops: JsonPatchOp[]): void {
