@@ -17,7 +17,7 @@ interface Run {
 
 function run(...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: join(PHALA, '..', '..', '..', '..'), timeout: 60_000 }, (err, stdout) => {
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: join(PHALA, '..', '..', '..', '..'), timeout: 240_000 }, (err, stdout) => {
       let json: Record<string, unknown> | undefined;
       try {
         json = JSON.parse(stdout) as Record<string, unknown>;
