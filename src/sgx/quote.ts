@@ -36,7 +36,7 @@ import {
   type CertificationData,
   type QeReportCertificationData,
 } from './cert-data.js';
-import { ByteReader, asBuffer } from './reader.js';
+import { ByteReader, asBuffer, describeValue } from './reader.js';
 import { readReportBody, writeReportBody, type ReportBody } from './report.js';
 import { readTdReport10, readTdReport15, writeTdReport10, writeTdReport15, type TdReport10, type TdReport15 } from './td-report.js';
 import { ByteWriter } from './writer.js';
@@ -250,8 +250,9 @@ function checkSignatureDataShape(s: unknown): void {
 }
 
 function bodySize(body: QuoteBody): number {
-  const size = BODY_SIZE[body?.type];
-  if (size === undefined) fail('ENCODE_BAD_FIELD', `unknown body type ${String(body?.type)}`, ['body', 'type'], 0);
+  const type: unknown = body?.type;
+  const size = typeof type === 'number' ? BODY_SIZE[type] : undefined;
+  if (size === undefined) fail('ENCODE_BAD_FIELD', `unknown body type ${describeValue(type)}`, ['body', 'type'], 0);
   return size;
 }
 
@@ -295,10 +296,10 @@ function signedRegionSize(q: Pick<QuoteInit, 'header' | 'body'>): number {
 
 function writeSignedRegion(w: ByteWriter, q: Pick<QuoteInit, 'header' | 'body'>): void {
   const h = q.header;
-  if (h.version !== 3 && h.version !== 4 && h.version !== 5) fail('ENCODE_BAD_FIELD', `unsupported version ${String(h.version)}`, ['header', 'version'], 0);
+  if (h.version !== 3 && h.version !== 4 && h.version !== 5) fail('ENCODE_BAD_FIELD', `unsupported version ${describeValue(h.version)}`, ['header', 'version'], 0);
   const isSgx = q.body.type === QUOTE_BODY_TYPE.SGX;
   if (isSgx !== (h.teeType === TEE_TYPE.SGX) || (h.version === 4 && q.body.type === QUOTE_BODY_TYPE.TD15) || (h.version === 3 && !isSgx)) {
-    fail('ENCODE_BAD_FIELD', `body type ${String(q.body.type)} cannot go in a v${String(h.version)} quote with TEE type ${String(h.teeType)}`, ['body', 'type'], 0);
+    fail('ENCODE_BAD_FIELD', `body type ${describeValue(q.body.type)} cannot go in a v${describeValue(h.version)} quote with TEE type ${describeValue(h.teeType)}`, ['body', 'type'], 0);
   }
   w.u16(h.version, ['header', 'version']);
   w.u16(h.attestationKeyType, ['header', 'attestationKeyType']);

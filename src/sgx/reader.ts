@@ -90,10 +90,17 @@ export function checkSize(value: Uint8Array | undefined, size: number, path: Err
   return value;
 }
 
+/** A safe description of any value for error messages (never calls the value's own methods). */
+export function describeValue(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
+  return v === null ? 'null' : typeof v;
+}
+
 export function checkUint(value: number, bits: 16 | 32, path: ErrorPath, code = 'ENCODE_BAD_FIELD'): number {
   const max = bits === 16 ? 0xffff : 0xffffffff;
   if (!Number.isInteger(value) || value < 0 || value > max) {
-    throw new KubeSgxError(code, `${path.join('.')}: expected an unsigned ${bits}-bit integer, got ${String(value)}`, { path });
+    throw new KubeSgxError(code, `${path.join('.')}: expected an unsigned ${bits}-bit integer, got ${describeValue(value)}`, { path });
   }
   return value;
 }
