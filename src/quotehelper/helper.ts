@@ -5,6 +5,7 @@
 import { KubeSgxError } from '../errors.js';
 import { createLogger, type Logger } from '../ops/log.js';
 import { startOpsServer, type OpsServer } from '../ops/server.js';
+import { SimPlatform } from '../sim/index.js';
 import type { QuoteBackend } from './backend.js';
 import { DcapBackend, type DcapBackendOptions } from './dcap-backend.js';
 import { createQuoteHelperMetrics, type QuoteHelperMetrics } from './metrics.js';
@@ -39,15 +40,6 @@ export interface QuoteHelper {
   stop(): Promise<void>;
 }
 
-async function openSimPlatform(dir: string): Promise<SimQuotingPlatform> {
-  const mod: Record<string, unknown> = await import('../sim/index.js');
-  const SimPlatform = mod.SimPlatform as { open?: (dir: string, opts?: object) => unknown } | undefined;
-  if (typeof SimPlatform?.open !== 'function') {
-    throw new KubeSgxError('QUOTE_HELPER_SIM_UNAVAILABLE', 'this build has no simulator (SimPlatform.open missing from src/sim)');
-  }
-  return (await SimPlatform.open(dir)) as SimQuotingPlatform;
-}
-
 async function createBackend(opts: QuoteHelperOptions): Promise<QuoteBackend> {
   if (typeof opts.backend === 'object') return opts.backend;
   if (opts.backend === 'dcap') return DcapBackend.open(opts.dcap);
@@ -56,7 +48,7 @@ async function createBackend(opts: QuoteHelperOptions): Promise<QuoteBackend> {
     if (!opts.platformDir) {
       throw new KubeSgxError('QUOTE_HELPER_NO_PLATFORM', 'the sim backend needs --platform DIR (create one with `kube-sgx sim init`)', { path: ['platform'] });
     }
-    return new SimBackend(await openSimPlatform(opts.platformDir), { platformDir: opts.platformDir });
+    return new SimBackend(await SimPlatform.open(opts.platformDir), { platformDir: opts.platformDir });
   }
   throw new KubeSgxError('QUOTE_HELPER_BAD_BACKEND', `unknown backend ${JSON.stringify(opts.backend)} (expected sim or dcap)`, { path: ['backend'] });
 }

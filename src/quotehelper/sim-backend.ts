@@ -11,13 +11,22 @@ import type { BackendQuote, QeReportRequest, QuoteBackend } from './backend.js';
 export interface SimQuotingPlatform {
   qeTargetInfo(): Buffer;
   attestationKeyId?(): Buffer;
-  quoteSize(version?: number): number;
-  getQuote(report: Buffer, opts?: { version?: number; qeReportInfo?: { nonce: Buffer; appTargetInfo: Buffer } }): { quote: Buffer; qeReport?: Buffer };
+  quoteSize(version?: 3 | 4): number;
+  getQuote(report: Uint8Array, opts?: { version?: 3 | 4; qeReportInfo?: { nonce: Uint8Array; appTargetInfo: Uint8Array } }): { quote: Buffer; qeReport?: Buffer };
+  /** Simulated EREPORT; used once to learn the QE's ECDSA_ID from a quote. */
+  ereport?(opts: { targetInfo: Uint8Array; reportData?: Uint8Array }): Buffer;
 }
+
+/**
+ * v3 quote: header 48 + body 384 + u32 length, then ECDSA signature (64),
+ * attestation key (64), QE report body (384) whose report_data starts with
+ * the ECDSA_ID = SHA-256(attestation key ‖ QE auth data).
+ */
+const V3_QE_REPORT_DATA_OFFSET = 436 + 64 + 64 + 320;
 
 export interface SimBackendOptions {
   /** Quote version to produce (default: the simulator's default, v3). */
-  quoteVersion?: number;
+  quoteVersion?: 3 | 4;
   /** Platform directory, for logs and /status. */
   platformDir?: string;
   /** The platform's 32-byte ECDSA_ID, if known. */
@@ -28,6 +37,7 @@ export class SimBackend implements QuoteBackend {
   readonly name = 'sim';
   readonly simulated = true;
   readonly extraKeyIds: readonly Buffer[];
+  private ecdsaId: Buffer | undefined;
 
   constructor(private readonly platform: SimQuotingPlatform, private readonly opts: SimBackendOptions = {}) {
     const own = platform.attestationKeyId?.();
@@ -39,7 +49,17 @@ export class SimBackend implements QuoteBackend {
   }
 
   pubKeyId(): Promise<Buffer | undefined> {
-    return Promise.resolve(this.opts.pubKeyId);
+    this.ecdsaId ??= this.opts.pubKeyId ?? this.deriveEcdsaId();
+    return Promise.resolve(this.ecdsaId);
+  }
+
+  /** Quotes one throw-away report to read the QE's ECDSA_ID from its QE report. */
+  private deriveEcdsaId(): Buffer | undefined {
+    if (!this.platform.ereport) return undefined;
+    const report = this.platform.ereport({ targetInfo: this.platform.qeTargetInfo() });
+    const { quote } = this.platform.getQuote(report, { version: 3 });
+    if (quote.length < V3_QE_REPORT_DATA_OFFSET + 32) return undefined;
+    return Buffer.from(quote.subarray(V3_QE_REPORT_DATA_OFFSET, V3_QE_REPORT_DATA_OFFSET + 32));
   }
 
   quoteSize(): Promise<number> {
