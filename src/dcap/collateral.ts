@@ -67,7 +67,7 @@ function signedPart(body: string, signature: string | undefined, key: 'tcbInfo' 
   return invalid(`${field}_signature`, 'missing');
 }
 
-/** Validates and normalises collateral JSON (text or already-parsed object). */
+/** Validates and normalises collateral JSON (text or already-parsed object); the result is frozen. */
 export function parseCollateral(json: string | object): Collateral {
   let obj: unknown = json;
   if (typeof json === 'string') {
@@ -98,7 +98,8 @@ export function parseCollateral(json: string | object): Collateral {
     qe_identity_signature: qeSig,
   };
   if (c.pck_certificate_chain !== undefined) out.pck_certificate_chain = c.pck_certificate_chain;
-  return out;
+  // frozen: verifiers may then recognise an already-checked set by identity
+  return Object.freeze(out);
 }
 
 /** The collateral JSON text (pretty-printed, keys in the canonical order). */

@@ -73,7 +73,9 @@ class Engine {
   /** Checked collateral, from cache while inside its validity (the windows are re-checked on every use anyway). */
   collateral(c: Collateral, trust: TrustAnchors, t: number): CheckedCollateral {
     if (this.oneShot) return checkCollateral(c, trust, this.certs);
-    const byObj = this.collateralByObject.get(c);
+    // identity is only trusted for frozen objects (parseCollateral's): a mutable one could change after it was checked
+    const frozen = Object.isFrozen(c);
+    const byObj = frozen ? this.collateralByObject.get(c) : undefined;
     if (byObj && byObj.trustId === trust.id && t <= byObj.checked.expiresAt) return byObj.checked;
     const key = collateralKey(c, trust.id);
     let checked = this.collaterals.get(key);
@@ -81,7 +83,7 @@ class Engine {
       checked = checkCollateral(c, trust, this.certs);
       this.collaterals.set(key, checked);
     }
-    this.collateralByObject.set(c, { trustId: trust.id, checked });
+    if (frozen) this.collateralByObject.set(c, { trustId: trust.id, checked });
     return checked;
   }
 

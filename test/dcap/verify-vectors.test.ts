@@ -102,6 +102,23 @@ describe('testdata quotes give the status SOURCES.md states', () => {
     for (let i = 0; i < 3; i++) assert.deepEqual(await v.verify(sgxQuote, sgxCol), cold);
     assert.equal((await v.verify(tdxQuote, tdxCol)).status, 'UpToDate');
   });
+
+  test('QuoteVerifier re-checks a mutable collateral object that changed after it was verified', () => {
+    const v = new QuoteVerifier({ now: () => at('2025-07-01T00:00:00Z') });
+    assert.ok(Object.isFrozen(sgxCol), 'parseCollateral returns a frozen object');
+    const c = { ...sgxCol };
+    assert.equal(v.verifySync(sgxQuote, c).status, 'ConfigurationAndSWHardeningNeeded');
+    c.tcb_info = c.tcb_info.replace('"tcbEvaluationDataNumber":17', '"tcbEvaluationDataNumber":18');
+    rejects(() => v.verifySync(sgxQuote, c), 'TCB_INFO_SIGNATURE_INVALID');
+  });
+
+  test('QuoteVerifier honours time: a cached collateral set is rejected once its window has passed', () => {
+    let now = at('2025-07-01T00:00:00Z');
+    const v = new QuoteVerifier({ now: () => now });
+    v.verifySync(sgxQuote, sgxCol);
+    now = at('2025-07-19T10:15:00Z');
+    rejects(() => v.verifySync(sgxQuote, sgxCol), 'QE_IDENTITY_EXPIRED');
+  });
 });
 
 describe("SOURCES.md §3: Intel QVL's verdicts, each with its own code", () => {
