@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
+import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -172,6 +173,41 @@ describe('webhook server start-up errors', () => {
         startWebhookServer({ listen: '127.0.0.1:0', tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key') }),
         (e: unknown) => (e as { code?: string }).code === 'WEBHOOK_TLS_INVALID',
       );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('kube-sgx webhook (CLI)', () => {
+  test('serves until SIGTERM, then exits 0', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kube-sgx-webhook-cli-'));
+    try {
+      const certs = await generateWebhookCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+      const files = await writeWebhookCertificates(dir, certs);
+      await writeFile(join(dir, 'config.yaml'), 'maxEpcPerNode: 8Mi\n');
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli/main.ts', 'webhook', '--listen', '127.0.0.1:0', '--tls-cert', files.cert!, '--tls-key', files.key!, '--config', join(dir, 'config.yaml')],
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } },
+      );
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      let stderr = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no url logged: ${stderr}`)), 60_000);
+        child.stderr.on('data', (d: Buffer) => {
+          stderr += d.toString();
+          const m = /"url":"(https:\/\/[^"]+)"/.exec(stderr);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[1]!);
+          }
+        });
+      });
+      const r = await call(url, certs.caCertPem, '/validate', { body: JSON.stringify(review(pod([container('app', { 'sgx.intel.com/epc': '16Mi', 'sgx.intel.com/enclave': '1' })]))) });
+      assert.match(r.body, /largest SGX node offers 8Mi/, 'the --config file is in effect');
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
