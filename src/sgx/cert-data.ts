@@ -200,7 +200,8 @@ const B64 = (() => {
  * bad characters, '=' anywhere but the end, or a length that is not a multiple of 4.
  */
 function decodeBase64Lines(b: Uint8Array, start: number, end: number): Buffer | undefined {
-  const out = Buffer.allocUnsafe(Math.ceil(((end - start) * 3) / 4));
+  // zero-filled, own memory: callers may hand `.buffer` to other libraries
+  const out = Buffer.alloc(Math.ceil(((end - start) * 3) / 4));
   let acc = 0;
   let bits = 0;
   let chars = 0;
