@@ -114,7 +114,9 @@ export function readTime(buf: Uint8Array, t: Tlv): number {
   } else {
     return malformed(`bad time ${JSON.stringify(s)}`, t.start);
   }
-  const ms = Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+  const [mo, d, h, mi, se] = [m[2], m[3], m[4], m[5], m[6]].map(Number);
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 59) malformed(`bad time ${JSON.stringify(s)}`, t.start);
+  const ms = Date.UTC(year, mo - 1, d, h, mi, se);
   if (!Number.isFinite(ms)) malformed('bad time', t.start);
   return ms;
 }

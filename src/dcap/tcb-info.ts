@@ -74,7 +74,10 @@ export interface EnclaveIdentity {
   tcbLevels: IdentityTcbLevel[];
 }
 
-const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/, 'expected YYYY-MM-DDTHH:MM:SSZ');
+const isoDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/, 'expected YYYY-MM-DDTHH:MM:SSZ')
+  .refine((s) => Number.isFinite(Date.parse(s)), 'not a valid date');
 const hexOf = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`), `expected ${bytes * 2} hex characters`);
 // Intel's QVL keeps only the low 8 bits of a component SVN (its synthetic TDX sample has 65473).
 const svn = z.number().int().min(0).max(65535);

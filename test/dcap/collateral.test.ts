@@ -124,6 +124,10 @@ describe('TCB Info and Enclave Identity', () => {
     const e = rejects(() => parseTcbInfo(JSON.stringify(j)), 'TCB_INFO_INVALID', 'tcbInfo.tcbLevels.2.tcb.pcesvn');
     assert.deepEqual(e.path, ['tcbInfo', 'tcbLevels', 2, 'tcb', 'pcesvn']);
   });
+  test('an impossible date is rejected, not silently NaN (fail closed)', () => {
+    const t = phalaCollateral('sample/sgx_quote_collateral.json').tcb_info.replace('"nextUpdate":"2025-07-19', '"nextUpdate":"2025-19-19');
+    void rejects(() => parseTcbInfo(t), 'TCB_INFO_INVALID', 'tcbInfo.nextUpdate');
+  });
   test('TDX TCB Info without tdxModule → TCB_INFO_INVALID', () => {
     const j = JSON.parse(phalaCollateral('sample/tdx_quote_collateral.json').tcb_info) as Record<string, unknown>;
     delete j.tdxModule;
