@@ -1,6 +1,7 @@
 /** `kube-sgx attestation-service`: flags → startAttestationService options; runs until SIGINT/SIGTERM. */
+import cluster from 'node:cluster';
 import type { Command } from 'commander';
-import { startAttestationService, type AttestationServiceOptions } from '../service/index.js';
+import { startAttestationService, prepareAttestationState, type AttestationServiceOptions } from '../service/server.js';
 import { action, parseIntFlag, printJson, untilSignal, UsageError } from './io.js';
 
 interface ServiceFlags {
@@ -18,6 +19,45 @@ interface ServiceFlags {
   kekFile?: string;
   issuer?: string;
   rateLimit: string;
+  workers: string;
+}
+
+interface WorkerHello {
+  url: string;
+  issuer: string;
+  kids: string[];
+}
+
+/**
+ * --workers N: N processes (node:cluster) share the listening socket and the
+ * state (SQLite file in --data-dir, or Kubernetes), so verification uses
+ * every core. The primary creates the signing key and KEK once, forks,
+ * prints one line, forwards SIGTERM/SIGINT and waits for the workers.
+ */
+async function runPrimary(opts: AttestationServiceOptions, n: number): Promise<void> {
+  await prepareAttestationState(opts);
+  const hellos: WorkerHello[] = [];
+  let stopping = false;
+  const fork = () => {
+    const w = cluster.fork();
+    w.on('message', (m: WorkerHello) => hellos.push(m));
+    w.on('exit', (code, signal) => {
+      if (!stopping) {
+        process.stderr.write(`attestation-service worker ${w.process.pid} exited (${signal ?? code}); starting another\n`);
+        fork();
+      }
+    });
+  };
+  for (let i = 0; i < n; i++) fork();
+  while (hellos.length < n) await new Promise((r) => setTimeout(r, 20));
+  printJson({ url: hellos[0]!.url, issuer: hellos[0]!.issuer, kids: hellos[0]!.kids, simulation: opts.simulation === true, workers: n });
+  await untilSignal();
+  stopping = true;
+  const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+  await Promise.all(workers.map((w) => new Promise<void>((resolve) => {
+    w.once('exit', () => resolve());
+    w.process.kill('SIGTERM');
+  })));
 }
 
 export function registerAttestationServiceCommand(parent: Command): void {
@@ -37,7 +77,8 @@ export function registerAttestationServiceCommand(parent: Command): void {
     .option('--admin-token-file <file>', 'file holding the admin bearer token (else $KUBE_SGX_ADMIN_TOKEN; none = admin API disabled)')
     .option('--kek-file <file>', 'key-encryption key for secrets at rest (32 bytes raw/hex/base64; else $KUBE_SGX_KEK)')
     .option('--issuer <url>', 'external base URL used as token iss and jku (default: from --listen)')
-    .option('--rate-limit <n>', 'requests per second per client (0 = off)', '100')
+    .option('--rate-limit <n>', 'requests per second per client and worker (0 = off)', '100')
+    .option('--workers <n>', 'processes sharing the port and state (needs --data-dir or --store kubernetes)', '1')
     .action(
       action(async (f: ServiceFlags) => {
         if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
@@ -57,11 +98,19 @@ export function registerAttestationServiceCommand(parent: Command): void {
         if (f.adminTokenFile) opts.adminTokenFile = f.adminTokenFile;
         if (f.kekFile) opts.kekFile = f.kekFile;
         if (f.issuer) opts.issuer = f.issuer;
+        const workers = parseIntFlag('--workers', f.workers, 1, 64);
+        if (workers > 1 && f.store === 'sqlite' && !f.dataDir) throw new UsageError('--workers > 1 needs --data-dir (or --store kubernetes): workers share state');
+        if (workers > 1 && cluster.isPrimary) return runPrimary(opts, workers);
         const svc = await startAttestationService(opts);
+        if (cluster.isWorker) process.send?.({ url: svc.url, issuer: svc.issuer, kids: svc.kids } satisfies WorkerHello);
         // One line on stdout so scripts (and tests) learn the URL and kid.
-        printJson({ url: svc.url, issuer: svc.issuer, kids: svc.kids, simulation: opts.simulation === true });
+        else printJson({ url: svc.url, issuer: svc.issuer, kids: svc.kids, simulation: opts.simulation === true });
         await untilSignal();
+        // The primary forwards the signal too (and a terminal signals the whole group): ignore repeats while draining.
+        if (cluster.isWorker) for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => undefined);
         await svc.close();
+        // A worker's IPC channel would keep it alive after the server closed.
+        if (cluster.isWorker) cluster.worker?.disconnect();
       }),
     );
 }

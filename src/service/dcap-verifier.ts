@@ -9,6 +9,7 @@ import { KubeSgxError } from '../errors.js';
 import {
   CachingCollateralProvider, DirectoryCollateralProvider, PccsCollateralProvider, QuoteVerifier, type CollateralProvider, type VerificationResult,
 } from '../dcap/index.js';
+import { SimPlatform } from '../sim/index.js';
 import type { AttestationVerifier, VerifiedQuote } from './verifier.js';
 
 
@@ -91,6 +92,19 @@ interface SimulatedPlatformTrust {
   provider: CollateralProvider;
 }
 
-async function openSimulatedPlatform(_dir: string): Promise<SimulatedPlatformTrust> {
-  throw new KubeSgxError('CONFIG_INVALID', 'simulation support is not wired yet');
+/** The simulated platform's root (the only root trusted in simulation) and its collateral. */
+async function openSimulatedPlatform(dir: string): Promise<SimulatedPlatformTrust> {
+  const sim = await SimPlatform.open(dir);
+  return {
+    rootCaPem: sim.rootCaPem,
+    provider: {
+      getCollateral: async (req) => {
+        if (req.tee !== 'SGX' || req.fmspc.toUpperCase() !== sim.fmspc.toUpperCase()) {
+          throw new KubeSgxError('COLLATERAL_NOT_FOUND', `the simulated platform in ${dir} has collateral for SGX FMSPC ${sim.fmspc} only`, { details: { ...req } });
+        }
+        await sim.refreshCollateral();
+        return sim.collateral();
+      },
+    },
+  };
 }

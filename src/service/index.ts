@@ -3,7 +3,7 @@
  * MAA policy language 1.0, KBS-style secret release, SQLite / Kubernetes
  * state. See docs/attestation-service.md.
  */
-export { startAttestationService, type AttestationServiceOptions, type RunningAttestationService } from './server.js';
+export { startAttestationService, prepareAttestationState, assembleAttestationService, type AttestationServiceOptions, type RunningAttestationService, type AssembledService } from './server.js';
 export { createServiceApp, type ServiceDeps, MAX_BODY_BYTES as ATTESTATION_MAX_BODY_BYTES } from './app.js';
 export { requestSecret, type RequestSecretOptions, type ReleasedSecret } from './client.js';
 export { kbsReportData, canonicalJson as kbsCanonicalJson, type TeePublicKey } from './kbs.js';

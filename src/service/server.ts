@@ -21,7 +21,6 @@ import { ATTESTATION_TYPES, PolicyService } from './policies.js';
 import { RateLimiter } from './ratelimit.js';
 import { SecretService } from './secrets.js';
 import { TokenSigner } from './signer.js';
-import { KubernetesStore } from './store/kubernetes.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/types.js';
 import { Vault, loadKek } from './vault.js';
@@ -56,7 +55,7 @@ export interface AttestationServiceOptions {
   logger?: Logger;
   /** How long close() waits for in-flight requests before cutting connections. */
   shutdownGraceMs?: number;
-  /** Re-read policies from the store at most this often (replicas); default 5 s for kubernetes, forever for sqlite. */
+  /** Re-read policies from the store at most this often (replicas, --workers); default 5 s for kubernetes, 1 s for sqlite. */
   policyRefreshMs?: number;
 }
 
@@ -96,7 +95,7 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
   const logger = opts.logger ?? (process.env.NODE_TEST_CONTEXT ? silentLogger : createLogger('attestation-service'));
   if (opts.collateralDir && opts.pccsUrl) throw new KubeSgxError('CONFIG_INVALID', '--collateral-dir and --pccs exclude each other');
   if (opts.simulation && !opts.platformDir && !opts.verifier) throw new KubeSgxError('CONFIG_INVALID', '--simulation needs --platform DIR (the simulated platform whose root CA to trust)');
-  if (!opts.simulation && opts.platformDir) throw new KubeSgxError('CONFIG_INVALID', '--platform is only used with --simulation');
+  if (!opts.simulation && opts.platformDir && !opts.verifier) throw new KubeSgxError('CONFIG_INVALID', '--platform is only used with --simulation');
   const adminToken = opts.adminToken ?? (opts.adminTokenFile ? readSecretFile(opts.adminTokenFile, '--admin-token-file') : process.env.KUBE_SGX_ADMIN_TOKEN);
   if (adminToken !== undefined && adminToken.length < 16) throw new KubeSgxError('CONFIG_INVALID', 'the admin token must be at least 16 characters');
 
@@ -109,8 +108,13 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
 
   // ---- state ----
   const storeKind = typeof opts.store === 'object' ? opts.store.kind : (opts.store ?? 'sqlite');
+  // @kubernetes/client-node is large (seconds to load on a busy node): load it only when used.
   const store: Store =
-    typeof opts.store === 'object' ? opts.store : storeKind === 'kubernetes' ? new KubernetesStore(opts.kubernetes ?? {}) : new SqliteStore(opts.dataDir);
+    typeof opts.store === 'object'
+      ? opts.store
+      : storeKind === 'kubernetes'
+        ? new (await import('./store/kubernetes.js')).KubernetesStore(opts.kubernetes ?? {})
+        : new SqliteStore(opts.dataDir);
   let signer: TokenSigner;
   let kekOrigin: string;
   let vault: Vault;
@@ -133,7 +137,7 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
 
   const metrics = new ServiceMetrics(true);
   metrics.simulation.set(opts.simulation ? 1 : 0);
-  const policies = new PolicyService(store, opts.policyRefreshMs ?? (storeKind === 'kubernetes' ? 5_000 : Number.POSITIVE_INFINITY));
+  const policies = new PolicyService(store, opts.policyRefreshMs ?? (storeKind === 'kubernetes' ? 5_000 : 1_000));
   const secrets = new SecretService(store, vault);
   const started = Date.now();
   let shuttingDown = false;
@@ -180,6 +184,16 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
     },
     dispose: () => store.close(),
   };
+}
+
+/**
+ * Creates the persistent state a set of worker processes will share (the
+ * signing key, a generated KEK file) once, before they start, so they
+ * never race to create different keys.
+ */
+export async function prepareAttestationState(opts: Omit<AttestationServiceOptions, 'listen' | 'tls'>): Promise<void> {
+  const svc = await assembleAttestationService({ ...opts, simulation: false, verifier: { verify: async () => { throw new KubeSgxError('INTERNAL', 'not serving'); } } }, opts.issuer ?? 'http://localhost');
+  await svc.dispose();
 }
 
 export async function startAttestationService(opts: AttestationServiceOptions): Promise<RunningAttestationService> {

@@ -5,8 +5,8 @@
  * `jku` and also `x5c` in the header: @azure/attestation 1.0.0 caches
  * /certs for a client's lifetime and falls back to the header `x5c`.
  */
-import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { SignJWT, jwtVerify, decodeProtectedHeader, type JWTPayload } from 'jose';
+import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject, type webcrypto } from 'node:crypto';
+import { SignJWT, importPKCS8, jwtVerify, decodeProtectedHeader, type JWTPayload } from 'jose';
 import { KubeSgxError } from '../errors.js';
 import { generateSigningCertificate, kidForCertificate } from './certs.js';
 import type { Store, StoredSigningKey } from './store/types.js';
@@ -17,6 +17,8 @@ export interface SigningKey {
   certificateDerB64: string;
   certificate: X509Certificate;
   privateKey: KeyObject;
+  /** The same key imported once for WebCrypto: jose signs with it about twice as fast as with a KeyObject. */
+  signingKey: webcrypto.CryptoKey;
   publicKey: KeyObject;
 }
 
@@ -51,11 +53,15 @@ export class TokenSigner {
       };
     });
     if (stored.length === 0) throw new KubeSgxError('STORE_UNAVAILABLE', 'the store returned no signing key');
-    const keys = stored.map((k) => {
-      const certificate = new X509Certificate(Buffer.from(k.certificateDer, 'base64'));
-      const privateKey = createPrivateKey(Buffer.from(vault.open(k.sealedPrivateKey, keyContext(k.kid))).toString('utf8'));
-      return { kid: k.kid, certificateDerB64: k.certificateDer, certificate, privateKey, publicKey: createPublicKey(privateKey) };
-    });
+    const keys = await Promise.all(
+      stored.map(async (k): Promise<SigningKey> => {
+        const certificate = new X509Certificate(Buffer.from(k.certificateDer, 'base64'));
+        const pem = Buffer.from(vault.open(k.sealedPrivateKey, keyContext(k.kid))).toString('utf8');
+        const privateKey = createPrivateKey(pem);
+        const signingKey = (await importPKCS8(pem, 'RS256')) as webcrypto.CryptoKey;
+        return { kid: k.kid, certificateDerB64: k.certificateDer, certificate, privateKey, signingKey, publicKey: createPublicKey(privateKey) };
+      }),
+    );
     return new TokenSigner(keys, issuer);
   }
 
@@ -81,7 +87,7 @@ export class TokenSigner {
     const k = this.active;
     return new SignJWT(claims)
       .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: k.kid, jku: this.jwksUri, x5c: [k.certificateDerB64] })
-      .sign(k.privateKey);
+      .sign(k.signingKey);
   }
 
   /** Verifies a token this service issued (signature, iss, exp/nbf); returns its claims. */

@@ -50,9 +50,17 @@ export class SqliteStore implements Store {
     const existing = await this.listSigningKeys();
     if (existing.length > 0) return existing;
     const k = await candidate();
+    // Several processes may share the file (--workers): insert only if still empty, atomically.
     this.db
-      .prepare('INSERT OR IGNORE INTO signing_keys (kid, certificate_der, sealed_private_key, created_at) VALUES (?, ?, ?, ?)')
-      .run(k.kid, k.certificateDer, k.sealedPrivateKey, k.createdAt);
+      .transaction(() => {
+        const n = (this.db.prepare('SELECT COUNT(*) AS n FROM signing_keys').get() as { n: number }).n;
+        if (n === 0) {
+          this.db
+            .prepare('INSERT INTO signing_keys (kid, certificate_der, sealed_private_key, created_at) VALUES (?, ?, ?, ?)')
+            .run(k.kid, k.certificateDer, k.sealedPrivateKey, k.createdAt);
+        }
+      })
+      .immediate();
     return this.listSigningKeys();
   }
 
