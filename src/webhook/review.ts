@@ -5,7 +5,8 @@
  * webhook objects to is a well-formed answer with `allowed: false`.
  */
 import { KubeSgxError, type ErrorPath } from '../errors.js';
-import type { WebhookConfig } from './config.js';
+import { EPC_NAMES, type WebhookConfig } from './config.js';
+import { readPod } from './pod.js';
 import { mutatePod, type JsonPatchOp } from './mutate.js';
 import { validatePod, type ValidationContext } from './validate.js';
 
@@ -62,6 +63,22 @@ export function parseAdmissionReview(body: unknown): Record<string, unknown> & {
   return request as Record<string, unknown> & { uid: string };
 }
 
+/** Tells the user (kubectl prints admission warnings) when an EPC name they wrote was renamed. */
+function renameWarnings(object: Record<string, unknown>, config: WebhookConfig): string[] {
+  const out: string[] = [];
+  const pod = readPod(object);
+  for (const list of ['initContainers', 'containers'] as const) {
+    for (const c of pod.spec[list] ?? []) {
+      const res = c.resources ?? {};
+      for (const name of EPC_NAMES) {
+        if (config.epcResourceNames.includes(name) || !(name in (res.limits ?? {}) || name in (res.requests ?? {}))) continue;
+        out.push(`kube-sgx: container ${JSON.stringify(c.name)}: ${name} rewritten as ${config.epcResourceNames[0]} (what this cluster's SGX nodes advertise)`);
+      }
+    }
+  }
+  return out;
+}
+
 function envelope(response: AdmissionResponse): AdmissionReviewResponse {
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response };
 }
@@ -101,7 +118,10 @@ export function reviewAdmissionWithOutcome(
       const ops: JsonPatchOp[] = mutatePod(object, config);
       if (ops.length === 0) return { review: envelope({ uid, allowed: true }), outcome: 'allowed' };
       const patch = Buffer.from(JSON.stringify(ops)).toString('base64');
-      return { review: envelope({ uid, allowed: true, patch, patchType: 'JSONPatch' }), outcome: 'patched' };
+      const response: AdmissionResponse = { uid, allowed: true, patch, patchType: 'JSONPatch' };
+      const warnings = renameWarnings(object, config);
+      if (warnings.length > 0) response.warnings = warnings;
+      return { review: envelope(response), outcome: 'patched' };
     }
     const v = validatePod(object, config, ctx);
     const response: AdmissionResponse = v.allowed

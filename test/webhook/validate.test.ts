@@ -188,6 +188,13 @@ describe('reviewAdmission', () => {
     assert.equal(r.response.status?.code, 422);
     assert.match(r.response.status!.message, /^kube-sgx: container "app" requests EPC/);
   });
+  test('mutate warns when it renames an EPC name the nodes do not advertise', () => {
+    const r = reviewAdmission(review(pod([container('app', { [LEGACY]: '4' })])), cfg, 'mutate');
+    assert.deepEqual(r.response.warnings, [
+      `kube-sgx: container "app": ${LEGACY} rewritten as ${EPC} (what this cluster's SGX nodes advertise)`,
+    ]);
+    assert.equal(reviewAdmission(review(pod([container('app', { [EPC]: '4Mi' })])), cfg, 'mutate').response.warnings, undefined);
+  });
   test('mutate denies a pod whose EPC cannot be read', () => {
     const r = reviewAdmission(review(pod([container('app', { [EPC]: '4MB' })])), cfg, 'mutate');
     assert.equal(r.response.allowed, false);
