@@ -182,8 +182,10 @@ interface ClientResult {
   ok: number;
   errors: number;
   seconds: number;
-  /** Latency from scheduled send time (ms). */
+  /** Latency from scheduled send time (ms): includes any lag of the client itself. */
   lat: number[];
+  /** Latency from the moment the request was issued (ms): the server + loopback alone. */
+  service: number[];
 }
 
 async function clientMain(): Promise<void> {
@@ -193,6 +195,7 @@ async function clientMain(): Promise<void> {
   const agent = new Agent({ keepAlive: true, maxSockets: o.concurrency, ca });
   const bodies = BODIES.map((b) => Buffer.from(b));
   const lat: number[] = [];
+  const service: number[] = [];
   let ok = 0;
   let errors = 0;
   let sent = 0;
@@ -227,7 +230,14 @@ async function clientMain(): Promise<void> {
       const wait = due - performance.now();
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
       sent++;
-      inflight.push(one(i).then(() => void lat.push(performance.now() - due)));
+      const issued = performance.now();
+      inflight.push(
+        one(i).then(() => {
+          const t = performance.now();
+          lat.push(t - due);
+          service.push(t - issued);
+        }),
+      );
     }
     await Promise.all(inflight);
   } else {
@@ -240,13 +250,14 @@ async function clientMain(): Promise<void> {
           sent++;
           await one(i);
           lat.push(performance.now() - t);
+          service.push(performance.now() - t);
         }
       }),
     );
   }
   const seconds = (performance.now() - started) / 1000;
   agent.destroy();
-  const res: ClientResult = { sent, ok, errors, seconds, lat };
+  const res: ClientResult = { sent, ok, errors, seconds, lat, service };
   process.stdout.write(JSON.stringify(res));
 }
 
@@ -318,15 +329,21 @@ export default async function bench(): Promise<{ title: string; markdown: string
       const max = await runClient({ url: server.url, caFile: files.caCert!, path: '/mutate', rate: 0, seconds: 8, concurrency: 16 });
       const line = (name: string, r: ClientResult) => {
         const s = [...r.lat].sort((a, b) => a - b);
-        return `| ${name} | ${fmt(r.ok / r.seconds)} | ${r.errors} | ${pct(s, 50).toFixed(3)} | ${pct(s, 90).toFixed(3)} | ${pct(s, 99).toFixed(3)} | ${s[s.length - 1]!.toFixed(2)} |`;
+        const v = [...r.service].sort((a, b) => a - b);
+        return `| ${name} | ${fmt(r.ok / r.seconds)} | ${r.errors} | ${pct(s, 50).toFixed(3)} | ${pct(s, 99).toFixed(3)} | ${s[s.length - 1]!.toFixed(2)} | ${pct(v, 50).toFixed(3)} | ${pct(v, 99).toFixed(3)} |`;
       };
       const p99 = pct([...paced.lat].sort((a, b) => a - b), 99);
+      const p99Service = pct([...paced.service].sort((a, b) => a - b), 99);
       rows.push(`### HTTPS on loopback (server in this process, client in a second process, TLS 1.3 keep-alive, ${seconds} s per paced run)`, '');
-      rows.push('| run | reviews/s | errors | p50 ms | p90 ms | p99 ms | max ms |', '|---|---|---|---|---|---|---|');
+      rows.push('| run | reviews/s | errors | p50 ms (from schedule) | p99 ms (from schedule) | max ms | p50 ms (from send) | p99 ms (from send) |', '|---|---|---|---|---|---|---|---|');
       rows.push(line('`/mutate` paced at 1,000/s (open loop)', paced));
       rows.push(line('`/healthz` paced at 1,000/s (TLS + HTTP floor)', floor));
       rows.push(line('`/mutate` unpaced, 16 connections (closed loop; latency per request)', max));
-      rows.push('', `Target p99 < 2 ms at 1,000 reviews/s: **${p99 < 2 ? 'met' : 'missed'}** (${p99.toFixed(3)} ms).`);
+      rows.push(
+        '',
+        `Target p99 < 2 ms at 1,000 reviews/s: **${p99 < 2 ? 'met' : 'missed'}** measured from the scheduled send time (${p99.toFixed(3)} ms; counts client-side lag too), ` +
+          `**${p99Service < 2 ? 'met' : 'missed'}** measured from the moment each request was issued (${p99Service.toFixed(3)} ms). The \`/healthz\` row is the floor any HTTPS server on this machine pays at that rate.`,
+      );
     } finally {
       await server.close();
     }
