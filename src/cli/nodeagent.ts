@@ -47,6 +47,8 @@ export function registerNodeAgentCommand(parent: Command): void {
         };
         const resources = flags.resources === undefined ? undefined : wrapUsage(() => parseSgxResourceList(flags.resources ?? ''));
         const nodeName = flags.nodeName ?? process.env.NODE_NAME;
+        // Listen for signals before starting: a SIGTERM during start-up still shuts down cleanly.
+        const signalled = untilSignal();
         const agent = await startNodeAgent({
           hostRoot: flags.hostRoot,
           kubeletDir: flags.kubeletDir,
@@ -61,7 +63,7 @@ export function registerNodeAgentCommand(parent: Command): void {
           discoveryIntervalMs: parseIntFlag('--discovery-interval', flags.discoveryInterval, 100),
           logger: createLogger('node-agent'),
         });
-        const sig = await untilSignal();
+        const sig = await signalled;
         createLogger('node-agent').info({ signal: sig }, 'shutting down');
         await agent.stop();
       }),
