@@ -6,8 +6,9 @@
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { builtinModules } from 'node:module';
 import { repoRoot } from './kustomize.js';
 
 interface Instruction {
@@ -175,5 +176,30 @@ describe('Dockerfile', () => {
     assert.equal(inBuildContext('src/a.ts', '*\n!src/\n'), true);
     assert.equal(inBuildContext('docs/a.md', '*\n!src/\n'), false);
     assert.equal(inBuildContext('src/x/a.test.ts', '*\n!src/\nsrc/**/*.test.ts\n'), false);
+  });
+});
+
+describe('runtime dependencies', () => {
+  test('every package src/ imports is a production dependency (the image runs npm ci --omit=dev)', () => {
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const builtin = new Set(builtinModules);
+    const missing: string[] = [];
+    const walk = (dir: string) => {
+      for (const name of readdirSync(dir)) {
+        const p = join(dir, name);
+        if (statSync(p).isDirectory()) walk(p);
+        else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) {
+          const text = readFileSync(p, 'utf8');
+          for (const m of text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^\s*import\s+)'([^'.][^']*)'/gm)) {
+            const spec = m[1];
+            if (spec.startsWith('node:') || builtin.has(spec)) continue;
+            const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
+            if (!(name in pkg.dependencies)) missing.push(`${relative(repoRoot, p)}: ${spec}`);
+          }
+        }
+      }
+    };
+    walk(join(repoRoot, 'src'));
+    assert.deepEqual(missing, []);
   });
 });
