@@ -91,3 +91,34 @@ describe('EPC MiB layout', () => {
     assert.throws(() => planEpcLayout([{ node: 0, units: 1.5 }]), { code: 'INVALID_EPC_LAYOUT' });
   });
 });
+
+describe('EpcMibPlugin', () => {
+  test('--epc-bytes EPC is advertised without topology (node unknown)', async () => {
+    const { EpcMibPlugin } = await import('../../src/deviceplugin/sgx-plugins.js');
+    const p = new EpcMibPlugin();
+    const base = {
+      hostRoot: '/x',
+      cpuSgx: true,
+      cpuFlc: true,
+      enclaveDevices: ['/dev/sgx_enclave'],
+      provisionDevices: [],
+      enclaveDevice: '/dev/sgx_enclave',
+      provisionDevice: null,
+      legacyDriver: false,
+      aesmdSocket: null,
+      reasons: [],
+    };
+    assert.equal(p.setHost({ ...base, epcByNuma: [{ node: 0, bytes: 10 * 1024 * 1024 }], epcBytes: 10 * 1024 * 1024, epcSource: 'override' }), true);
+    const devs = p.devices();
+    assert.equal(devs.length, 10);
+    assert.ok(devs.every((d) => d.numaNode === undefined && d.healthy));
+    assert.equal(p.devices(), devs, 'same array while unchanged');
+    assert.equal(encodeListAndWatchResponse(epcDevices(p.layout!, false)).length, p.layout!.worstCaseMessageBytes);
+    // same host again: no layout change
+    assert.equal(p.setHost({ ...base, epcByNuma: [{ node: 0, bytes: 10 * 1024 * 1024 }], epcBytes: 10 * 1024 * 1024, epcSource: 'override' }), false);
+    // device gone: same IDs, unhealthy
+    p.setHost({ ...base, enclaveDevices: [], enclaveDevice: null, epcByNuma: [{ node: 0, bytes: 10 * 1024 * 1024 }], epcBytes: 10 * 1024 * 1024, epcSource: 'override' });
+    assert.deepEqual(p.devices().map((d) => d.healthy), new Array(10).fill(false));
+    assert.match(p.reason() ?? '', /unhealthy/);
+  });
+});
