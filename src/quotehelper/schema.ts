@@ -178,8 +178,9 @@ export function decodeResponse(payload: Uint8Array): AesmResponse {
 
 /** Encodes a Response with the strict schema: errorCode is always on the wire. */
 export function encodeResponse(res: AesmResponse): Buffer {
+  // Plain objects with numbers and Buffers encode directly (no fromObject copy).
   const type = strictSchema().response;
-  return Buffer.from(type.encode(type.fromObject(res as Record<string, unknown>)).finish());
+  return Buffer.from(type.encode(res as Record<string, unknown>).finish());
 }
 
 /**

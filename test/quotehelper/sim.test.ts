@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import type { Logger } from '../../src/ops/log.js';
-import { verifyQuote } from '../../src/dcap/index.js';
+import { QuoteVerifier, verifyQuote } from '../../src/dcap/index.js';
 import { SimPlatform } from '../../src/sim/index.js';
 import { AesmClient } from '../../src/quotehelper/client.js';
 import { startQuoteHelper, type QuoteHelper } from '../../src/quotehelper/helper.js';
@@ -119,7 +119,8 @@ describe('sim backend end to end: quotes verify with the platform root', () => {
       const all = (await Promise.all(Array.from({ length: 40 }, (_, i) => one(i)))).flat();
       assert.equal(all.length, 400);
       const collateral = platform.collateral();
-      for (const q of all) assert.equal(verifyQuote(q, collateral, { trustedRoots: [platform.rootCaPem] }).status, 'UpToDate');
+      const verifier = new QuoteVerifier({ trustedRoots: [platform.rootCaPem] });
+      for (const q of all) assert.equal(verifier.verifySync(q, collateral).status, 'UpToDate');
     }
     await new Promise((r) => setTimeout(r, 100));
     gc();
