@@ -11,7 +11,7 @@ import { parseCollateral, type Collateral } from '../dcap/collateral.js';
 import { SGX_TYPE } from '../sgx/pck-extensions.js';
 import { SIM_CPU_SVN, SIM_FMSPC, SIM_PCE_ID, SIM_PCK_TCB, type TcbScenario } from './identity.js';
 import { derive, deriveP256Key, deriveSerial, masterSecret, seedFingerprint } from './keys.js';
-import { SUBJECTS, certPem, issueCertificate, issueCrl, pckExtensionValue } from './pki.js';
+import { DETERMINISTIC_CRYPTO, SUBJECTS, certPem, issueCertificate, issueCrl, pckExtensionValue } from './pki.js';
 import { isoSeconds, qeIdentityJson, signJsonText, tcbInfoJson } from './tcb-json.js';
 
 export const PLATFORM_FORMAT_VERSION = 1;
@@ -65,6 +65,10 @@ export const COLLATERAL_REFRESH_MS = 30 * DAY;
 /** Start of every validity window: a little in the past, so small clock skew between machines does not matter. */
 const BACKDATE_MS = HOUR;
 
+/** Validity of a seeded platform's certificates (fixed, so they are the same on every machine). */
+const SEEDED_NOT_BEFORE = new Date('2020-01-01T00:00:00Z');
+const SEEDED_NOT_AFTER = new Date('2049-12-31T23:59:59Z');
+
 const wholeSecond = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
 
 /** Creates keys and certificates for a new platform. */
@@ -78,9 +82,13 @@ export async function createMaterial(opts: { seed?: string; scenario: TcbScenari
     attestation: deriveP256Key(master, 'qe-attestation'),
   };
   const ppid = derive(master, 'ppid', 16);
-  const notBefore = wholeSecond(opts.now.getTime() - BACKDATE_MS);
-  const until = (years: number) => wholeSecond(notBefore.getTime() + years * YEAR);
-  const root = await issueCertificate({ subject: SUBJECTS.root, serial: deriveSerial(master, 'root-ca'), notBefore, notAfter: until(20), key: keys.root, ca: { pathLength: 1 } });
+  // Seeded: fixed dates and deterministic signatures, so every machine with the seed makes
+  // byte-identical certificates (one root-ca.pem trusts them all). Otherwise: from now.
+  const seeded = opts.seed !== undefined;
+  const crypto = seeded ? DETERMINISTIC_CRYPTO : undefined;
+  const notBefore = seeded ? SEEDED_NOT_BEFORE : wholeSecond(opts.now.getTime() - BACKDATE_MS);
+  const until = (years: number) => (seeded ? SEEDED_NOT_AFTER : wholeSecond(notBefore.getTime() + years * YEAR));
+  const root = await issueCertificate({ subject: SUBJECTS.root, serial: deriveSerial(master, 'root-ca'), notBefore, notAfter: until(20), key: keys.root, ca: { pathLength: 1 }, crypto });
   const pckCa = await issueCertificate({
     subject: SUBJECTS.pckCa,
     serial: deriveSerial(master, 'pck-processor-ca'),
@@ -89,6 +97,7 @@ export async function createMaterial(opts: { seed?: string; scenario: TcbScenari
     key: keys.pckCa,
     issuer: { cert: root, key: keys.root },
     ca: { pathLength: 0 },
+    crypto,
   });
   const sgxExtension = pckExtensionValue({
     ppid,
@@ -99,7 +108,7 @@ export async function createMaterial(opts: { seed?: string; scenario: TcbScenari
     fmspc: Buffer.from(SIM_FMSPC, 'hex'),
     sgxType: SGX_TYPE.STANDARD,
   });
-  const pck = await issueCertificate({ subject: SUBJECTS.pck, serial: deriveSerial(master, 'pck'), notBefore, notAfter: until(10), key: keys.pck, issuer: { cert: pckCa, key: keys.pckCa }, sgxExtension });
+  const pck = await issueCertificate({ subject: SUBJECTS.pck, serial: deriveSerial(master, 'pck'), notBefore, notAfter: until(10), key: keys.pck, issuer: { cert: pckCa, key: keys.pckCa }, sgxExtension, crypto });
   const tcbSigning = await issueCertificate({
     subject: SUBJECTS.tcbSigning,
     serial: deriveSerial(master, 'tcb-signing'),
@@ -107,6 +116,7 @@ export async function createMaterial(opts: { seed?: string; scenario: TcbScenari
     notAfter: until(10),
     key: keys.tcbSigning,
     issuer: { cert: root, key: keys.root },
+    crypto,
   });
   const meta: PlatformMeta = {
     kind: 'kube-sgx-sim-platform',

@@ -17,10 +17,14 @@ import { webcrypto, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { encodePckExtensionValue, type PckExtensions } from '../sgx/pck-extensions.js';
 import { SGX_EXTENSION_OID } from '../sgx/constants.js';
+import { deterministicWebCrypto } from './ecdsa-deterministic.js';
 import { webKeyPair } from './keys.js';
 
 // @peculiar/x509 types its provider as the DOM Crypto, which Node's webcrypto implements.
-const crypto = webcrypto as unknown as Parameters<typeof x509.X509CertificateGenerator.create>[1];
+type Provider = Parameters<typeof x509.X509CertificateGenerator.create>[1];
+const nodeCrypto = webcrypto as unknown as Provider;
+/** Node's WebCrypto with deterministic (RFC 6979) ECDSA: seeded platforms get byte-identical certificates. */
+export const DETERMINISTIC_CRYPTO = deterministicWebCrypto() as unknown as Provider;
 const ALG = { name: 'ECDSA', hash: 'SHA-256' };
 const SIM_OU = 'kube-sgx simulation';
 const dn = (cn: string) => `CN=${cn}, OU=${SIM_OU}, O=Intel Corporation, L=Santa Clara, ST=CA, C=US`;
@@ -45,10 +49,13 @@ export interface CertSpec {
   ca?: { pathLength: number };
   /** DER of the SGX extension value (PCK leaf only) */
   sgxExtension?: Uint8Array;
+  /** WebCrypto provider (default Node's; DETERMINISTIC_CRYPTO for seeded platforms) */
+  crypto?: Provider;
 }
 
 /** Issues one certificate. */
 export async function issueCertificate(spec: CertSpec): Promise<x509.X509Certificate> {
+  const crypto = spec.crypto ?? nodeCrypto;
   const keys = await webKeyPair(spec.key);
   const signer = spec.issuer ? await webKeyPair(spec.issuer.key) : keys;
   const extensions: x509.Extension[] = [
@@ -97,6 +104,8 @@ export interface CrlSpec {
   /** hex serials to revoke */
   revoked: string[];
 }
+
+const crypto = nodeCrypto;
 
 /** Issues a v2 CRL with the CRL Number and Authority Key Identifier extensions Intel requires. Returns DER. */
 export async function issueCrl(spec: CrlSpec): Promise<Buffer> {

@@ -79,25 +79,40 @@ describe('platform directory', () => {
     assert.equal(new Set(ps.map(attestationKey)).size, 1);
   });
 
-  test('same seed → same identity; another seed → another', async () => {
-    const now = new Date('2026-06-01T00:00:00Z');
+  test('same seed → same identity, byte-identical certificates even when created at other times; another seed → another', async () => {
     const [a, b, c] = await Promise.all([
-      SimPlatform.open(fresh(), { seed: 'alpha', now }),
-      SimPlatform.open(fresh(), { seed: 'alpha', now }),
-      SimPlatform.open(fresh(), { seed: 'beta', now }),
+      SimPlatform.open(fresh(), { seed: 'alpha', now: new Date(Date.now() - 20 * 86400_000) }),
+      SimPlatform.open(fresh(), { seed: 'alpha', now: new Date(Date.now() - 3 * 86400_000 + 12345) }),
+      SimPlatform.open(fresh(), { seed: 'beta' }),
     ]);
-    assert.equal(spki(a.rootCaPem), spki(b.rootCaPem));
-    assert.equal(new X509Certificate(a.rootCaPem).serialNumber, new X509Certificate(b.rootCaPem).serialNumber);
-    assert.equal(spki(a.pckCertificatePem()), spki(b.pckCertificatePem()));
+    for (const f of ['root-ca.pem', 'pck-ca.pem', 'pck.pem', 'tcb-signing.pem', 'keys/root-ca.key', 'keys/attestation.key', 'keys/report.key']) {
+      assert.equal(readFileSync(join(a.dir, f), 'utf8'), readFileSync(join(b.dir, f), 'utf8'), f);
+    }
+    assert.equal(a.rootCaPem, b.rootCaPem);
     assert.equal(attestationKey(a), attestationKey(b));
     assert.deepEqual(a.attestationKeyId(), b.attestationKeyId());
-    const meta = (p: SimPlatform) => JSON.parse(readFileSync(join(p.dir, 'platform.json'), 'utf8')) as Record<string, string>;
+    const meta = (p: SimPlatform) => {
+      const m = JSON.parse(readFileSync(join(p.dir, 'platform.json'), 'utf8')) as Record<string, string>;
+      delete m.createdAt;
+      return m;
+    };
     assert.deepEqual(meta(a), meta(b));
+    // one root file trusts both machines' quotes
+    assert.equal(verifyQuote(quote(a), b.collateral(), { trustedRoots: [b.rootCaPem] }).status, 'UpToDate');
+    assert.equal(verifyQuote(quote(b), a.collateral(), { trustedRoots: [a.rootCaPem] }).status, 'UpToDate');
     // reports made on a are accepted by b's QE: the report secret is derived from the seed too
     assert.ok(b.getQuote(a.ereport({ targetInfo: a.qeTargetInfo() })).quote);
     assert.notEqual(spki(a.rootCaPem), spki(c.rootCaPem));
     assert.notEqual(attestationKey(a), attestationKey(c));
     assert.throws(() => c.getQuote(a.ereport({ targetInfo: a.qeTargetInfo() })), isCode('SIM_INVALID_REPORT'));
+    assert.throws(() => verifyQuote(quote(c), a.collateral(), { trustedRoots: [a.rootCaPem] }), isCode('PCK_CHAIN_UNTRUSTED'));
+  });
+
+  test('without a seed, two platforms share nothing', async () => {
+    const [a, b] = await Promise.all([SimPlatform.open(fresh()), SimPlatform.open(fresh())]);
+    assert.notEqual(spki(a.rootCaPem), spki(b.rootCaPem));
+    assert.notEqual(attestationKey(a), attestationKey(b));
+    assert.throws(() => b.getQuote(a.ereport({ targetInfo: a.qeTargetInfo() })), isCode('SIM_INVALID_REPORT'));
   });
 
   test('opening with another scenario or seed than it was created with is an error', async () => {
