@@ -227,3 +227,42 @@ describe('reviewAdmission', () => {
     assert.match(r.response.status!.message, /spec.containers: expected an array/);
   });
 });
+
+describe('reviewAdmission never crashes on hostile input', () => {
+  test('arbitrary JSON in every field: a response or WEBHOOK_BAD_REVIEW, nothing else', async () => {
+    const fc = (await import('fast-check')).default;
+    const json = fc.jsonValue({ maxDepth: 4 });
+    const podish = fc.record(
+      {
+        metadata: fc.oneof(json, fc.record({ annotations: fc.oneof(json, fc.dictionary(fc.string(), fc.oneof(fc.string(), json))) })),
+        spec: fc.oneof(
+          json,
+          fc.record({
+            containers: fc.oneof(json, fc.array(fc.oneof(json, fc.record({ name: fc.oneof(fc.string(), json), resources: fc.oneof(json, fc.record({ limits: fc.oneof(json, fc.dictionary(fc.constantFrom(EPC, LEGACY, ENCLAVE, PROVISION, 'cpu', 'sgx.intel.com/x'), fc.oneof(fc.string(), json))) })), env: json, volumeMounts: json })))),
+            initContainers: json,
+            tolerations: json,
+            affinity: json,
+            volumes: json,
+            nodeSelector: json,
+          }),
+        ),
+      },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(podish, fc.constantFrom('mutate', 'validate') as never, fc.constantFrom(undefined, 'aesmd', 'app'), (object: Obj, kind: 'mutate' | 'validate', provider) => {
+        if (provider && typeof object.metadata === 'object' && object.metadata && !Array.isArray(object.metadata)) {
+          (object.metadata as Obj).annotations = { 'kube-sgx.io/quote-provider': provider };
+        }
+        try {
+          const r = reviewAdmission(JSON.stringify(review(object)), cfg, kind);
+          assert.equal(typeof r.response.allowed, 'boolean');
+          if (r.response.patch) assert.equal(r.response.patchType, 'JSONPatch');
+        } catch (e) {
+          assert.ok(e instanceof KubeSgxError && e.code === 'WEBHOOK_BAD_REVIEW', `unexpected ${String(e)}`);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
