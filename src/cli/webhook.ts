@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { action, parseIntFlag, printJson, untilSignal, UsageError, EXIT_OK, EXIT_REJECTED } from './io.js';
 import { createLogger } from '../ops/log.js';
+import { startOpsServer } from '../ops/server.js';
 import { defaultWebhookConfig, loadWebhookConfigFile, type WebhookConfig } from '../webhook/config.js';
 import { startWebhookServer } from '../webhook/server.js';
 import { NodeEpcCapacity } from '../webhook/nodecap.js';
@@ -43,8 +44,9 @@ export function registerWebhookCommands(program: Command): void {
     .option('--tls-key <file>', 'serving key (PEM); re-read when it changes')
     .option('--config <file>', 'webhook config (YAML or JSON)')
     .option('--kubeconfig <file>', 'kubeconfig for maxEpcPerNode: fromNodes (default: in-cluster or ~/.kube/config)')
+    .option('--metrics-addr <host:port>', 'also serve /metrics /healthz /readyz over plain HTTP here (the HTTPS port serves them too)')
     .action(
-      action(async (o: { listen: string; tlsCert?: string; tlsKey?: string; config?: string; kubeconfig?: string }) => {
+      action(async (o: { listen: string; tlsCert?: string; tlsKey?: string; config?: string; kubeconfig?: string; metricsAddr?: string }) => {
         if (!o.tlsCert || !o.tlsKey) throw new UsageError('--tls-cert and --tls-key are required (kube-sgx webhook certs makes a pair)');
         const config = await configFrom(o.config);
         const log = createLogger('webhook');
@@ -64,10 +66,19 @@ export function registerWebhookCommands(program: Command): void {
           logger: log,
           ...(capacity ? { maxEpcPerNode: () => capacity.current() } : {}),
         });
-        log.info({ url: server.url }, 'webhook serving');
+        const ops = o.metricsAddr
+          ? await startOpsServer({
+              listen: o.metricsAddr,
+              registry: server.registry,
+              ready: () => true,
+              status: () => ({ url: server.url, maxEpcPerNode: config.maxEpcPerNode ?? null, nodeCapacityError: capacity?.lastError ?? null }),
+            })
+          : undefined;
+        log.info({ url: server.url, metrics: ops?.url }, 'webhook serving');
         const sig = await untilSignal();
         log.info({ signal: sig }, 'shutting down');
         await server.close();
+        await ops?.close();
       }),
     );
 

@@ -188,7 +188,7 @@ describe('kube-sgx webhook (CLI)', () => {
       await writeFile(join(dir, 'config.yaml'), 'maxEpcPerNode: 8Mi\n');
       const child = spawn(
         process.execPath,
-        ['--import', 'tsx', 'src/cli/main.ts', 'webhook', '--listen', '127.0.0.1:0', '--tls-cert', files.cert!, '--tls-key', files.key!, '--config', join(dir, 'config.yaml')],
+        ['--import', 'tsx', 'src/cli/main.ts', 'webhook', '--listen', '127.0.0.1:0', '--tls-cert', files.cert!, '--tls-key', files.key!, '--config', join(dir, 'config.yaml'), '--metrics-addr', '127.0.0.1:0'],
         { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } },
       );
       const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
@@ -206,6 +206,9 @@ describe('kube-sgx webhook (CLI)', () => {
       });
       const r = await call(url, certs.caCertPem, '/validate', { body: JSON.stringify(review(pod([container('app', { 'sgx.intel.com/epc': '16Mi', 'sgx.intel.com/enclave': '1' })]))) });
       assert.match(r.body, /largest SGX node offers 8Mi/, 'the --config file is in effect');
+      const metricsUrl = /"metrics":"(http:\/\/[^"]+)"/.exec(stderr)![1]!;
+      const metrics = await (await fetch(`${metricsUrl}/metrics`)).text();
+      assert.match(metrics, /kube_sgx_webhook_reviews_total\{endpoint="validate",outcome="denied"\} 1/);
       child.kill('SIGTERM');
       assert.equal(await exited, 0);
     } finally {
