@@ -24,7 +24,7 @@ export interface SimPlatformOpenOptions {
   seed?: string;
   /** TCB scenario for a new platform (default up-to-date); must match an existing one */
   scenario?: TcbScenario;
-  /** the time used for creation and collateral refresh decisions (default now) */
+  /** the platform's clock, for creation and collateral re-issue (default: the real time; a fixed date pins it) */
   now?: Date;
 }
 
@@ -70,11 +70,13 @@ export class SimPlatform {
   private currentCollateral: Collateral;
   private collateralNotAfter: number;
   private refreshing: Promise<void> | undefined;
+  private readonly clock: () => Date;
   private readonly reportKeys: ReportKeys;
   private readonly qe: SimQuotingEnclave;
 
-  private constructor(dir: string, material: PlatformMaterial, collateral: Collateral) {
+  private constructor(dir: string, material: PlatformMaterial, collateral: Collateral, now: Date | undefined) {
     this.dir = dir;
+    this.clock = now ? () => now : () => new Date();
     this.material = material;
     this.scenario = material.meta.scenario;
     this.fmspc = material.meta.fmspc;
@@ -101,7 +103,7 @@ export class SimPlatform {
     if (await isEmptyOrMissing(dir)) {
       const material = await createMaterial({ ...(opts.seed !== undefined ? { seed: opts.seed } : {}), scenario: opts.scenario ?? 'up-to-date', now });
       const collateral = await generateCollateral(material, now);
-      if (await createPlatformDir(dir, material, collateral)) return new SimPlatform(dir, material, collateral);
+      if (await createPlatformDir(dir, material, collateral)) return new SimPlatform(dir, material, collateral, opts.now);
       // another process created it meanwhile: fall through and load theirs
     }
     const { material, collateral } = await loadPlatform(dir);
@@ -115,13 +117,22 @@ export class SimPlatform {
     if (opts.seed !== undefined && meta.seedFingerprint !== seedFingerprint(opts.seed)) {
       throw new KubeSgxError('SIM_SEED_MISMATCH', `${join(dir, FILES.meta)}: the platform was not created from this seed; use another directory`, { path: [join(dir, FILES.meta), 'seedFingerprint'] });
     }
-    const p = new SimPlatform(dir, material, collateral);
-    await p.refreshCollateral(now);
+    const p = new SimPlatform(dir, material, collateral, opts.now);
+    await p.refreshCollateral();
     return p;
   }
 
-  /** The collateral JSON object for this platform (verify with `trustedRoots: [rootCaPem]`). */
+  /**
+   * The collateral JSON object for this platform (verify with `trustedRoots: [rootCaPem]`).
+   * In a long-running process it is re-issued in the background once less than
+   * 30 days of validity remain, so it never expires under a running service.
+   */
   collateral(): Collateral {
+    if (this.clock().getTime() > this.collateralNotAfter - COLLATERAL_REFRESH_MS && this.refreshing === undefined) {
+      this.refreshCollateral().catch(() => {
+        /* keep serving the current collateral (still valid for weeks); the next call retries */
+      });
+    }
     return this.currentCollateral;
   }
 
@@ -135,7 +146,7 @@ export class SimPlatform {
    * days of validity remain at `now`, or when it is not yet valid (clock set
    * back), and saves it. Concurrent calls share one refresh.
    */
-  async refreshCollateral(now: Date = new Date(), force = false): Promise<boolean> {
+  async refreshCollateral(now: Date = this.clock(), force = false): Promise<boolean> {
     const w = collateralWindow(this.currentCollateral);
     const t = now.getTime();
     if (!force && w.notAfter - t > COLLATERAL_REFRESH_MS && w.notBefore <= t) return false;

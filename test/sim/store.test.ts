@@ -208,6 +208,20 @@ describe('collateral lifetime', () => {
     assert.equal(verifyQuote(q, c.collateral(), { trustedRoots: [c.rootCaPem], now: t100 }).status, 'OutOfDate');
   });
 
+  test('a long-running platform re-issues collateral in the background when collateral() finds it near expiry', async () => {
+    const p = await SimPlatform.open(fresh());
+    await p.refreshCollateral(new Date(Date.now() - 80 * DAY), true); // as if issued 80 days ago
+    const stale = p.collateralExpiresAt().getTime();
+    assert.ok(stale < Date.now() + 11 * DAY);
+    const served = p.collateral(); // still valid: served at once, re-issue starts
+    assert.equal(served.tcb_info.includes('"nextUpdate"'), true);
+    for (let i = 0; i < 200 && p.collateralExpiresAt().getTime() === stale; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(p.collateralExpiresAt().getTime() > Date.now() + 80 * DAY);
+    assert.equal(verifyQuote(quote(p), p.collateral(), { trustedRoots: [p.rootCaPem] }).status, 'UpToDate');
+    const onDisk = JSON.parse(readFileSync(join(p.dir, 'collateral.json'), 'utf8')) as { tcb_info: string };
+    assert.equal(onDisk.tcb_info, p.collateral().tcb_info);
+  });
+
   test('collateral not yet valid (clock set back) is re-issued too', async () => {
     const dir = fresh();
     const t0 = new Date('2026-03-01T00:00:00Z');
