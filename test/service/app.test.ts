@@ -280,6 +280,25 @@ describe('attestation service HTTP API (real Intel quote, real verifier)', () =>
     });
   });
 
+  test('an unreachable PCCS is a 503 (retryable), not a 4xx or a crash', async () => {
+    const { createServer } = await import('node:net');
+    // A port that is certainly closed: bind, note it, close.
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const { verifier } = await createDcapVerifier({ simulation: false, pccsUrl: `http://127.0.0.1:${port}` });
+    const down = await assembleAttestationService({ verifier, rateLimit: { rate: 0 } }, ISSUER);
+    try {
+      const p = await expectProblem(attest(down, { quote: b64u(INTEL_SGX_QUOTE) }), 503, 'COLLATERAL_UNAVAILABLE');
+      assert.match(String(p.detail), /127\.0\.0\.1|ECONNREFUSED|fetch|connect/i);
+    } finally {
+      await down.dispose();
+    }
+  });
+
   test('per-client rate limit: 429 with Retry-After and a problem type', async () => {
     const limited = await assembleAttestationService({ verifier: { verify: async () => assert.fail('not reached') }, rateLimit: { rate: 1, burst: 2 } }, ISSUER);
     try {

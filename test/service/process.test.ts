@@ -98,6 +98,27 @@ describe('attestation service process', () => {
     }
   });
 
+  test('bad flags: exit 2 with one JSON error, never a half-started service', async () => {
+    const run = (extra: string[]) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'attestation-service', '--listen', '127.0.0.1:0', ...extra], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'silent' } });
+        let out = '';
+        p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        p.on('exit', (code) => resolve({ code, out }));
+      });
+    const [noPlatform, workers, store] = await Promise.all([
+      run(['--simulation']),
+      run(['--collateral-dir', collateralDir, '--workers', '2']),
+      run(['--collateral-dir', collateralDir, '--store', 'etcd']),
+    ]);
+    for (const [r, msg] of [[noPlatform, /--simulation needs --platform/], [workers, /--workers > 1 needs --data-dir/], [store, /--store must be/]] as const) {
+      assert.equal(r.code, 2, r.out);
+      const err = (JSON.parse(r.out) as { error: { code: string; message: string } }).error;
+      assert.equal(err.code, 'USAGE');
+      assert.match(err.message, msg);
+    }
+  });
+
   test('SIGTERM: in-flight requests finish, then the process exits 0', async () => {
     const svc = await spawnService(args);
     // A slow request: a large body trickled in while the shutdown starts.
