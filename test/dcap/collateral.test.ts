@@ -124,6 +124,11 @@ describe('TCB Info and Enclave Identity', () => {
     const e = rejects(() => parseTcbInfo(JSON.stringify(j)), 'TCB_INFO_INVALID', 'tcbInfo.tcbLevels.2.tcb.pcesvn');
     assert.deepEqual(e.path, ['tcbInfo', 'tcbLevels', 2, 'tcb', 'pcesvn']);
   });
+  test('a bad component SVN is named with its path', () => {
+    const j = JSON.parse(phalaCollateral('sample/sgx_quote_collateral.json').tcb_info) as { tcbLevels: Array<{ tcb: { sgxtcbcomponents: Array<{ svn: unknown }> } }> };
+    j.tcbLevels[1].tcb.sgxtcbcomponents[3].svn = -1;
+    void rejects(() => parseTcbInfo(JSON.stringify(j)), 'TCB_INFO_INVALID', 'tcbInfo.tcbLevels.1.tcb.sgxtcbcomponents.3.svn');
+  });
   test('an impossible date is rejected, not silently NaN (fail closed)', () => {
     const t = phalaCollateral('sample/sgx_quote_collateral.json').tcb_info.replace('"nextUpdate":"2025-07-19', '"nextUpdate":"2025-19-19');
     void rejects(() => parseTcbInfo(t), 'TCB_INFO_INVALID', 'tcbInfo.nextUpdate');
