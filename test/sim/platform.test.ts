@@ -1,6 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import qvl from '@phala/dcap-qvl';
 import { SimPlatform, SCENARIO_STATUS, SIM_ADVISORIES, SIM_QE, TCB_SCENARIOS, type TcbScenario } from '../../src/sim/index.js';
@@ -182,6 +182,16 @@ describe('EREPORT and the simulated QE', () => {
     const q = platforms.get('out-of-date')!;
     assert.throws(() => p.getQuote(q.ereport({ targetInfo: q.qeTargetInfo(), reportData })), isCode('SIM_INVALID_REPORT'));
     assert.throws(() => p.getQuote(Buffer.alloc(431)), isCode('SIM_INVALID_REPORT'));
+  });
+
+  test('random 432-byte reports are never accepted', () => {
+    const p = upToDate();
+    const good = p.ereport({ targetInfo: p.qeTargetInfo() });
+    for (let i = 0; i < 300; i++) {
+      const r = randomBytes(432);
+      if (i % 2) good.copy(r, 0, 0, 416); // a real body and KEYID with a random MAC
+      assert.throws(() => p.getQuote(r), isCode('SIM_INVALID_REPORT'));
+    }
   });
 
   test('qeReportInfo: a QE report for the app enclave over SHA-256(nonce ‖ quote), checkable only by that app', () => {
