@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { AttestationAdministrationClient, AttestationClient, KnownAttestationType } from '@azure/attestation';
 import { startAttestationService, type RunningAttestationService } from '../../src/service/server.js';
 import { createDcapVerifier } from '../../src/service/dcap-verifier.js';
-import { generateTlsCertificate } from '../../src/service/certs.js';
+import { generateSigningCertificate, generateTlsCertificate } from '../../src/service/certs.js';
 import { policyHash } from '../../src/service/policy/index.js';
 import { ADMIN_TOKEN, INTEL_SAMPLE_TIME, INTEL_SGX_QUOTE, PERMIT_CONFIG_NEEDED, intelCollateralDir, tempDir } from './helpers.js';
 
@@ -47,6 +47,22 @@ describe('@azure/attestation 1.0.0 (unmodified) against the service over HTTPS',
     // Without the right bearer the service refuses (the client surfaces a RestError with our code).
     const wrong = new AttestationAdministrationClient(svc.url, { getToken: async () => ({ token: 'not-the-admin-token', expiresOnTimestamp: Date.now() + 60_000 }) }, { tlsOptions: { ca } });
     await assert.rejects(wrong.getPolicy(KnownAttestationType.SgxEnclave), (e: unknown) => (e as { statusCode?: number }).statusCode === 401);
+  });
+
+  test('admin client resets the policy (POST /policies/SgxEnclave:reset) and sets it again', async () => {
+    const adminClient = new AttestationAdministrationClient(svc.url, credential, { tlsOptions: { ca } });
+    const reset = await adminClient.resetPolicy(KnownAttestationType.SgxEnclave);
+    assert.equal(reset.body.policyResolution, 'Removed');
+    assert.match(await adminClient.getPolicy(KnownAttestationType.SgxEnclave).then((r) => r.body), /x-kube-sgx-tcb-status", value=="SWHardeningNeeded"/);
+    assert.equal((await adminClient.setPolicy(KnownAttestationType.SgxEnclave, PERMIT_CONFIG_NEEDED)).body.policyResolution, 'Updated');
+  });
+
+  test('a signed policy upload (RS256 + x5c) is verified and its signer reported', async () => {
+    const adminClient = new AttestationAdministrationClient(svc.url, credential, { tlsOptions: { ca } });
+    const signer = await generateSigningCertificate('policy signer');
+    const res = await adminClient.setPolicy(KnownAttestationType.SgxEnclave, PERMIT_CONFIG_NEEDED, { privateKey: signer.privateKeyPem, certificate: signer.certificatePem });
+    assert.equal(res.body.policyResolution, 'Updated');
+    assert.equal(res.body.policySigner?.certificates[0]?.replace(/\s/g, ''), signer.certificatePem.replace(/\s/g, ''));
   });
 
   test('attestSgxEnclave: token signature and times validated by the client; MAA claims mapped', async () => {
