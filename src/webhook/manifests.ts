@@ -17,7 +17,7 @@ import { parsePemCertificates } from './certs.js';
 
 export const MUTATING_WEBHOOK_NAME = 'mutate.pods.kube-sgx.io';
 export const VALIDATING_WEBHOOK_NAME = 'validate.pods.kube-sgx.io';
-/** Pods with this label set to "disabled" are never sent to the webhook. */
+/** Pods with this label set to "disabled" are not mutated (they are still validated). */
 export const WEBHOOK_OPT_OUT_LABEL = 'kube-sgx.io/webhook';
 
 export interface WebhookManifestOptions {
@@ -71,7 +71,6 @@ export function buildWebhookConfigurations(opts: WebhookManifestOptions): Webhoo
     admissionReviewVersions: ['v1'],
     timeoutSeconds: opts.timeoutSeconds ?? 5,
     namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: skip }] },
-    objectSelector: { matchExpressions: [{ key: WEBHOOK_OPT_OUT_LABEL, operator: 'NotIn', values: ['disabled'] }] },
     ...(opts.matchConditions === false ? {} : { matchConditions: [{ name: 'sgx-pods-only', expression: sgxPodCelExpression() }] }),
   };
   const labels = { 'app.kubernetes.io/name': 'kube-sgx', 'app.kubernetes.io/component': 'webhook' };
@@ -80,7 +79,16 @@ export function buildWebhookConfigurations(opts: WebhookManifestOptions): Webhoo
       apiVersion: 'admissionregistration.k8s.io/v1',
       kind: 'MutatingWebhookConfiguration',
       metadata: { name, labels },
-      webhooks: [{ name: MUTATING_WEBHOOK_NAME, clientConfig: service('/mutate'), ...common, reinvocationPolicy: 'IfNeeded' }],
+      webhooks: [
+        {
+          name: MUTATING_WEBHOOK_NAME,
+          clientConfig: service('/mutate'),
+          ...common,
+          // Opting out skips mutation only: the validating webhook still checks the pod.
+          objectSelector: { matchExpressions: [{ key: WEBHOOK_OPT_OUT_LABEL, operator: 'NotIn', values: ['disabled'] }] },
+          reinvocationPolicy: 'IfNeeded',
+        },
+      ],
     },
     validating: {
       apiVersion: 'admissionregistration.k8s.io/v1',

@@ -39,6 +39,8 @@ describe('webhook configurations from code', () => {
     assert.equal(v.failurePolicy, 'Fail');
     assert.equal(m.reinvocationPolicy, 'IfNeeded');
     assert.equal(v.reinvocationPolicy, undefined);
+    assert.ok(m.objectSelector, 'pods can opt out of mutation');
+    assert.equal(v.objectSelector, undefined, 'but not of validation');
     assert.equal(m.sideEffects, 'None');
     assert.deepEqual((m.namespaceSelector as { matchExpressions: Array<{ values: string[] }> }).matchExpressions[0]!.values, ['kube-sgx', 'kube-system', 'monitoring']);
     const pem = Buffer.from(m.clientConfig.caBundle, 'base64').toString();
