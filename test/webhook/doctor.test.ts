@@ -243,3 +243,29 @@ describe('kube-sgx doctor', () => {
     }
   });
 });
+
+describe('NodeEpcCapacity', () => {
+  test('an API failure keeps the last known value and records the error; the TTL triggers one refresh', async () => {
+    let fail = false;
+    let calls = 0;
+    let now = 0;
+    const cap = new NodeEpcCapacity(
+      async () => {
+        calls++;
+        if (fail) throw new Error('connection refused');
+        return [{ status: { allocatable: { 'sgx.intel.com/epc': '8Gi' } } }];
+      },
+      1000,
+      () => now,
+    );
+    assert.equal(await cap.refresh(), 8n << 30n);
+    fail = true;
+    now = 5000;
+    assert.equal(cap.current(), 8n << 30n, 'stale value served while refreshing');
+    assert.equal(cap.current(), 8n << 30n);
+    await cap.refresh();
+    assert.equal(calls, 2, 'concurrent refreshes share one request');
+    assert.equal(cap.current(), 8n << 30n);
+    assert.equal(cap.lastError, 'connection refused');
+  });
+});
