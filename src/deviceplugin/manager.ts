@@ -77,6 +77,8 @@ export class DevicePluginManager {
   private running = false;
   private busy: Promise<void> | null = null;
   private again = false;
+  /** In-flight Register calls, cancelled by stop() so shutdown never waits for a hung kubelet. */
+  private readonly inflight = new Set<{ cancel(): void }>();
   kubeletRestarts = 0;
 
   constructor(plugins: readonly DevicePlugin[], opts: DevicePluginManagerOptions = {}) {
@@ -124,7 +126,7 @@ export class DevicePluginManager {
     return this.entries.every((e) => e.state === 'registered');
   }
 
-  /** Serves every plugin, starts watching, and registers (in the background: the kubelet may not be up yet). */
+  /** Serves every plugin, starts watching, and starts registering (in the background: the kubelet may be slow or not up yet). */
   async start(): Promise<void> {
     if (this.running) return;
     await mkdir(this.kubeletDir, { recursive: true });
@@ -139,7 +141,8 @@ export class DevicePluginManager {
     }
     this.timer = setInterval(() => this.kick(0), this.pollMs);
     this.timer.unref();
-    await this.reconcile();
+    // Not awaited: a kubelet that is slow to answer Register must not hold up start-up.
+    void this.reconcile();
   }
 
   /** Pushes a changed inventory of every plugin to its streams. */
@@ -155,6 +158,7 @@ export class DevicePluginManager {
     if (this.timer) clearInterval(this.timer);
     if (this.kickTimer) clearTimeout(this.kickTimer);
     this.timer = this.kickTimer = null;
+    for (const call of this.inflight) call.cancel();
     await this.busy?.catch(() => undefined);
     for (const e of this.entries) {
       await e.server.stop();
@@ -264,8 +268,13 @@ export class DevicePluginManager {
     });
     try {
       await new Promise<void>((resolve, reject) => {
-        const call = (client as unknown as Record<string, (r: unknown, o: object, cb: (err: Error | null) => void) => void>).Register;
-        call.call(client, req, { deadline: Date.now() + this.registerTimeoutMs }, (err) => (err ? reject(err) : resolve()));
+        const method = (client as unknown as Record<string, (r: unknown, o: object, cb: (err: Error | null) => void) => { cancel(): void }>).Register;
+        const call = method.call(client, req, { deadline: Date.now() + this.registerTimeoutMs }, (err) => {
+          this.inflight.delete(call);
+          if (err) reject(err);
+          else resolve();
+        });
+        this.inflight.add(call);
       });
       e.needsRegister = false;
       e.registrations++;

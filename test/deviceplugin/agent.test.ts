@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, unlink } from 'node:fs/promises';
-import { Client, credentials, status as GrpcStatus } from '@grpc/grpc-js';
+import { Client, Server, ServerCredentials, credentials, status as GrpcStatus } from '@grpc/grpc-js';
+import { deviceApi } from '../../src/deviceplugin/api.js';
 import { startNodeAgent, type NodeAgent } from '../../src/deviceplugin/agent.js';
 import { KubeletStandIn } from '../../src/deviceplugin/kubelet-stand-in.js';
 import { RESOURCE_ENCLAVE, RESOURCE_EPC_MIB, RESOURCE_PROVISION } from '../../src/deviceplugin/sgx-plugins.js';
@@ -292,6 +293,31 @@ describe('node agent lifecycle', () => {
     } finally {
       await agent.stop();
       await kubelet?.stop();
+      await removeDir(root);
+    }
+  });
+
+  test('a kubelet that never answers Register does not hold up shutdown', async () => {
+    const root = await tempDir();
+    const hostRoot = join(root, 'h');
+    const kubeletDir = join(root, 'k');
+    await makeFakeHost(hostRoot, SGX_HOST);
+    await mkdir(kubeletDir);
+    const hung = new Server();
+    let calls = 0;
+    hung.addService(deviceApi().registration, { Register: () => void calls++ });
+    await new Promise<void>((res, rej) => hung.bindAsync('unix:' + join(kubeletDir, 'kubelet.sock'), ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+    const agent = await startNodeAgent({ hostRoot, kubeletDir, nodeUpdate: false, resources: [RESOURCE_ENCLAVE], pollMs: 100 });
+    try {
+      const t0 = Date.now();
+      while (calls === 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(calls, 1);
+      assert.equal(agent.manager.status()[0].state, 'registering');
+      const s0 = Date.now();
+      await agent.stop();
+      assert.ok(Date.now() - s0 < 3000, `stop took ${Date.now() - s0} ms`);
+    } finally {
+      hung.forceShutdown();
       await removeDir(root);
     }
   });
