@@ -43,6 +43,26 @@ describe('re-signed under a test root', () => {
   });
 });
 
+describe('SGX quote versions 4 and 5 (the sample re-encoded: type-6 certification data, v5 body descriptor)', () => {
+  for (const version of [4, 5] as const) {
+    test(`SGX v${version} verifies like v3`, async () => {
+      const f = await forge({ quoteVersion: version });
+      assert.equal(f.quote.readUInt16LE(0), version);
+      const r = verify(f);
+      assert.equal(r.quoteVersion, version);
+      assert.equal(r.teeType, 'SGX');
+      assert.equal(r.status, 'ConfigurationAndSWHardeningNeeded');
+      assert.ok(r.enclave);
+    });
+  }
+  test('SGX v5: one byte of the body descriptor changed → rejected by the parser, never accepted', async () => {
+    const f = await forge({ quoteVersion: 5 });
+    const q = Buffer.from(f.quote);
+    q[50] ^= 0x01; // body size
+    assert.throws(() => verifyQuote(q, f.collateral, { now: NOW, trustedRoots: [f.rootPem] }), (e: unknown) => e instanceof Error && 'code' in e);
+  });
+});
+
 describe('revocation via CRLs built in the test', () => {
   test('PCK certificate on the PCK CRL → PCK_REVOKED', async () => {
     const e = rejects(() => verify(f1), 'PCK_REVOKED');

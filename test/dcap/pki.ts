@@ -42,6 +42,8 @@ export interface ForgeOptions {
   caIsNotCa?: boolean;
   rootPathLen?: number;
   omitCrlNumber?: boolean;
+  /** re-encode the SGX sample as quote version 4 or 5 (default: 3, as the original) */
+  quoteVersion?: 3 | 4 | 5;
   /** edits of the parsed TCB Info / QE Identity JSON before signing */
   tcbInfo?: (j: Record<string, unknown>) => void;
   qeIdentity?: (j: Record<string, unknown>) => void;
@@ -160,7 +162,7 @@ export class TestPki {
     const reportData = Buffer.alloc(64);
     createHash('sha256').update(attRaw).update(sd.qeAuthData).digest().copy(reportData);
     const bytes = encodeQuote({
-      header: realQuote.header,
+      header: { ...realQuote.header, version: o.quoteVersion ?? realQuote.header.version },
       body: realQuote.body,
       signatureData: {
         ...sd,
