@@ -41,12 +41,6 @@ export const SIM_QE = {
   authData: Buffer.from(Array.from({ length: 32 }, (_, i) => i)),
 } as const;
 
-/** The simulated PCE (the QE report in quotes is targeted at it). */
-export const SIM_PCE = {
-  mrEnclave: h('kube-sgx simulated provisioning certification enclave v1'),
-  attributes: { flags: SGX_ATTRIBUTE_FLAGS.INIT | SGX_ATTRIBUTE_FLAGS.MODE64BIT | SGX_ATTRIBUTE_FLAGS.PROVISIONKEY, xfrm: 0xe7n },
-};
-
 /** Defaults for `ereport` when the caller names no enclave: a recognisable demo enclave. */
 export const SIM_DEFAULT_ENCLAVE = {
   mrEnclave: h('kube-sgx simulated demo enclave'),

@@ -95,17 +95,12 @@ function route(platform: SimPlatform, path: string, q: URLSearchParams): Reply {
           'SGX-FMSPC': platform.fmspc,
           'SGX-PCK-Certificate-CA-Type': 'processor',
         },
-        body: pckLeafPem(platform),
+        body: platform.pckCertificatePem(),
       };
     }
     default:
       return { status: 404, body: 'not found\n' };
   }
-}
-
-/** The PCK leaf, from the chain the QE puts in quotes. */
-function pckLeafPem(platform: SimPlatform): string {
-  return platform.pckCertificatePem();
 }
 
 function send(res: ServerResponse, r: Reply, head: boolean): void {

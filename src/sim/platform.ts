@@ -5,6 +5,7 @@
  */
 // @peculiar/x509 needs the Reflect metadata polyfill loaded before it (tsyringe).
 import 'reflect-metadata';
+import { join } from 'node:path';
 import { X509Crl } from '@peculiar/x509';
 import { KubeSgxError } from '../errors.js';
 import type { Collateral } from '../dcap/collateral.js';
@@ -17,7 +18,6 @@ import { COLLATERAL_REFRESH_MS, createMaterial, generateCollateral, type Platfor
 import { certPem } from './pki.js';
 import { SimQuotingEnclave } from './qe.js';
 import { FILES, createPlatformDir, isEmptyOrMissing, loadPlatform, saveCollateral } from './store.js';
-import { join } from 'node:path';
 
 export interface SimPlatformOpenOptions {
   /** derive every key from this seed (same seed → same platform identity) */

@@ -13,7 +13,7 @@ import { pckChainCertificationData } from '../sgx/cert-data.js';
 import { encodeQuote, type Quote } from '../sgx/quote.js';
 import { encodeReportBody, encodeTargetInfo, makeReportBody, makeTargetInfo, parseReportBody } from '../sgx/report.js';
 import { keyTargetOf, type KeyTarget, type ReportKeys } from './ereport.js';
-import { SIM_CPU_SVN, SIM_PCE, SIM_PCK_TCB, SIM_QE } from './identity.js';
+import { SIM_CPU_SVN, SIM_PCK_TCB, SIM_QE } from './identity.js';
 import { p256PublicXY } from './keys.js';
 
 /** Offsets in an SGX v3/v4 quote. */
@@ -65,9 +65,8 @@ export class SimQuotingEnclave {
         reportData,
       }),
     );
-    // The PCE checks the QE's report (targeted at it) before certifying; here both are us.
-    const pceTarget = encodeTargetInfo(makeTargetInfo({ mrEnclave: SIM_PCE.mrEnclave, attributes: SIM_PCE.attributes }));
-    reportKeys.ereport(pceTarget, this.qeReportBody);
+    // On hardware the QE EREPORTs this body for the PCE, which checks the MAC and signs the
+    // 384 bytes with the PCK key; only the body and the signature reach the quote.
     const qeReportSignature = rawSign(this.qeReportBody, pckKey);
     const certificationData = pckChainCertificationData(pckChainPem);
     for (const version of [3, 4] as const) {
