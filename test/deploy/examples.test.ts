@@ -48,7 +48,7 @@ function admit(o: K8sObject) {
 }
 
 describe('example workloads', () => {
-  for (const file of ['hello-world-epc.yaml', 'out-of-process-quoting.yaml']) {
+  for (const file of ['hello-world-epc.yaml', 'out-of-process-quoting.yaml', 'doctor-rbac.yaml']) {
     test(`${file}: schema and references`, async () => {
       const objects = loadYamlObjects(join(examples, file));
       assert.ok(objects.length > 0);
@@ -83,6 +83,20 @@ describe('example workloads', () => {
     assert.equal(c.resources.limits['sgx.intel.com/enclave'], '1');
     assert.equal(validation.allowed, true, JSON.stringify(validation));
   });
+});
+
+test('doctor RBAC is read-only and reaches only the webhook TLS Secret', () => {
+  const objects = loadYamlObjects(join(examples, 'doctor-rbac.yaml'));
+  for (const role of objects.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole')) {
+    for (const r of role.rules as { resources: string[]; verbs: string[]; resourceNames?: string[] }[]) {
+      assert.ok(r.verbs.every((v) => ['get', 'list'].includes(v)), `${role.metadata.name}: ${r.verbs.join(',')}`);
+      if (r.resources.includes('secrets')) assert.deepEqual(r.resourceNames, ['kube-sgx-webhook-tls']);
+    }
+  }
+  // the Secret name is the one the doctor reads by default and the webhook mounts
+  const webhook = loadYamlObjects(join(repoRoot, 'deploy', 'base', 'webhook.yaml')).find((o) => o.kind === 'Deployment')!;
+  assert.match(JSON.stringify(webhook), /"secretName":"kube-sgx-webhook-tls"/);
+  assert.equal(parseWebhookConfig({}).doctor.webhookTlsSecret, 'kube-sgx-webhook-tls');
 });
 
 describe('example attestation policy (MAA policy language 1.0)', () => {
