@@ -9,8 +9,10 @@
  *
  * The library is loaded when the backend is opened (never at import), after
  * checking the SGX device nodes, so a node without SGX fails at start-up with
- * an error naming what is missing. Calls run on koffi's worker threads.
- * There is no fallback to simulation, ever.
+ * an error naming what is missing. Calls run on koffi's worker threads, one
+ * at a time (aesmd serialises QE3 calls with its ecdsa_quote_mutex; the
+ * library itself only locks around dlopen). There is no fallback to
+ * simulation, ever.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -60,6 +62,9 @@ function libraryError(op: string, code: number): KubeSgxError {
 export class DcapBackend implements QuoteBackend {
   readonly name = 'dcap';
   readonly simulated = false;
+  /** Tail of the call queue: library calls never overlap. */
+  private tail: Promise<unknown> = Promise.resolve();
+
   private constructor(
     private readonly lib: LibraryHandle,
     private readonly fns: DcapFunctions,
@@ -110,11 +115,19 @@ export class DcapBackend implements QuoteBackend {
     return new DcapBackend(lib, fns, facts);
   }
 
-  async targetInfo(): Promise<Buffer> {
-    const out = Buffer.alloc(TARGET_INFO_SIZE);
-    const rc = await callAsync(this.fns.getTargetInfo, out);
-    if (rc !== 0) throw libraryError('sgx_qe_get_target_info', rc);
-    return out;
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  targetInfo(): Promise<Buffer> {
+    return this.serial(async () => {
+      const out = Buffer.alloc(TARGET_INFO_SIZE);
+      const rc = await callAsync(this.fns.getTargetInfo, out);
+      if (rc !== 0) throw libraryError('sgx_qe_get_target_info', rc);
+      return out;
+    });
   }
 
   /** sgx_qe_* does not expose the ECDSA_ID; Intel's client only checks pub_key_id_size. */
@@ -122,24 +135,30 @@ export class DcapBackend implements QuoteBackend {
     return Promise.resolve(undefined);
   }
 
-  async quoteSize(): Promise<number> {
+  quoteSize(): Promise<number> {
+    return this.serial(() => this.quoteSizeNow());
+  }
+
+  private async quoteSizeNow(): Promise<number> {
     const out = [0];
     const rc = await callAsync(this.fns.getQuoteSize, out);
     if (rc !== 0) throw libraryError('sgx_qe_get_quote_size', rc);
     return out[0];
   }
 
-  async getQuote(report: Buffer, qeReport?: QeReportRequest): Promise<BackendQuote> {
+  getQuote(report: Buffer, qeReport?: QeReportRequest): Promise<BackendQuote> {
     if (qeReport) {
       // sgx_qe_get_quote has no qe_report_info parameter.
-      throw backendError('DCAP_QE_REPORT_UNSUPPORTED', 'the dcap backend cannot return a QE report (sgx_qe_get_quote takes no qe_report_info)', AesmError.UNABLE_TO_GENERATE_QE_REPORT);
+      return Promise.reject(backendError('DCAP_QE_REPORT_UNSUPPORTED', 'the dcap backend cannot return a QE report (sgx_qe_get_quote takes no qe_report_info)', AesmError.UNABLE_TO_GENERATE_QE_REPORT));
     }
-    if (report.length !== REPORT_SIZE) throw backendError('DCAP_BAD_REPORT', `report is ${report.length} bytes`, AesmError.PARAMETER_ERROR);
-    const size = await this.quoteSize();
-    const quote = Buffer.alloc(size);
-    const rc = await callAsync(this.fns.getQuote, report, size, quote);
-    if (rc !== 0) throw libraryError('sgx_qe_get_quote', rc);
-    return { quote };
+    if (report.length !== REPORT_SIZE) return Promise.reject(backendError('DCAP_BAD_REPORT', `report is ${report.length} bytes`, AesmError.PARAMETER_ERROR));
+    return this.serial(async () => {
+      const size = await this.quoteSizeNow();
+      const quote = Buffer.alloc(size);
+      const rc = await callAsync(this.fns.getQuote, report, size, quote);
+      if (rc !== 0) throw libraryError('sgx_qe_get_quote', rc);
+      return { quote };
+    });
   }
 
   describe(): Record<string, unknown> {

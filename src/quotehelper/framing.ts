@@ -12,6 +12,13 @@ export function frame(payload: Uint8Array): Buffer {
   return out;
 }
 
+/** The 4-byte length prefix alone, so a payload can be written without copying it. */
+export function lengthPrefix(payloadLength: number): Buffer {
+  const out = Buffer.allocUnsafe(LENGTH_PREFIX_SIZE);
+  out.writeUInt32LE(payloadLength, 0);
+  return out;
+}
+
 export type FrameState =
   | { kind: 'incomplete' }
   | { kind: 'complete'; payload: Buffer }

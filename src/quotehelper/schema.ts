@@ -180,7 +180,8 @@ export function decodeResponse(payload: Uint8Array): AesmResponse {
 export function encodeResponse(res: AesmResponse): Buffer {
   // Plain objects with numbers and Buffers encode directly (no fromObject copy).
   const type = strictSchema().response;
-  return Buffer.from(type.encode(res as Record<string, unknown>).finish());
+  const bytes = type.encode(res as Record<string, unknown>).finish();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); // a view, not a copy
 }
 
 /**

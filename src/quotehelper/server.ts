@@ -12,7 +12,7 @@ import { KubeSgxError } from '../errors.js';
 import { silentLogger, type Logger } from '../ops/log.js';
 import { AesmError, aesmErrorName } from './aesm-errors.js';
 import type { QuoteBackend } from './backend.js';
-import { FrameAccumulator, frame } from './framing.js';
+import { FrameAccumulator, lengthPrefix } from './framing.js';
 import { handleRequest, requestKind, requestTimeout } from './handlers.js';
 import type { QuoteHelperMetrics } from './metrics.js';
 import { type AesmRequest, type AesmResponse, RESPONSE_FOR, decodeRequest, encodeResponse } from './schema.js';
@@ -203,7 +203,11 @@ export class AesmServer {
     if (socket.destroyed) return; // client went away meanwhile
     // The client reads the reply and closes; one that never does is dropped.
     socket.setTimeout(this.idleTimeoutMs, () => socket.destroy());
-    socket.end(frame(encodeResponse(response)), () => {
+    const reply = encodeResponse(response);
+    // Prefix and payload leave in one writev (cork), without copying the quote again.
+    socket.cork();
+    socket.write(lengthPrefix(reply.length));
+    socket.end(reply, () => {
       m?.latency.observe({ request: kind }, (performance.now() - started) / 1000);
     });
   }

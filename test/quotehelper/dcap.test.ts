@@ -76,17 +76,26 @@ describe('dcap backend: start-up errors name what is missing', () => {
 const FAKE_LIB_C = `
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
+static volatile int inside = 0;  /* detects overlapping calls */
 uint32_t sgx_qe_get_target_info(uint8_t *ti) { memset(ti, 0x5a, 512); return 0; }
 uint32_t sgx_qe_get_quote_size(uint32_t *size) { *size = 1000; return 0; }
-uint32_t sgx_qe_get_quote(const uint8_t *report, uint32_t size, uint8_t *quote) {
+static uint32_t quote(const uint8_t *report, uint32_t size, uint8_t *out) {
   if (report[0] == 0xff) return 0xE015;        /* SGX_QL_INVALID_REPORT */
   if (report[0] == 0xfe) return 0xE040;        /* SGX_QL_SERVICE_UNAVAILABLE: not mapped by aesmd */
   if (size < 1000) return 0xE002;
-  memset(quote, 0, size);
-  quote[0] = 3;
-  memcpy(quote + 48, report, 384);
-  quote[432] = 4;                              /* signature_data_len = 4 */
+  memset(out, 0, size);
+  out[0] = 3;
+  memcpy(out + 48, report, 384);
+  out[432] = 4;                                /* signature_data_len = 4 */
   return 0;
+}
+uint32_t sgx_qe_get_quote(const uint8_t *report, uint32_t size, uint8_t *out) {
+  if (__sync_fetch_and_add(&inside, 1) != 0) { __sync_fetch_and_sub(&inside, 1); return 0xE043; /* BUSY */ }
+  usleep(2000);
+  uint32_t rc = quote(report, size, out);
+  __sync_fetch_and_sub(&inside, 1);
+  return rc;
 }
 `;
 
@@ -129,6 +138,9 @@ describe('dcap backend through koffi (a stand-in libsgx_dcap_ql built with gcc)'
       await assert.rejects(client.getQuote(Buffer.alloc(432, 0xff)), { code: 'AESM_INVALID_REPORT' });
       await assert.rejects(client.getQuote(Buffer.alloc(432, 0xfe)), { code: 'AESM_UNEXPECTED_ERROR' });
       await assert.rejects(client.getQuoteEx(report, { qeReportInfo: { nonce: Buffer.alloc(16), appTargetInfo: Buffer.alloc(512) } }), { code: 'AESM_UNABLE_TO_GENERATE_QE_REPORT' });
+      // Library calls never overlap (aesmd serialises QE3 calls too): 20 concurrent quotes all succeed.
+      const many = await Promise.all(Array.from({ length: 20 }, (_, i) => client.getQuote(Buffer.alloc(432, i + 1))));
+      assert.equal(many.length, 20);
       const text = await helper.metrics.registry.metrics();
       assert.match(text, /kube_sgx_quote_helper_info\{backend="dcap",simulated="false"\} 1/);
     } finally {
