@@ -67,8 +67,9 @@ export class SimPlatform {
   readonly rootCaPem: string;
   readonly fmspc: string;
   private readonly material: PlatformMaterial;
-  private currentCollateral: Collateral;
-  private collateralNotAfter: number;
+  private currentCollateral!: Collateral;
+  private collateralNotAfter = 0;
+  private collateralNotBefore = 0;
   private refreshing: Promise<void> | undefined;
   private readonly clock: () => Date;
   private readonly reportKeys: ReportKeys;
@@ -81,8 +82,7 @@ export class SimPlatform {
     this.scenario = material.meta.scenario;
     this.fmspc = material.meta.fmspc;
     this.rootCaPem = certPem(material.certs.root);
-    this.currentCollateral = collateral;
-    this.collateralNotAfter = collateralWindow(collateral).notAfter;
+    this.setCollateral(collateral);
     this.reportKeys = new ReportKeys(material.reportSecret, SIM_CPU_SVN, Buffer.from(material.meta.reportKeyId, 'hex'));
     const chain = [material.certs.pck, material.certs.pckCa, material.certs.root].map(certPem);
     this.qe = new SimQuotingEnclave(this.reportKeys, material.keys.attestation, material.keys.pck, chain, Buffer.from(material.meta.qeId, 'hex'));
@@ -136,6 +136,13 @@ export class SimPlatform {
     return this.currentCollateral;
   }
 
+  private setCollateral(c: Collateral): void {
+    const w = collateralWindow(c);
+    this.currentCollateral = c;
+    this.collateralNotAfter = w.notAfter;
+    this.collateralNotBefore = w.notBefore;
+  }
+
   /** When the current collateral's earliest validity window ends. */
   collateralExpiresAt(): Date {
     return new Date(this.collateralNotAfter);
@@ -147,15 +154,14 @@ export class SimPlatform {
    * back), and saves it. Concurrent calls share one refresh.
    */
   async refreshCollateral(now: Date = this.clock(), force = false): Promise<boolean> {
-    const w = collateralWindow(this.currentCollateral);
     const t = now.getTime();
-    if (!force && w.notAfter - t > COLLATERAL_REFRESH_MS && w.notBefore <= t) return false;
+    if (!force && this.collateralNotAfter - t > COLLATERAL_REFRESH_MS && this.collateralNotBefore <= t) return false;
     this.refreshing ??= (async () => {
       try {
         const c = await generateCollateral(this.material, now);
+        // serve the new collateral even if it cannot be saved (read-only directory): it is derived data
+        this.setCollateral(c);
         await saveCollateral(this.dir, c);
-        this.currentCollateral = c;
-        this.collateralNotAfter = collateralWindow(c).notAfter;
       } finally {
         this.refreshing = undefined;
       }
