@@ -39,9 +39,15 @@ function wrap(text: string, indent: string, width = 100): string {
   return out.join('\n');
 }
 
+/** Progress: the step's title when it starts, its outcome on the same line when it ends. */
+function printStart(i: number, total: number, title: string): void {
+  process.stdout.write(`[${i + 1}/${total}] ${title} … `);
+}
+
 function printResult(i: number, total: number, r: StepResult): void {
   const mark = r.status === 'passed' ? 'ok' : r.status === 'failed' ? 'FAILED' : r.status;
-  line(`[${i + 1}/${total}] ${r.title} … ${mark}${r.status === 'skipped' ? '' : ` (${r.durationMs} ms)`}`);
+  if (r.status === 'skipped') process.stdout.write(`[${i + 1}/${total}] ${r.title} … `);
+  line(`${mark}${r.status === 'skipped' ? '' : ` (${r.durationMs} ms)`}`);
   if (r.proved) line(wrap(`proved: ${r.proved}`, '      '));
   if (r.error) line(wrap(`error ${r.error.code}: ${r.error.message}`, '      '));
   if (r.reason && r.status !== 'passed') line(wrap(r.reason, '      '));
@@ -93,6 +99,9 @@ export function registerDemoCommand(program: Command): void {
             logLevel: flags.logLevel || process.env.LOG_LEVEL || undefined,
             holdAfter: flags.holdAfter,
             events: {
+              onStart: (i, total, step) => {
+                if (!flags.json) printStart(i, total, step.title);
+              },
               onResult: (i, total, r) => {
                 if (!flags.json) printResult(i, total, r);
               },
