@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import qvl from '@phala/dcap-qvl';
-import { SimPlatform, SCENARIO_STATUS, SIM_ADVISORIES, SIM_QE, TCB_SCENARIOS, type TcbScenario } from '../../src/sim/index.js';
+import { SimPlatform, SCENARIO_STATUS, SIM_ADVISORIES, SIM_PCK_TCB, SIM_QE, TCB_SCENARIOS, type TcbScenario } from '../../src/sim/index.js';
 import { verifyQuote, QuoteVerifier } from '../../src/dcap/index.js';
-import { encodeQuote, parseQuote, parseReport, parseTargetInfo, encodeTargetInfo, makeTargetInfo } from '../../src/sgx/index.js';
+import { encodeQuote, parseQuote, parsePckExtensions, parseReport, parseTargetInfo, encodeTargetInfo, makeTargetInfo } from '../../src/sgx/index.js';
 import { isCode, tempDir } from './helpers.js';
 
 const EXPECTED_ADVISORIES: Record<TcbScenario, readonly string[]> = {
@@ -91,6 +91,23 @@ describe('trust: only with the simulated root', () => {
     const p = upToDate();
     const other = platforms.get('out-of-date')!;
     assert.throws(() => verifyQuote(quoteOf(p), p.collateral(), { trustedRoots: [other.rootCaPem] }), isCode('PCK_CHAIN_UNTRUSTED'));
+  });
+
+  test('the PCK leaf carries every SGX extension field (parsed by src/sgx)', () => {
+    const p = upToDate();
+    const ext = parsePckExtensions(new X509Certificate(p.pckCertificatePem()).raw);
+    assert.equal(ext.fmspc.toString('hex').toUpperCase(), p.fmspc);
+    assert.equal(ext.pceId.toString('hex'), '0000');
+    assert.deepEqual(ext.tcbComponents, [...SIM_PCK_TCB.components]);
+    assert.equal(ext.pceSvn, SIM_PCK_TCB.pcesvn);
+    assert.deepEqual([...ext.cpuSvn], [...SIM_PCK_TCB.components]);
+    assert.equal(ext.ppid.length, 16);
+    assert.equal(ext.sgxType, 0);
+    assert.equal(ext.platformInstanceId, undefined);
+    const leaf = new X509Certificate(p.pckCertificatePem());
+    assert.equal(leaf.ca, false);
+    assert.match(leaf.subject, /CN=Intel SGX PCK Certificate/);
+    assert.match(leaf.issuer, /CN=Intel SGX PCK Processor CA/);
   });
 
   test('the root says it is a simulation', () => {
