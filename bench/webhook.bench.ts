@@ -17,7 +17,7 @@
 import { spawn } from 'node:child_process';
 import { request, Agent } from 'node:https';
 import { mkdtemp, rm, readFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import jsonpatch from 'fast-json-patch';
@@ -189,7 +189,8 @@ interface ClientResult {
 }
 
 async function clientMain(): Promise<void> {
-  const o = JSON.parse(process.env.KUBE_SGX_BENCH_CLIENT!) as { url: string; caFile: string; path: string; rate: number; seconds: number; concurrency: number };
+  const o = JSON.parse(process.env.KUBE_SGX_BENCH_CLIENT!) as { url: string; caFile: string; path: string; rate: number; seconds: number; concurrency: number; priority?: number };
+  if (o.priority !== undefined) setPriority(o.priority);
   const ca = await readFile(o.caFile, 'utf8');
   const u = new URL(o.url);
   const agent = new Agent({ keepAlive: true, maxSockets: o.concurrency, ca });
@@ -261,7 +262,7 @@ async function clientMain(): Promise<void> {
   process.stdout.write(JSON.stringify(res));
 }
 
-function runClient(opts: { url: string; caFile: string; path: string; rate: number; seconds: number; concurrency: number }): Promise<ClientResult> {
+function runClient(opts: { url: string; caFile: string; path: string; rate: number; seconds: number; concurrency: number; priority?: number }): Promise<ClientResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
       env: { ...process.env, KUBE_SGX_BENCH_CLIENT: JSON.stringify(opts) },
@@ -327,6 +328,25 @@ export default async function bench(): Promise<{ title: string; markdown: string
       const paced = await runClient({ url: server.url, caFile: files.caCert!, path: '/mutate', rate: 1000, seconds, concurrency: 32 });
       const floor = await runClient({ url: server.url, caFile: files.caCert!, path: '/healthz', rate: 1000, seconds, concurrency: 32 });
       const max = await runClient({ url: server.url, caFile: files.caCert!, path: '/mutate', rate: 0, seconds: 8, concurrency: 16 });
+      // The same paced runs with server and client at nice -10: a stand-in for the CPU request a
+      // webhook Deployment has on a real node, where it does not share 2 cores with a dozen builds.
+      const nice = -10;
+      let prioritised: { mutate: ClientResult; floor: ClientResult } | undefined;
+      try {
+        setPriority(nice);
+        prioritised = {
+          mutate: await runClient({ url: server.url, caFile: files.caCert!, path: '/mutate', rate: 1000, seconds, concurrency: 32, priority: nice }),
+          floor: await runClient({ url: server.url, caFile: files.caCert!, path: '/healthz', rate: 1000, seconds, concurrency: 32, priority: nice }),
+        };
+      } catch {
+        prioritised = undefined; // not permitted (not root): report the default-priority runs only
+      } finally {
+        try {
+          setPriority(0);
+        } catch {
+          /* unchanged */
+        }
+      }
       const line = (name: string, r: ClientResult) => {
         const s = [...r.lat].sort((a, b) => a - b);
         const v = [...r.service].sort((a, b) => a - b);
@@ -334,15 +354,21 @@ export default async function bench(): Promise<{ title: string; markdown: string
       };
       const p99 = pct([...paced.lat].sort((a, b) => a - b), 99);
       const p99Service = pct([...paced.service].sort((a, b) => a - b), 99);
+      const p99Nice = prioritised ? pct([...prioritised.mutate.lat].sort((a, b) => a - b), 99) : NaN;
       rows.push(`### HTTPS on loopback (server in this process, client in a second process, TLS 1.3 keep-alive, ${seconds} s per paced run)`, '');
       rows.push('| run | reviews/s | errors | p50 ms (from schedule) | p99 ms (from schedule) | max ms | p50 ms (from send) | p99 ms (from send) |', '|---|---|---|---|---|---|---|---|');
       rows.push(line('`/mutate` paced at 1,000/s (open loop)', paced));
       rows.push(line('`/healthz` paced at 1,000/s (TLS + HTTP floor)', floor));
       rows.push(line('`/mutate` unpaced, 16 connections (closed loop; latency per request)', max));
+      if (prioritised) {
+        rows.push(line('`/mutate` paced at 1,000/s, server + client at nice −10', prioritised.mutate));
+        rows.push(line('`/healthz` paced at 1,000/s, server + client at nice −10', prioritised.floor));
+      }
       rows.push(
         '',
         `Target p99 < 2 ms at 1,000 reviews/s: **${p99 < 2 ? 'met' : 'missed'}** measured from the scheduled send time (${p99.toFixed(3)} ms; counts client-side lag too), ` +
-          `**${p99Service < 2 ? 'met' : 'missed'}** measured from the moment each request was issued (${p99Service.toFixed(3)} ms). The \`/healthz\` row is the floor any HTTPS server on this machine pays at that rate.`,
+          `**${p99Service < 2 ? 'met' : 'missed'}** measured from the moment each request was issued (${p99Service.toFixed(3)} ms). The \`/healthz\` row is the floor any HTTPS server on this machine pays at that rate.` +
+          (prioritised ? ` With the webhook and its client at nice −10 (the share a CPU request would give it): **${p99Nice < 2 ? 'met' : 'missed'}** (${p99Nice.toFixed(3)} ms from the schedule).` : ''),
       );
     } finally {
       await server.close();
