@@ -201,6 +201,7 @@ describe('overlay specifics', () => {
     const svc = byKind(objects, 'Deployment', 'kube-sgx-attestation');
     const sargs = firstContainer(svc).args;
     assert.ok(sargs.includes('--simulation'));
+    assert.ok(!sargs.some((a) => a.startsWith('--pccs')), 'no PCCS in simulation');
     const platform = (args: string[]) => args.find((a) => a.startsWith('--platform='));
     assert.ok(platform(qargs));
     assert.equal(platform(qargs), platform(sargs));
