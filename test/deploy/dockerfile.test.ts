@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { builtinModules } from 'node:module';
+import { spawnSync } from 'node:child_process';
 import { repoRoot } from './kustomize.js';
 
 interface Instruction {
@@ -166,6 +167,16 @@ describe('Dockerfile', () => {
     for (const out of ['node_modules', 'dist', '.git', 'test/deploy/dockerfile.test.ts', 'src/foo.test.ts']) {
       assert.equal(inBuildContext(out, ignore), false, `${out} excluded`);
     }
+  });
+
+  test('every RUN is valid POSIX shell (sh -n), including the optional Intel DCAP install', () => {
+    const runs = stages.flatMap((st) => st.instructions.filter((i) => i.op === 'RUN'));
+    assert.ok(runs.length >= 4);
+    for (const r of runs) {
+      const res = spawnSync('sh', ['-n', '-c', r.args], { encoding: 'utf8' });
+      assert.equal(res.status, 0, `line ${r.line}: ${res.stderr}`);
+    }
+    assert.equal(spawnSync('sh', ['-n', '-c', 'if then fi'], { encoding: 'utf8' }).status === 0, false, 'sh -n rejects bad syntax');
   });
 
   test('the parser and ignore matcher themselves', () => {
