@@ -46,7 +46,7 @@ function cannon(opts: { url: string; bodiesFile: string; connections: number; du
 
 /** Starts `kube-sgx attestation-service` as a child process; resolves with its URL once it printed it. */
 async function spawnService(args: string[]): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'attestation-service', '--listen', '127.0.0.1:0', '--rate-limit', '0', ...args], {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli/service.ts', 'attestation-service', '--listen', '127.0.0.1:0', '--rate-limit', '0', ...args], {
     cwd: join(import.meta.dirname, '..'),
     env: { ...process.env, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -1,6 +1,7 @@
 /** `kube-sgx attestation-service`: flags → startAttestationService options; runs until SIGINT/SIGTERM. */
 import cluster from 'node:cluster';
-import type { Command } from 'commander';
+import { pathToFileURL } from 'node:url';
+import { Command, CommanderError } from 'commander';
 import { startAttestationService, prepareAttestationState, type AttestationServiceOptions } from '../service/server.js';
 import { action, parseIntFlag, printJson, untilSignal, UsageError } from './io.js';
 
@@ -113,4 +114,22 @@ export function registerAttestationServiceCommand(parent: Command): void {
         if (cluster.isWorker) cluster.worker?.disconnect();
       }),
     );
+}
+
+/**
+ * Direct entry (`node --import tsx src/cli/service.ts attestation-service …`):
+ * the same command without loading every other component's CLI, for fast
+ * start-up in tests, benches and --workers forks.
+ */
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const program = new Command('kube-sgx').exitOverride();
+  registerAttestationServiceCommand(program);
+  for (const c of program.commands) c.exitOverride();
+  program.parseAsync(process.argv).catch((e: unknown) => {
+    if (e instanceof CommanderError) process.exitCode = e.exitCode === 0 ? 0 : 2;
+    else {
+      console.error(e);
+      process.exitCode = 1;
+    }
+  });
 }

@@ -23,7 +23,8 @@ interface Child {
 }
 
 async function spawnService(args: string[]): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'attestation-service', '--listen', '127.0.0.1:0', ...args], {
+  // The command's own entry (src/cli/service.ts): same code as `kube-sgx attestation-service`, without loading every other component.
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/service.ts', 'attestation-service', '--listen', '127.0.0.1:0', ...args], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', NODE_TEST_CONTEXT: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -33,7 +34,11 @@ async function spawnService(args: string[]): Promise<Child> {
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const info = await new Promise<{ url: string; kids: string[] }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`service did not start: ${err}`)), 30_000);
+    // Generous: a busy 2-core CI machine may need a while to load the CLI (N times with --workers).
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`service did not start: ${err}`));
+    }, 120_000);
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       try {
@@ -117,6 +122,25 @@ describe('attestation service process', () => {
       assert.equal(err.code, 'USAGE');
       assert.match(err.message, msg);
     }
+  });
+
+  test('--workers 2: processes share the port and the state (one kid, one secret set), and stop on SIGTERM', async () => {
+    const dir = join(tmp.dir, 'workers');
+    const svc = await spawnService(['--data-dir', dir, '--collateral-dir', collateralDir, '--admin-token-file', tokenFile, '--kek-file', kekFile, '--rate-limit', '0', '--workers', '2']);
+    try {
+      const releasePolicy = { version: '1.0.0', anyOf: [{ authority: svc.url, allOf: [{ claim: 'a', exists: true }] }] };
+      assert.equal((await httpCall('PUT', `${svc.url}/admin/secrets/w`, JSON.stringify({ valueText: 'v', releasePolicy }), { headers: admin })).status, 201);
+      // New connections are spread over the workers; every answer must agree.
+      for (let i = 0; i < 8; i++) {
+        const st = JSON.parse((await httpCall('GET', `${svc.url}/status`, undefined, { headers: { connection: 'close' } })).body) as { signingKeys: Array<{ kid: string }> };
+        assert.deepEqual(st.signingKeys.map((k) => k.kid), svc.kids);
+        const list = JSON.parse((await httpCall('GET', `${svc.url}/admin/secrets`, undefined, { headers: { ...admin, connection: 'close' } })).body) as { secrets: string[] };
+        assert.deepEqual(list.secrets, ['w']);
+      }
+    } finally {
+      svc.proc.kill('SIGTERM');
+    }
+    assert.equal((await svc.exited).code, 0);
   });
 
   test('SIGTERM: in-flight requests finish, then the process exits 0', async () => {
