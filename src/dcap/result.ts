@@ -74,6 +74,11 @@ export interface VerificationResult {
   qeStatus: TcbStatus;
   qe: { isvSvn: number; tcbDate: string; advisoryIds: string[] };
   tdxModule?: TdxModuleResult;
+  /**
+   * TD report 1.5 only (Intel QVL 2026): the launch TCB (TEE_TCB_SVN) is out of date but the current one
+   * (TEE_TCB_SVN2) is not — relaunching the TD would fix it. `status` stays the launch status.
+   */
+  tdRelaunchAdvised?: 'TD_RELAUNCH_ADVISED' | 'TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED';
   enclave?: EnclaveIdentityResult;
   td?: TdIdentityResult;
 }

@@ -111,3 +111,19 @@ export function mergeAdvisoryIds(...lists: string[][]): string[] {
   for (const l of lists) for (const id of l) seen.add(id);
   return [...seen];
 }
+
+export type TdRelaunchAdvice = 'TD_RELAUNCH_ADVISED' | 'TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED';
+
+const RELAUNCH_CURRENT: ReadonlySet<TcbStatus> = new Set(['UpToDate', 'SWHardeningNeeded', 'ConfigurationNeeded', 'ConfigurationAndSWHardeningNeeded']);
+
+/**
+ * TD report 1.5 (Intel QVL 2026, reference §5.2): the TD was launched on an
+ * out-of-date TCB (TEE_TCB_SVN) but the TDX module has since been updated
+ * (TEE_TCB_SVN2) to a TCB that is not out of date — relaunching the TD would
+ * bring it up to date. Reported as advice beside the (launch) status.
+ */
+export function tdRelaunchAdvice(launch: TcbStatus, current: TcbStatus | undefined): TdRelaunchAdvice | undefined {
+  if (current === undefined || (launch !== 'OutOfDate' && launch !== 'OutOfDateConfigurationNeeded') || !RELAUNCH_CURRENT.has(current)) return undefined;
+  const configuration = launch === 'OutOfDateConfigurationNeeded' || current === 'ConfigurationNeeded' || current === 'ConfigurationAndSWHardeningNeeded';
+  return configuration ? 'TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED' : 'TD_RELAUNCH_ADVISED';
+}

@@ -9,7 +9,7 @@ import { KubeSgxError } from '../errors.js';
 import type { CheckedChain } from './chain.js';
 import type { CheckedCollateral } from './collateral-check.js';
 import type { EnclaveIdentityResult, TdIdentityResult, VerificationResult } from './result.js';
-import { convergeTcbStatus, mergeAdvisoryIds, selectIdentityLevel, selectTcbLevel, selectTdxModule } from './tcb.js';
+import { convergeTcbStatus, mergeAdvisoryIds, selectIdentityLevel, selectTcbLevel, selectTdxModule, tdRelaunchAdvice } from './tcb.js';
 import type { TcbStatus } from './tcb-info.js';
 import { checkWindows, earliestExpiry, type TimeWindow } from './time.js';
 import { bytesEqual, verifyRawSignature } from './x509.js';
@@ -31,7 +31,7 @@ export interface QuoteParts {
   certDataType: number;
   certData: Uint8Array;
   /** TDX only */
-  tdx?: { teeTcbSvn: Uint8Array; mrSignerSeam: Uint8Array; seamAttributes: Uint8Array };
+  tdx?: { teeTcbSvn: Uint8Array; mrSignerSeam: Uint8Array; seamAttributes: Uint8Array; /** TD report 1.5 */ teeTcbSvn2?: Uint8Array };
   enclave?: EnclaveIdentityResult;
   td?: TdIdentityResult;
 }
@@ -168,12 +168,29 @@ export function verifyQuoteParts(
     qeStatus: qeLevel.tcbStatus,
     qe: { isvSvn: q.qe.isvSvn, tcbDate: qeLevel.tcbDate, advisoryIds: qeLevel.advisoryIds },
   };
+  if (q.tdx?.teeTcbSvn2) {
+    const current = currentTdStatus(info, pck.info, q.tdx.teeTcbSvn2, qeLevel.tcbStatus);
+    const advice = tdRelaunchAdvice(status, current);
+    if (advice) result.tdRelaunchAdvised = advice;
+  }
   if (module) {
     result.tdxModule = { id: module.id, status: module.level?.tcbStatus, tcbDate: module.level?.tcbDate, advisoryIds: module.level?.advisoryIds ?? [] };
   }
   if (q.enclave) result.enclave = q.enclave;
   if (q.td) result.td = q.td;
   return result;
+}
+
+/** The converged status a TD 1.5 would have with its current TEE_TCB_SVN2 (undefined when no level matches). */
+function currentTdStatus(info: CheckedCollateral['tcbInfo'], pck: PckInfo, teeTcbSvn2: Uint8Array, qeStatus: TcbStatus): TcbStatus | undefined {
+  try {
+    const level = selectTcbLevel(info, pck.sgxComponents, pck.pcesvn, teeTcbSvn2);
+    const module = selectTdxModule(info, teeTcbSvn2);
+    return convergeTcbStatus(level.tcbStatus, [qeStatus, ...(module.level ? [module.level.tcbStatus] : [])]);
+  } catch (e) {
+    if (e instanceof KubeSgxError) return undefined;
+    throw e;
+  }
 }
 
 export { hex as bytesToHex };
