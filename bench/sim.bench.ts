@@ -105,6 +105,8 @@ A simulated quote is one AES-128-CMAC check of the app report (the QE's report k
 a copy of a pre-encoded quote template (QE report, its PCK signature and the PEM chain never change), and one
 ECDSA P-256 signature. There is no competitor to compare with: no other SGX stack produces ECDSA quotes in
 simulation (reference aesm-and-simulation.md §5), so the baseline is the same work with the quote re-encoded by src/sgx each time instead of copied from a template.
+The two cost about the same (their difference is within the noise of a shared machine): src/sgx's encoder is
+cheap, and the ECDSA signature dominates either way.
 Each row is the median of three rounds of n operations (after a warm-up). The machine is shared with other
 jobs (load average above 15 on 2 cores during this run), so wall-clock rates are well below CPU-second rates.`;
     return { title: 'Simulator: quotes per second (bench/sim.bench.ts)', markdown };
