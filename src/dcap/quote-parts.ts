@@ -107,7 +107,7 @@ export function quoteParts(q: Quote): QuoteParts {
     if (teeType !== 'TDX') throw new KubeSgxError('QUOTE_INVALID', 'an SGX quote with a TD report body');
     const td = body.type === 2 ? body.td10 : body.td15;
     parts.tdx = { teeTcbSvn: td.teeTcbSvn, mrSignerSeam: td.mrSignerSeam, seamAttributes: u64le(td.seamAttributes) };
-    if ('teeTcbSvn2' in td) parts.tdx.teeTcbSvn2 = td.teeTcbSvn2;
+    if (body.type === 3) parts.tdx.teeTcbSvn2 = body.td15.teeTcbSvn2;
     parts.td = tdIdentity(td);
   }
   return parts;
