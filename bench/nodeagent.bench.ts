@@ -33,6 +33,7 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
 }
 const ms = (x: number) => x.toFixed(2);
+const progress = (what: string) => process.stderr.write(`  nodeagent bench: ${what}\n`);
 
 async function fakeHost(root: string, perNode: number[]): Promise<void> {
   const put = async (p: string, c = '') => {
@@ -92,9 +93,11 @@ async function naiveServer(socket: string, perNodeUnits: number[]): Promise<{ se
   const encoded = (def.ListAndWatch as MethodDefinition<unknown, unknown>).responseSerialize({ devices });
   const encodeMs = performance.now() - t0;
   const server = new Server();
-  server.addService(def, {
+  // Same bytes as protobufjs produced above, without encoding them a second time.
+  const sendDef = { ...def, ListAndWatch: { ...def.ListAndWatch, responseSerialize: (b: Buffer) => b } };
+  server.addService(sendDef, {
     GetDevicePluginOptions: (_c: unknown, cb: (e: null, v: object) => void) => cb(null, {}),
-    ListAndWatch: (call: ServerWritableStream<unknown, unknown>) => call.write({ devices }),
+    ListAndWatch: (call: ServerWritableStream<unknown, unknown>) => call.write(encoded),
     Allocate: (_c: unknown, cb: (e: null, v: object) => void) => cb(null, { container_responses: [{}] }),
     GetPreferredAllocation: (_c: unknown, cb: (e: null, v: object) => void) => cb(null, { container_responses: [] }),
     PreStartContainer: (_c: unknown, cb: (e: null, v: object) => void) => cb(null, {}),
@@ -111,6 +114,7 @@ export default async function bench(): Promise<{ title: string; markdown: string
     const hostRoot = join(root, 'h');
     await fakeHost(hostRoot, perNode);
 
+    progress('plan + encode cost');
     // --- plan + encode cost (what happens on every inventory change) ---
     const inv = await discoverSgx(hostRoot);
     const planTimes: number[] = [];
@@ -126,6 +130,7 @@ export default async function bench(): Promise<{ title: string; markdown: string
       capReason = p.layout?.capReason ?? '';
     }
 
+    progress('kube-sgx: the CLI');
     // --- kube-sgx: the CLI in its own process (as on a node), the kubelet stand-in here ---
     const kubeletDir = join(root, 'k');
     const kubelet = await KubeletStandIn.start({ dir: kubeletDir });
@@ -149,6 +154,7 @@ export default async function bench(): Promise<{ title: string; markdown: string
     plugin.setHost(inv);
     const worstBytes = plugin.layout!.worstCaseMessageBytes;
 
+    progress('Allocate / GetPreferredAllocation over gRPC');
     // Allocate / GetPreferredAllocation over gRPC with pre-encoded requests: the client's encode cost is the kubelet's, not ours.
     const ids = res.devices.slice(0, 4096).map((d) => d.ID);
     const avail = res.devices.map((d) => d.ID);
@@ -187,6 +193,7 @@ export default async function bench(): Promise<{ title: string; markdown: string
     const socketsLeft = (await readdir(kubeletDir)).filter((f) => f !== 'kubelet.sock');
     const load = loadavg()[0];
 
+    progress('competitor: naive');
     // --- competitor: naive per-MiB `epc-<n>` IDs, same stand-in ---
     const naiveSock = 'naive-epc.sock';
     const naiveT0 = performance.now();
@@ -201,9 +208,10 @@ export default async function bench(): Promise<{ title: string; markdown: string
       for (const id of naiveIds) if (!naiveSet.has(id)) throw new Error('unknown');
       naiveAlloc.push(performance.now() - t0);
     }
-    await new Promise<void>((r) => naive.server.tryShutdown(() => r()));
+    naive.server.forceShutdown(); // its stream is still writing 15 MB nobody reads
     await kubelet.stop();
 
+    progress('smaller nodes');
     // --- smaller nodes: where does the cap start? ---
     const sizes = [
       ['8 GiB (DCsv3 small)', [8 * GiB]],
