@@ -14,7 +14,7 @@ import {
 } from './attest.js';
 import { decodeBase64Any } from './encoding.js';
 import {
-  CHALLENGE_TTL_MS, KBS_TOKEN_LIFETIME_S, encryptToTeeKey, kbsReportData, newNonce, parseKbsAttestBody, parseTeePublicKey,
+  CHALLENGE_TTL_MS, KBS_TOKEN_LIFETIME_S, encryptToTeeKey, kbsReportData, newNonce, parseKbsAttestBody, parseTeePublicKey, type TeePublicKey,
 } from './kbs.js';
 import type { ServiceMetrics } from './metrics.js';
 import { asAttestationType, readPolicyUpload, storedPolicyJws, policyTokenHash, type PolicyService } from './policies.js';
@@ -271,7 +271,8 @@ export function createServiceApp(deps: ServiceDeps): Hono<Env> {
     if (outcome === 'used') throw new KubeSgxError('NONCE_REPLAYED', 'runtime-data.nonce was already used', { path: ['runtime-data', 'nonce'] });
     if (outcome === 'expired') throw new KubeSgxError('NONCE_EXPIRED', 'runtime-data.nonce has expired: request a new challenge', { path: ['runtime-data', 'nonce'] });
     const verified = await verifySgxQuote(deps.verifier, quote, deps.simulation);
-    const expected = Buffer.from(kbsReportData(body.nonce, teePubkey, body.additionalEvidence));
+    // Hash the key exactly as sent (members the client added stay in the binding).
+    const expected = Buffer.from(kbsReportData(body.nonce, body.teePubkey as TeePublicKey, body.additionalEvidence));
     if (!expected.equals(Buffer.from(verified.enclave.reportData, 'hex'))) {
       throw new KubeSgxError('REPORT_DATA_MISMATCH', 'the quote\'s report data is not SHA-384(JCS({additional-evidence, nonce, tee-pubkey})) zero-padded to 64 bytes', { path: ['tee-evidence', 'quote'] });
     }

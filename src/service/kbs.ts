@@ -46,7 +46,11 @@ export type TeePublicKey =
 
 const B64URL = /^[A-Za-z0-9_-]+$/;
 
-/** Validates the enclave's ephemeral public key (public members only; key sizes that matter). */
+/**
+ * Validates the enclave's ephemeral public key (public members only; key
+ * sizes that matter) and returns its normalised form (for encryption). The
+ * report-data binding hashes the JWK exactly as the client sent it.
+ */
 export async function parseTeePublicKey(v: unknown): Promise<TeePublicKey> {
   const bad = (m: string): never => {
     throw new KubeSgxError('INVALID_REQUEST', `runtime-data.tee-pubkey: ${m}`, { path: ['runtime-data', 'tee-pubkey'] });
@@ -73,8 +77,7 @@ export async function parseTeePublicKey(v: unknown): Promise<TeePublicKey> {
   } catch (e) {
     bad(`not a valid public key (${(e as Error).message})`);
   }
-  // The binding hashes the key exactly as the client sent it.
-  return { ...(k as object), ...key } as TeePublicKey;
+  return key;
 }
 
 export interface KbsAttestBody {

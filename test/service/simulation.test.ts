@@ -169,6 +169,18 @@ describe('simulation end to end (real verifier, simulated quotes)', () => {
       await assert.rejects(flattenedDecrypt(jwe, stranger.privateKey));
     });
 
+    test('the binding hashes the JWK as sent (no alg, extra members)', async () => {
+      const nonce = (await json('POST', `${svc.url}/kbs/v0/auth`)).body.nonce as string;
+      const { publicKey, privateKey } = await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-384', extractable: true });
+      const jwk = await exportJWK(publicKey);
+      const sent = { kty: 'EC', crv: 'P-384', x: jwk.x, y: jwk.y, use: 'enc', kid: 'ephemeral-1' };
+      const quote = quoteFor(kbsReportData(nonce, sent as unknown as TeePublicKey));
+      const r = await json('POST', `${svc.url}/kbs/v0/attest`, { 'runtime-data': { nonce, 'tee-pubkey': sent }, 'tee-evidence': { quote: Buffer.from(quote).toString('base64') } });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const res = await httpCall('GET', `${svc.url}/kbs/v0/resource/app/a/key`, undefined, { ca, headers: { authorization: `Bearer ${r.body.token as string}` } });
+      assert.equal(Buffer.from((await flattenedDecrypt(JSON.parse(res.body) as FlattenedJWE, privateKey)).plaintext).toString(), 'secret-of-A');
+    });
+
     test('used, unknown and expired nonces are refused; report data must bind nonce and key', async () => {
       const nonce = (await json('POST', `${svc.url}/kbs/v0/auth`)).body.nonce as string;
       assert.equal((await manualAttest(nonce)).status, 200);
