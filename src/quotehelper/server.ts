@@ -148,7 +148,12 @@ export class AesmServer {
       done = true;
       clearTimeout(frameDeadline);
       socket.pause();
-      void this.serve(socket, st.payload);
+      this.serve(socket, st.payload).catch((e: unknown) => {
+        // A bug must cost one connection, never the process.
+        m?.rejectedConnections.inc({ reason: 'internal-error' });
+        this.log.error({ err: e instanceof Error ? e.message : String(e) }, 'internal error while answering an aesm request');
+        socket.destroy();
+      });
     });
   }
 

@@ -11,7 +11,7 @@ import { INTEL_ECDSA_ATT_KEY_ID } from '../../src/quotehelper/keyid.js';
 import { AesmServer } from '../../src/quotehelper/server.js';
 import { encodeRequest } from '../../src/quotehelper/schema.js';
 import { FakeBackend, fakeReport } from './fake-backend.js';
-import { openFdCount, rawExchange, startFakeServer, tempDir, type TestServer } from './util.js';
+import { openFdCount, rawExchange, settleFdCount, startFakeServer, tempDir, type TestServer } from './util.js';
 
 describe('bad input never stops the helper', () => {
   let ts: TestServer;
@@ -122,8 +122,8 @@ describe('bad input never stops the helper', () => {
     for (let round = 0; round < 3; round++) {
       await Promise.all(Array.from({ length: 100 }, (_, i) => client.getQuote(fakeReport(i))));
     }
-    await new Promise((r) => setTimeout(r, 100));
-    assert.ok(openFdCount() <= before + 2, `fds before ${before}, after ${openFdCount()}`);
+    const after = await settleFdCount(before + 2);
+    assert.ok(after <= before + 2, `fds before ${before}, after ${after}`);
   });
 });
 
@@ -139,6 +139,30 @@ describe('connection cap', () => {
       await Promise.all(silent); // idle deadline frees the slots
       const client = new AesmClient({ socketPath: ts.socketPath, timeoutMs: 2000 });
       assert.equal(await client.getSupportedAttKeyIdNum(), 1);
+    } finally {
+      await ts.close();
+    }
+  });
+});
+
+describe('internal faults', () => {
+  test('an exception while answering costs one connection, not the process', async () => {
+    const ts = await startFakeServer();
+    try {
+      // Fault injection: a metrics sink that throws (nothing else in the path can be made to).
+      const original = ts.metrics.requests.inc.bind(ts.metrics.requests);
+      let fail = true;
+      ts.metrics.requests.inc = ((...args: Parameters<typeof original>) => {
+        if (fail) throw new Error('injected fault');
+        return original(...args);
+      }) as typeof original;
+      const out = await rawExchange(ts.socketPath, [frame(encodeRequest({ getSupportedAttKeyIDNumReq: {} }))]);
+      assert.equal(out.closedByServer, true);
+      assert.equal(out.data.length, 0);
+      fail = false;
+      const client = new AesmClient({ socketPath: ts.socketPath, timeoutMs: 2000 });
+      assert.equal(await client.getSupportedAttKeyIdNum(), 1);
+      assert.match(await ts.metrics.registry.metrics(), /rejected_connections_total\{reason="internal-error"\} 1/);
     } finally {
       await ts.close();
     }

@@ -11,7 +11,7 @@ import { QuoteVerifier, verifyQuote } from '../../src/dcap/index.js';
 import { SimPlatform } from '../../src/sim/index.js';
 import { AesmClient } from '../../src/quotehelper/client.js';
 import { startQuoteHelper, type QuoteHelper } from '../../src/quotehelper/helper.js';
-import { openFdCount, tempDir } from './util.js';
+import { openFdCount, settleFdCount, tempDir } from './util.js';
 
 function captureLogger(): { logger: Logger; lines: () => Record<string, unknown>[] } {
   const chunks: string[] = [];
@@ -122,9 +122,8 @@ describe('sim backend end to end: quotes verify with the platform root', () => {
       const verifier = new QuoteVerifier({ trustedRoots: [platform.rootCaPem] });
       for (const q of all) assert.equal(verifier.verifySync(q, collateral).status, 'UpToDate');
     }
-    await new Promise((r) => setTimeout(r, 100));
+    const fdAfter = await settleFdCount(fdBefore + 2);
     gc();
-    const fdAfter = openFdCount();
     const heapGrowth = process.memoryUsage().heapUsed - heapBefore;
     assert.ok(fdAfter <= fdBefore + 2, `fds ${fdBefore} → ${fdAfter}`);
     assert.ok(heapGrowth < 16 * 1024 * 1024, `heap grew ${heapGrowth} bytes`);

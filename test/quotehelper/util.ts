@@ -70,3 +70,14 @@ export function rawExchange(socketPath: string, parts: Buffer[], opts: { timeout
 export function openFdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }
+
+/** Waits (up to `ms`) for the descriptor count to fall to `limit`; returns the last count. */
+export async function settleFdCount(limit: number, ms = 3000): Promise<number> {
+  const deadline = Date.now() + ms;
+  let n = openFdCount();
+  while (n > limit && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    n = openFdCount();
+  }
+  return n;
+}
