@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { X509Crl } from '@peculiar/x509';
 import { KubeSgxError } from '../errors.js';
 import type { Collateral } from '../dcap/collateral.js';
+import { verifyQuote } from '../dcap/verify.js';
 import { SGX_ATTRIBUTE_FLAGS, SGX_TARGET_INFO_SIZE } from '../sgx/constants.js';
 import { encodeReportBody, makeReportBody } from '../sgx/report.js';
 import { ReportKeys, keyTargetOf } from './ereport.js';
-import { SIM_APP_ATTRIBUTES, SIM_CPU_SVN, SIM_DEFAULT_ENCLAVE, SIM_QE, TCB_SCENARIOS, type TcbScenario } from './identity.js';
+import { SCENARIO_STATUS, SIM_APP_ATTRIBUTES, SIM_CPU_SVN, SIM_DEFAULT_ENCLAVE, SIM_QE, TCB_SCENARIOS, type TcbScenario } from './identity.js';
 import { seedFingerprint } from './keys.js';
 import { COLLATERAL_REFRESH_MS, createMaterial, generateCollateral, type PlatformMaterial } from './material.js';
 import { certPem } from './pki.js';
@@ -119,7 +120,39 @@ export class SimPlatform {
     }
     const p = new SimPlatform(dir, material, collateral, opts.now);
     await p.refreshCollateral();
+    p.selfTest(join(dir, FILES.collateral));
     return p;
+  }
+
+  /**
+   * Quotes itself and verifies the quote with the verifier against its own
+   * root: a loaded platform whose collateral.json was edited or mixed up with
+   * another platform's fails here, naming the file, instead of later in every
+   * relying party.
+   */
+  private selfTest(collateralFile: string): void {
+    const { quote } = this.getQuote(this.ereport({ targetInfo: this.qeTargetInfo() }));
+    const expected = SCENARIO_STATUS[this.scenario];
+    let outcome: string;
+    try {
+      outcome = verifyQuote(quote, this.currentCollateral, { trustedRoots: [this.rootCaPem], now: this.clock() }).status;
+    } catch (e) {
+      outcome = e instanceof KubeSgxError ? e.code : String(e);
+      if (this.scenario === 'revoked' && outcome === 'PCK_REVOKED') return;
+      // a clock outside the certificates' validity is not corruption (the quotes just do not verify at that time)
+      if (/EXPIRED|NOT_YET_VALID/.test(outcome)) return;
+      throw new KubeSgxError('SIM_PLATFORM_CORRUPT', `${collateralFile}: the platform's own quote does not verify with it (${outcome}: ${e instanceof Error ? e.message : ''})`, {
+        path: [collateralFile],
+        details: { file: collateralFile },
+        cause: e,
+      });
+    }
+    if (outcome !== expected) {
+      throw new KubeSgxError('SIM_PLATFORM_CORRUPT', `${collateralFile}: gives status ${outcome}, but the platform's scenario ${this.scenario} means ${expected}`, {
+        path: [collateralFile],
+        details: { file: collateralFile },
+      });
+    }
   }
 
   /**

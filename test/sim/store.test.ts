@@ -153,6 +153,18 @@ describe('corrupted or half-written directories: a clear error naming the file, 
     }, 'SIM_PLATFORM_CORRUPT', 'pck.pem'],
     ['a certificate belongs to another key', (d) => cpSync(join(d, 'pck-ca.pem'), join(d, 'pck.pem')), 'SIM_PLATFORM_CORRUPT', 'pck.pem'],
     ['collateral.json is not collateral', (d) => writeFileSync(join(d, 'collateral.json'), '{"tcb_info":1}'), 'SIM_PLATFORM_CORRUPT', 'collateral.json'],
+    ['collateral.json with a wrong TCB Info signature', (d) => {
+      const f = join(d, 'collateral.json');
+      const c = JSON.parse(readFileSync(f, 'utf8')) as Record<string, string>;
+      c.tcb_info_signature = 'ab'.repeat(64);
+      writeFileSync(f, JSON.stringify(c));
+    }, 'SIM_PLATFORM_CORRUPT', 'collateral.json'],
+    ['collateral.json with an edited TCB level', (d) => {
+      const f = join(d, 'collateral.json');
+      const c = JSON.parse(readFileSync(f, 'utf8')) as Record<string, string>;
+      c.tcb_info = c.tcb_info.replace('"UpToDate"', '"OutOfDate"');
+      writeFileSync(f, JSON.stringify(c));
+    }, 'SIM_PLATFORM_CORRUPT', 'collateral.json'],
   ];
   for (const [name, damage, code, file] of cases) {
     test(name, async () => {
