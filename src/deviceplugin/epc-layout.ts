@@ -45,11 +45,24 @@ export function epcUnitId(index: number): string {
   return index.toString(36);
 }
 
-/** Parses an ID back into its unit index; -1 when it is not a canonical compact ID. */
+/** Parses an ID back into its unit index; -1 when it is not a canonical compact ID (same language as ID_RE). */
 export function parseEpcUnitId(id: string): number {
-  if (!ID_RE.test(id)) return -1;
-  return parseInt(id, 36);
+  const len = id.length;
+  if (len === 0 || len > 6 || (len > 1 && id.charCodeAt(0) === 48)) return -1; // empty, too long, leading zero
+  let n = 0;
+  for (let i = 0; i < len; i++) {
+    const c = id.charCodeAt(i);
+    let d: number;
+    if (c >= 48 && c <= 57) d = c - 48;
+    else if (c >= 97 && c <= 122) d = c - 87;
+    else return -1;
+    n = n * 36 + d;
+  }
+  return n;
 }
+
+/** The grammar parseEpcUnitId accepts, for documentation and tests. */
+export const EPC_UNIT_ID_PATTERN = ID_RE;
 
 function varintLength(n: number): number {
   return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : 4;

@@ -55,6 +55,16 @@ class Reader {
 
   string(): string {
     const [s, e] = this.bytes();
+    // Device IDs are short ASCII: building them in JS beats a native call per string.
+    if (e - s <= 16) {
+      let out = '';
+      for (let i = s; i < e; i++) {
+        const c = this.buf[i];
+        if (c >= 0x80) return this.buf.toString('utf8', s, e);
+        out += String.fromCharCode(c);
+      }
+      return out;
+    }
     return this.buf.toString('utf8', s, e);
   }
 

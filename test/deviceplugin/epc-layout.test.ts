@@ -1,7 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { deviceApi, encodeListAndWatchResponse, listAndWatchEncodedLength, KUBELET_MAX_RECV_BYTES, type InventoryDevice } from '../../src/deviceplugin/api.js';
-import { planEpcLayout, epcDevices, parseEpcUnitId, epcUnitId, numaOfUnit, DEFAULT_MAX_MESSAGE_BYTES } from '../../src/deviceplugin/epc-layout.js';
+import fc from 'fast-check';
+import { planEpcLayout, epcDevices, parseEpcUnitId, epcUnitId, numaOfUnit, DEFAULT_MAX_MESSAGE_BYTES, EPC_UNIT_ID_PATTERN } from '../../src/deviceplugin/epc-layout.js';
 import type { MethodDefinition } from '@grpc/grpc-js';
 
 const lw = () => deviceApi().devicePlugin.ListAndWatch as MethodDefinition<unknown, { devices: { ID: string; health: string; topology?: { nodes: { ID?: number }[] } }[] }>;
@@ -55,6 +56,16 @@ describe('EPC MiB layout', () => {
     assert.equal(numaOfUnit(l, 127), 0);
     assert.equal(numaOfUnit(l, 128), 1);
     assert.equal(numaOfUnit(l, 192), -1);
+  });
+
+  test('the hand-written ID parser accepts exactly the documented grammar', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 8 }), fc.stringMatching(/^[0-9a-z]{1,7}$/)), (id) => {
+        const want = EPC_UNIT_ID_PATTERN.test(id) ? parseInt(id, 36) : -1;
+        assert.equal(parseEpcUnitId(id), want, JSON.stringify(id));
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   test('IDs round-trip; non-canonical IDs are rejected', () => {
