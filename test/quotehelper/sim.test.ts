@@ -11,6 +11,7 @@ import { QuoteVerifier, verifyQuote } from '../../src/dcap/index.js';
 import { SimPlatform } from '../../src/sim/index.js';
 import { AesmClient } from '../../src/quotehelper/client.js';
 import { startQuoteHelper, type QuoteHelper } from '../../src/quotehelper/helper.js';
+import { INTEL_ECDSA_ATT_KEY_ID } from '../../src/quotehelper/keyid.js';
 import { openFdCount, settleFdCount, tempDir } from './util.js';
 
 function captureLogger(): { logger: Logger; lines: () => Record<string, unknown>[] } {
@@ -67,6 +68,20 @@ describe('sim backend end to end: quotes verify with the platform root', () => {
     const result = verifyQuote(quote, platform.collateral(), { trustedRoots: [platform.rootCaPem] });
     assert.equal(result.status, 'UpToDate');
     assert.ok(Buffer.from(quote.subarray(48 + 320, 48 + 384)).equals(data), 'report data carried into the quote');
+  });
+
+  test('Gramine\'s flow: InitQuoteEx (pub key ID, no timeout), GetQuoteEx with buf_size 8192, length from 436 + signature_data_len', async () => {
+    const init = await client.request({ initQuoteExReq: { att_key_id: INTEL_ECDSA_ATT_KEY_ID, b_pub_key_id: true, buf_size: 32 } });
+    assert.equal(init.initQuoteExRes?.errorCode, 0);
+    assert.equal(init.initQuoteExRes?.target_info?.length, 512, 'Gramine requires exactly 512');
+    const report = platform.ereport({ targetInfo: init.initQuoteExRes?.target_info as Buffer, reportData: Buffer.alloc(64, 0x5a) });
+    const res = await client.request({ getQuoteExReq: { report, att_key_id: INTEL_ECDSA_ATT_KEY_ID, buf_size: 8192 } });
+    assert.equal(res.getQuoteExRes?.errorCode, 0);
+    const padded = res.getQuoteExRes?.quote as Buffer;
+    assert.equal(padded.length, 8192, 'aesmd semantics: buf_size bytes');
+    const actual = 436 + padded.readUInt32LE(432);
+    assert.ok(actual <= 8192);
+    assert.equal(verifyQuote(padded.subarray(0, actual), platform.collateral(), { trustedRoots: [platform.rootCaPem] }).status, 'UpToDate');
   });
 
   test('the same quote does not verify against Intel\'s root (no trustedRoots)', async () => {
