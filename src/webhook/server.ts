@@ -252,12 +252,15 @@ function readBody(req: IncomingMessage): Promise<Buffer | string> {
       done = true;
       resolve(size === 0 ? 'empty body: expected an AdmissionReview' : Buffer.concat(chunks, size));
     });
-    req.on('error', () => {
+    const fail = () => {
       if (!done) {
         done = true;
-        resolve('request body could not be read');
+        resolve('request body could not be read (connection closed)');
       }
-    });
+    };
+    req.on('error', fail);
+    req.on('close', fail); // a client gone mid-body: settle, so nothing waits forever
+
   });
 }
 

@@ -129,6 +129,25 @@ describe('webhook HTTPS server', () => {
     assert.match(m.body, /kube_sgx_webhook_certificate_not_after_seconds \d+/);
   });
 
+  test('a client that disconnects mid-body does not wedge or crash the server', async () => {
+    const { connect } = await import('node:tls');
+    const u = new URL(server.url);
+    await new Promise<void>((resolve, reject) => {
+      const sock = connect({ host: u.hostname, port: Number(u.port), ca: certs.caCertPem }, () => {
+        sock.write('POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"apiVersion":');
+        setTimeout(() => {
+          sock.destroy();
+          resolve();
+        }, 50);
+      });
+      sock.on('error', reject);
+    });
+    const r = await call(server.url, certs.caCertPem, '/healthz', { method: 'GET' });
+    assert.equal(r.status, 200);
+    const m = await call(server.url, certs.caCertPem, '/metrics', { method: 'GET' });
+    assert.match(m.body, /kube_sgx_webhook_reviews_total\{endpoint="mutate",outcome="bad_request"\} 8/, 'the aborted request was settled as a bad request');
+  });
+
   test('certificate rotation is picked up without a restart; a half-written rotation is not', async () => {
     const oldSerial = (await call(server.url, certs.caCertPem, '/healthz', { method: 'GET' })).peerSerial;
     const next = await generateWebhookCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
