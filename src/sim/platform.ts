@@ -187,6 +187,7 @@ export class SimPlatform {
    * back), and saves it. Concurrent calls share one refresh.
    */
   async refreshCollateral(now: Date = this.clock(), force = false): Promise<boolean> {
+    if (this.refreshing !== undefined && !force) await this.refreshing.catch(() => undefined); // let an in-flight re-issue finish saving
     const t = now.getTime();
     if (!force && this.collateralNotAfter - t > COLLATERAL_REFRESH_MS && this.collateralNotBefore <= t) return false;
     this.refreshing ??= (async () => {

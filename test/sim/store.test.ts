@@ -230,6 +230,7 @@ describe('collateral lifetime', () => {
     assert.equal(p.collateralExpiresAt().getTime(), stale, 'served at once, before the re-issue finishes');
     // the re-issue runs in the background (generous bound: the test machine may be loaded)
     for (let i = 0; i < 1200 && p.collateralExpiresAt().getTime() === stale; i++) await new Promise((r) => setTimeout(r, 25));
+    await p.refreshCollateral(); // resolves once the background re-issue has been saved
     assert.ok(p.collateralExpiresAt().getTime() > Date.now() + 80 * DAY);
     assert.equal(verifyQuote(quote(p), p.collateral(), { trustedRoots: [p.rootCaPem] }).status, 'UpToDate');
     const onDisk = JSON.parse(readFileSync(join(p.dir, 'collateral.json'), 'utf8')) as { tcb_info: string };
