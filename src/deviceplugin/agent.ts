@@ -111,6 +111,8 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
   let inv: SgxInventory | null = null;
   let lastReasons = '';
   let lastCapReason: string | undefined;
+  let lastFacts = '';
+  let countedPatches = 0;
 
   async function rediscover(): Promise<void> {
     const next = await discoverSgx(hostRoot, { epcBytes: opts.epcBytes });
@@ -118,7 +120,7 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
     epcPlugin?.setHost(next);
     enclavePlugin?.setHost(next);
     provisionPlugin?.setHost(next);
-    const reasons = next.reasons.join('; ');
+    const reasons = next.reasons.join('; ') + `|aesmd=${next.aesmdSocket !== null}`;
     if (reasons !== lastReasons) {
       lastReasons = reasons;
       if (next.enclaveDevice === null) log.warn({ hostRoot, reasons: next.reasons }, 'no SGX on this node: advertising an empty inventory; will keep looking');
@@ -135,9 +137,14 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
     if (nodeUpdater) {
       const facts = nodeStatusModule!.nodeFactsFor(next);
       if (!resources.includes(RESOURCE_EPC_BYTES)) facts.epcBytes = null;
-      const before = nodeUpdater.patches;
-      await nodeUpdater.setDesired(facts);
-      metrics.nodePatches.inc(nodeUpdater.patches - before);
+      // Only on a change: the updater's own slow timer re-asserts unchanged facts (one GET per minute, not per scan).
+      const key = JSON.stringify(facts);
+      if (key !== lastFacts) {
+        lastFacts = key;
+        await nodeUpdater.setDesired(facts);
+      }
+      metrics.nodePatches.inc(nodeUpdater.patches - countedPatches);
+      countedPatches = nodeUpdater.patches;
     }
   }
 

@@ -241,6 +241,10 @@ describe('node agent and the Node', () => {
       assert.equal(api.node.status.capacity['sgx.intel.com/epc'], '100663296');
       assert.equal(api.node.metadata.labels['sgx.intel.com/capable'], 'true');
       assert.deepEqual(agent.status().nodeUpdate, { enabled: true, ok: true });
+      api.seen = [];
+      await agent.rediscover();
+      assert.deepEqual(api.seen, [], 'an unchanged scan does not touch the API server');
+      assert.match(await agent.metrics.registry.metrics(), /kube_sgx_node_api_patches_total 2/);
     } finally {
       await agent.stop();
     }
