@@ -10,7 +10,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import { KubeSgxError, toKubeSgxError } from '../errors.js';
 import {
-  buildTokenClaims, checkApiVersion, evidenceClaims, incomingClaims, parseAttestRequest, unsignedToken, verifySgxQuote,
+  buildTokenClaims, checkApiVersion, parseAttestRequest, unsignedToken, verifySgxQuote,
 } from './attest.js';
 import { decodeBase64Any } from './encoding.js';
 import {
@@ -18,7 +18,7 @@ import {
 } from './kbs.js';
 import type { ServiceMetrics } from './metrics.js';
 import { asAttestationType, readPolicyUpload, storedPolicyJws, policyTokenHash, type PolicyService } from './policies.js';
-import { evaluatePolicy, parsePolicy, policyHash } from './policy/index.js';
+import { parsePolicy, policyHash } from './policy/index.js';
 import { toProblem } from './problems.js';
 import type { RateLimiter } from './ratelimit.js';
 import type { SecretService } from './secrets.js';
@@ -339,6 +339,3 @@ function draftPolicy(text: string) {
   const parsed = parsePolicy(text);
   return { text, parsed, hash: policyHash(text), version: -1, isDefault: false };
 }
-
-// Re-exported for tests that check the claim set the policy engine sees.
-export { evidenceClaims, incomingClaims, evaluatePolicy };

@@ -23,12 +23,3 @@ export function decodeBase64Any(value: unknown, path: string): Uint8Array {
 export function b64url(bytes: Uint8Array | string): string {
   return Buffer.from(bytes).toString('base64url');
 }
-
-export function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('hex');
-}
-
-export function fromHex(s: string, path: string): Uint8Array {
-  if (!/^([0-9a-fA-F]{2})*$/.test(s)) throw new KubeSgxError('INVALID_REQUEST', `${path} must be hex`, { path: [path] });
-  return new Uint8Array(Buffer.from(s, 'hex'));
-}

@@ -5,7 +5,7 @@
  * verifier code for a malformed or tampered quote) are the caller's evidence
  * problem: 400 with the type derived from the code.
  */
-import { KubeSgxError, type KubeSgxErrorInit } from '../errors.js';
+import type { KubeSgxError } from '../errors.js';
 
 export const PROBLEM_TYPE_BASE = 'https://kube-sgx.dev/problems/';
 
@@ -84,9 +84,4 @@ export function toProblem(err: KubeSgxError): ProblemDocument {
   if (err.offset !== undefined) doc.offset = err.offset;
   if (err.details !== undefined && status < 500) doc.details = err.details;
   return doc;
-}
-
-/** Shorthand for throwing a service error. */
-export function fail(code: string, message: string, init?: KubeSgxErrorInit): never {
-  throw new KubeSgxError(code, message, init);
 }

@@ -60,6 +60,3 @@ export interface Store {
 
   close(): Promise<void>;
 }
-
-/** Secret names: what a Kubernetes object name and a URL path segment both accept. */
-export const SECRET_NAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
