@@ -109,7 +109,7 @@ describe('kube-sgx quote-helper', { concurrency: true }, () => {
     let logs = '';
     child.stderr.on('data', (c: Buffer) => (logs += c.toString()));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    const deadline = Date.now() + 20000;
+    const deadline = Date.now() + 45000;
     while (!/"ops":"(http:[^"]+)"/.test(logs)) {
       if (Date.now() > deadline) assert.fail('helper did not start: ' + logs);
       await new Promise((r) => setTimeout(r, 50));
