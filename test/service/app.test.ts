@@ -314,6 +314,26 @@ describe('attestation service HTTP API (real Intel quote, real verifier)', () =>
     }
   });
 
+  test('logs (debug level) never carry secret values, tokens or the admin token', async () => {
+    const { pino } = await import('pino');
+    const lines: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (l: string) => void lines.push(l) });
+    const logged = await assembleAttestationService({ verifier: (await createDcapVerifier({ simulation: false, collateralDir: intelCollateralDir(tmp.dir), now: () => INTEL_SAMPLE_TIME })).verifier, adminToken: ADMIN_TOKEN, rateLimit: { rate: 0 }, logger }, ISSUER);
+    try {
+      const releasePolicy = { version: '1.0.0', anyOf: [{ authority: ISSUER, allOf: [{ claim: 'x-ms-sgx-svn', greaterOrEquals: 0 }] }] };
+      await call(logged, 'PUT', '/admin/secrets/logcheck', { valueText: 'VERY-SECRET-VALUE', releasePolicy }, admin);
+      await call(logged, 'GET', '/admin/secrets', undefined, { authorization: 'Bearer WRONG-TOKEN-0123456789' });
+      const t = await attest(logged, { quote: b64u(INTEL_SGX_QUOTE), draftPolicyForAttestation: 'version=1.0; authorizationrules { => permit(); };' });
+      const text = lines.join('');
+      assert.ok(lines.length >= 3, 'requests were logged');
+      for (const needle of ['VERY-SECRET-VALUE', ADMIN_TOKEN, 'WRONG-TOKEN-0123456789', (t.json.token as string).split('.')[1]!, b64u(INTEL_SGX_QUOTE).slice(0, 40)]) {
+        assert.ok(!text.includes(needle), `log contains ${needle.slice(0, 20)}…`);
+      }
+    } finally {
+      await logged.dispose();
+    }
+  });
+
   test('ops endpoints: /healthz, /readyz, /metrics, /status', async () => {
     assert.equal((await call(svc, 'GET', '/healthz')).status, 200);
     assert.equal((await call(svc, 'GET', '/readyz')).status, 200);
