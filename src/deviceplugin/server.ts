@@ -5,8 +5,8 @@
  * The ListAndWatch stream is fed pre-encoded bytes (its serializer is the
  * identity), so the first message costs a socket write, not an encode.
  */
-import { lstat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, mkdir, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import {
   Server,
   ServerCredentials,
@@ -199,6 +199,7 @@ export class DevicePluginServer {
   /** Removes a stale socket, binds, serves. */
   async start(): Promise<void> {
     if (this.server) return;
+    await mkdir(dirname(this.socketPath), { recursive: true }); // the directory itself may have been re-created
     await unlink(this.socketPath).catch(() => undefined);
     const server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
     server.addService(devicePluginServiceDef(), this.handlers());

@@ -297,6 +297,21 @@ describe('node agent lifecycle', () => {
     }
   });
 
+  test('kubelet directory wiped and re-created: sockets re-created, registered again', async () => {
+    const r = await rig(SGX_HOST, { resources: [RESOURCE_ENCLAVE] });
+    try {
+      await r.kubelet.waitFor(() => (r.kubelet.resource(RESOURCE_ENCLAVE)?.messages ?? 0) > 0, 5000, 'registration');
+      await r.kubelet.stop();
+      await removeDir(r.kubeletDir);
+      r.kubelet = await KubeletStandIn.start({ dir: r.kubeletDir });
+      const k = r.kubelet;
+      await k.waitFor(() => k.resource(RESOURCE_ENCLAVE)?.healthy === 5, 5000, 're-registration in the new directory');
+      assert.ok(existsSync(join(r.kubeletDir, 'kube-sgx-enclave.sock')));
+    } finally {
+      await teardown(r);
+    }
+  });
+
   test('a kubelet that never answers Register does not hold up shutdown', async () => {
     const root = await tempDir();
     const hostRoot = join(root, 'h');
