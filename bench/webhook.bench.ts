@@ -329,6 +329,7 @@ export default async function bench(): Promise<{ title: string; markdown: string
       const paced = await runClient({ url: server.url, caFile: files.caCert!, path: '/mutate', rate: 1000, seconds, concurrency: 32 });
       const floor = await runClient({ url: server.url, caFile: files.caCert!, path: '/healthz', rate: 1000, seconds, concurrency: 32 });
       const max = await runClient({ url: server.url, caFile: files.caCert!, path: '/mutate', rate: 0, seconds: 8, concurrency: 16 });
+      const sequential = await runClient({ url: server.url, caFile: files.caCert!, path: '/mutate', rate: 0, seconds: 5, concurrency: 1 });
       // The same paced runs with server and client at nice -10: a stand-in for the CPU request a
       // webhook Deployment has on a real node, where it does not share 2 cores with a dozen builds.
       const nice = -10;
@@ -361,6 +362,7 @@ export default async function bench(): Promise<{ title: string; markdown: string
       rows.push(line('`/mutate` paced at 1,000/s (open loop)', paced));
       rows.push(line('`/healthz` paced at 1,000/s (TLS + HTTP floor)', floor));
       rows.push(line('`/mutate` unpaced, 16 connections (closed loop; latency per request)', max));
+      rows.push(line('`/mutate` one request at a time, 1 connection (service time without queueing)', sequential));
       if (prioritised) {
         rows.push(line('`/mutate` paced at 1,000/s, server + client at nice −10', prioritised.mutate));
         rows.push(line('`/healthz` paced at 1,000/s, server + client at nice −10', prioritised.floor));
