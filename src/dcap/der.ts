@@ -5,6 +5,7 @@
  * throws KubeSgxError('DER_MALFORMED') naming the offset.
  */
 import { KubeSgxError } from '../errors.js';
+import { readNode } from '../sgx/der.js';
 
 export interface Tlv {
   tag: number;
@@ -37,22 +38,14 @@ function malformed(what: string, offset: number): never {
   throw new KubeSgxError('DER_MALFORMED', `DER: ${what} at offset ${offset}`, { offset });
 }
 
-/** Reads the TLV starting at `offset`, which must end at or before `limit`. */
+/**
+ * Reads the TLV starting at `offset`, which must end at or before `limit`.
+ * The TLV parsing itself is src/sgx/der.ts's (one DER length decoder in the
+ * project); this layer names its failures DER_MALFORMED.
+ */
 export function readTlv(buf: Uint8Array, offset: number, limit = buf.length): Tlv {
-  if (offset + 2 > limit) malformed('truncated header', offset);
-  const tag = buf[offset];
-  if ((tag & 0x1f) === 0x1f) malformed('multi-byte tags are not supported', offset);
-  let p = offset + 1;
-  let len = buf[p++];
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 4) malformed('unsupported length form', offset);
-    if (p + n > limit) malformed('truncated length', offset);
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + buf[p++];
-  }
-  if (p + len > limit) malformed(`length ${len} runs past the end`, offset);
-  return { tag, start: offset, contentStart: p, end: p + len };
+  const n = readNode(buf, offset, limit, 'DER_MALFORMED');
+  return { tag: n.tag, start: n.start, contentStart: n.body, end: n.end };
 }
 
 /** Reads a TLV and requires its tag. */
