@@ -48,14 +48,35 @@ export interface ServiceDeps {
   now?: () => number;
 }
 
-type Env = { Bindings: { incoming?: { socket?: { remoteAddress?: string } } } };
+type Env = { Bindings: { incoming?: { socket?: { remoteAddress?: string } } & Partial<AsyncIterable<Buffer>> } };
 
 function clientOf(c: Context<Env>): string {
   return c.env?.incoming?.socket?.remoteAddress ?? 'local';
 }
 
+/**
+ * The body as text. Under @hono/node-server it is read straight from Node's
+ * request stream (cheaper than the Fetch API body), capped at the body limit
+ * itself because that bypasses bodyLimit's stream wrapper.
+ */
+async function readText(c: Context<Env>): Promise<string> {
+  const incoming = c.env?.incoming as (AsyncIterable<Buffer> & { readableEnded?: boolean }) | undefined;
+  // Only with Content-Length: then bodyLimit has checked the size and left the stream alone.
+  if (!incoming || typeof incoming[Symbol.asyncIterator] !== 'function' || incoming.readableEnded || c.req.header('content-length') === undefined) {
+    return c.req.text();
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of incoming) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new KubeSgxError('PAYLOAD_TOO_LARGE', `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 async function readJson(c: Context<Env>): Promise<unknown> {
-  const text = await c.req.text();
+  const text = await readText(c);
   if (text.trim() === '') throw new KubeSgxError('INVALID_JSON', 'the request body is empty (expected JSON)');
   try {
     return JSON.parse(text);

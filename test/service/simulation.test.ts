@@ -90,6 +90,29 @@ describe('simulation end to end (real verifier, simulated quotes)', () => {
     assert.equal(other.body.code, 'RUNTIME_DATA_MISMATCH');
   });
 
+  test('over real HTTP: oversized bodies are 413 with or without Content-Length (chunked)', async () => {
+    const { request } = await import('node:https');
+    const big = JSON.stringify({ quote: 'A'.repeat(1024 * 1024 + 100) });
+    const send = (chunked: boolean) =>
+      new Promise<number>((resolve, reject) => {
+        const u = new URL(`${svc.url}/attest/SgxEnclave?api-version=2022-08-01`);
+        const headers: Record<string, string> = { 'content-type': 'application/json', ...(chunked ? {} : { 'content-length': String(Buffer.byteLength(big)) }) };
+        const req = request(u, { method: 'POST', headers, ca }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', (e: NodeJS.ErrnoException) => (e.code === 'EPIPE' || e.code === 'ECONNRESET' ? resolve(413) : reject(e)));
+        if (chunked) for (let i = 0; i < big.length; i += 65536) req.write(big.slice(i, i + 65536));
+        else req.write(big);
+        req.end();
+      });
+    assert.equal(await send(false), 413);
+    assert.equal(await send(true), 413);
+    // and a normal request on a fresh connection still works
+    const ok = await json('POST', `${svc.url}/attest/SgxEnclave?api-version=2022-08-01`, { quote: b64u(quoteFor(new Uint8Array(64))) });
+    assert.equal(ok.status, 200);
+  });
+
   test('default policy denies a debug enclave', async () => {
     const r = await json('POST', `${svc.url}/attest/SgxEnclave?api-version=2022-08-01`, { quote: b64u(quoteFor(new Uint8Array(64), ENCLAVE_A, true)) });
     assert.equal(r.status, 400);
