@@ -12,6 +12,8 @@ interface ServiceFlags {
   dataDir?: string;
   collateralDir?: string;
   pccs?: string;
+  pcs?: string | true;
+  thim?: string;
   simulation?: boolean;
   platform?: string;
   store: string;
@@ -71,6 +73,8 @@ export function registerAttestationServiceCommand(parent: Command): void {
     .option('--data-dir <dir>', 'SQLite state directory (signing key, policies, secrets); omitted = in memory')
     .option('--collateral-dir <dir>', 'offline collateral directory (collateral JSON files)')
     .option('--pccs <url>', 'PCCS base URL for collateral')
+    .option('--pcs [url]', 'Intel PCS v4 for collateral (default base URL: Intel\'s)')
+    .option('--thim <url>', 'Azure THIM base URL for collateral (on Azure: the node-local endpoint)')
     .option('--simulation', 'trust the simulator root CA of --platform; tokens say x-kube-sgx-simulated: true')
     .option('--platform <dir>', 'simulated platform directory (with --simulation)')
     .option('--store <kind>', 'sqlite | kubernetes', 'sqlite')
@@ -83,7 +87,9 @@ export function registerAttestationServiceCommand(parent: Command): void {
     .action(
       action(async (f: ServiceFlags) => {
         if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
-        if (f.collateralDir && f.pccs) throw new UsageError('--collateral-dir and --pccs exclude each other');
+        if ([f.collateralDir, f.pccs, f.pcs, f.thim].filter((x) => x !== undefined).length > 1) {
+          throw new UsageError('--collateral-dir, --pccs, --pcs and --thim exclude each other: give one collateral source');
+        }
         if (f.simulation && !f.platform) throw new UsageError('--simulation needs --platform DIR');
         if (!f.simulation && f.platform) throw new UsageError('--platform needs --simulation');
         if (f.store !== 'sqlite' && f.store !== 'kubernetes') throw new UsageError(`--store must be sqlite or kubernetes, got ${JSON.stringify(f.store)}`);
@@ -93,6 +99,8 @@ export function registerAttestationServiceCommand(parent: Command): void {
         if (f.dataDir) opts.dataDir = f.dataDir;
         if (f.collateralDir) opts.collateralDir = f.collateralDir;
         if (f.pccs) opts.pccsUrl = f.pccs;
+        if (f.pcs !== undefined) opts.pcsUrl = typeof f.pcs === 'string' ? f.pcs : '';
+        if (f.thim) opts.thimUrl = f.thim;
         if (f.simulation) opts.simulation = true;
         if (f.platform) opts.platformDir = f.platform;
         if (f.namespace) opts.kubernetes = { namespace: f.namespace };

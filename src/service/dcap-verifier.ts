@@ -1,13 +1,13 @@
 /**
  * Builds the real verifier for the service: the DCAP QuoteVerifier with
- * - production: the pinned Intel root only, collateral from --collateral-dir
- *   or --pccs (cached until the collateral's own nextUpdate);
+ * - production: the pinned Intel root only, collateral from --collateral-dir,
+ *   --pccs, --pcs or --thim (exactly one; cached until the collateral's own nextUpdate);
  * - --simulation --platform DIR: the simulator's root only, collateral from
  *   the simulated platform. Nothing else ever makes the sim root trusted.
  */
 import { KubeSgxError } from '../errors.js';
 import {
-  CachingCollateralProvider, DirectoryCollateralProvider, PccsCollateralProvider, QuoteVerifier, type CollateralProvider, type VerificationResult,
+  CachingCollateralProvider, DirectoryCollateralProvider, INTEL_PCS_URL, PccsCollateralProvider, PcsCollateralProvider, QuoteVerifier, ThimCollateralProvider, type CollateralProvider, type VerificationResult,
 } from '../dcap/index.js';
 import { SimPlatform } from '../sim/index.js';
 import type { AttestationVerifier, VerifiedQuote } from './verifier.js';
@@ -18,6 +18,10 @@ export interface DcapVerifierOptions {
   platformDir?: string;
   collateralDir?: string;
   pccsUrl?: string;
+  /** Intel PCS v4 base URL ('' or undefined with `pcs: true` = Intel's). */
+  pcsUrl?: string;
+  /** Azure THIM base URL (the node-local endpoint on Azure). */
+  thimUrl?: string;
   now?: () => Date;
 }
 
@@ -78,8 +82,15 @@ export async function createDcapVerifier(opts: DcapVerifierOptions): Promise<{ v
   } else if (opts.pccsUrl) {
     provider = new PccsCollateralProvider(opts.pccsUrl);
     source = `PCCS ${opts.pccsUrl}`;
+  } else if (opts.pcsUrl !== undefined) {
+    const baseUrl = opts.pcsUrl || INTEL_PCS_URL;
+    provider = new PcsCollateralProvider({ baseUrl });
+    source = `Intel PCS ${baseUrl}`;
+  } else if (opts.thimUrl) {
+    provider = new ThimCollateralProvider(opts.thimUrl);
+    source = `Azure THIM ${opts.thimUrl}`;
   } else {
-    throw new KubeSgxError('CONFIG_INVALID', 'no collateral source: give --collateral-dir DIR, --pccs URL, or --simulation --platform DIR');
+    throw new KubeSgxError('CONFIG_INVALID', 'no collateral source: give --collateral-dir DIR, --pccs URL, --pcs [URL], --thim URL, or --simulation --platform DIR');
   }
   const cached = new CachingCollateralProvider(provider, { ...(opts.now ? { now: opts.now } : {}), ...(trustedRoots ? { trustedRoots } : {}) });
   const qv = new QuoteVerifier({ collateralProvider: cached, ...(trustedRoots ? { trustedRoots } : {}), ...(opts.now ? { now: opts.now } : {}) });

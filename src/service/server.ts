@@ -39,6 +39,10 @@ export interface AttestationServiceOptions {
   collateralDir?: string;
   /** PCCS base URL. */
   pccsUrl?: string;
+  /** Intel PCS v4 base URL; '' = Intel's own. */
+  pcsUrl?: string;
+  /** Azure THIM base URL. */
+  thimUrl?: string;
   /** Trust the simulator's root CA (from `platformDir`); tokens say x-kube-sgx-simulated: true. */
   simulation?: boolean;
   platformDir?: string;
@@ -93,7 +97,8 @@ export interface AssembledService {
  */
 export async function assembleAttestationService(opts: Omit<AttestationServiceOptions, 'listen' | 'tls'>, issuer: string): Promise<AssembledService> {
   const logger = opts.logger ?? (process.env.NODE_TEST_CONTEXT ? silentLogger : createLogger('attestation-service'));
-  if (opts.collateralDir && opts.pccsUrl) throw new KubeSgxError('CONFIG_INVALID', '--collateral-dir and --pccs exclude each other');
+  const sources = [opts.collateralDir !== undefined, opts.pccsUrl !== undefined, opts.pcsUrl !== undefined, opts.thimUrl !== undefined].filter(Boolean).length;
+  if (sources > 1) throw new KubeSgxError('CONFIG_INVALID', '--collateral-dir, --pccs, --pcs and --thim exclude each other: give one collateral source');
   if (opts.simulation && !opts.platformDir && !opts.verifier) throw new KubeSgxError('CONFIG_INVALID', '--simulation needs --platform DIR (the simulated platform whose root CA to trust)');
   if (!opts.simulation && opts.platformDir && !opts.verifier) throw new KubeSgxError('CONFIG_INVALID', '--platform is only used with --simulation');
   const adminToken = opts.adminToken ?? (opts.adminTokenFile ? readSecretFile(opts.adminTokenFile, '--admin-token-file') : process.env.KUBE_SGX_ADMIN_TOKEN);
@@ -104,6 +109,8 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
   if (opts.platformDir) dcapOpts.platformDir = opts.platformDir;
   if (opts.collateralDir) dcapOpts.collateralDir = opts.collateralDir;
   if (opts.pccsUrl) dcapOpts.pccsUrl = opts.pccsUrl;
+  if (opts.pcsUrl !== undefined) dcapOpts.pcsUrl = opts.pcsUrl;
+  if (opts.thimUrl) dcapOpts.thimUrl = opts.thimUrl;
   const verifier = opts.verifier ?? (await createDcapVerifier(dcapOpts)).verifier;
 
   // ---- state ----
