@@ -5,7 +5,7 @@
  * (the latter is what "per core" means when the machine is shared).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimPlatform } from '../src/sim/index.js';
 import { QuoteVerifier } from '../src/dcap/index.js';
@@ -107,8 +107,8 @@ ECDSA P-256 signature. There is no competitor to compare with: no other SGX stac
 simulation (reference aesm-and-simulation.md §5), so the baseline is the same work with the quote re-encoded by src/sgx each time instead of copied from a template.
 The two cost about the same (their difference is within the noise of a shared machine): src/sgx's encoder is
 cheap, and the ECDSA signature dominates either way.
-Each row is the median of three rounds of n operations (after a warm-up). The machine is shared with other
-jobs (load average above 15 on 2 cores during this run), so wall-clock rates are well below CPU-second rates.`;
+Each row is the median of three rounds of n operations (after a warm-up). Load average (1 min) when the run ended:
+${loadavg()[0].toFixed(1)} on ${cpus().length} cores; wall-clock rates fall below CPU-second rates when other processes compete for them.`;
     return { title: 'Simulator: quotes per second (bench/sim.bench.ts)', markdown };
   } finally {
     rmSync(dir, { recursive: true, force: true });
