@@ -148,16 +148,7 @@ export class ThimCollateralProvider implements CollateralProvider {
     const rootUrl = intelCrl(AZURE_CRL_URIS.root);
     const tcbUrl = `${b}/tcb?fmspc=${req.fmspc.toLowerCase()}&${client}&api-version=2018-10-01-preview`;
     const qeUrl = `${b}/qe/identity?${client}&api-version=2018-10-01-preview`;
-    const [crl, root, tcb, qe] = await Promise.all([crlUrl, rootUrl, tcbUrl, qeUrl].map((u) => httpGet(u, this.opts)));
-    return collateralFromParts({
-      pckCrlIssuerChain: issuerChainHeader(crl, crlUrl, ...CRL_CHAIN_HEADERS),
-      pckCrl: crl.body,
-      rootCaCrl: root.body,
-      tcbInfoIssuerChain: issuerChainHeader(tcb, tcbUrl, ...TCB_CHAIN_HEADERS),
-      tcbInfoBody: tcb.body.toString('utf8'),
-      qeIdentityIssuerChain: issuerChainHeader(qe, qeUrl, ...QE_CHAIN_HEADERS),
-      qeIdentityBody: qe.body.toString('utf8'),
-    });
+    return this.fetchParts(crlUrl, rootUrl, tcbUrl, qeUrl);
   }
 
   private async tdx(req: CollateralRequest): Promise<Collateral> {
@@ -165,6 +156,11 @@ export class ThimCollateralProvider implements CollateralProvider {
     const rootUrl = `${this.base}/sgx/certification/v4/rootcacrl`;
     const tcbUrl = `${this.base}/tdx/certification/v4/tcb?fmspc=${req.fmspc.toUpperCase()}`;
     const qeUrl = `${this.base}/tdx/certification/v4/qe/identity`;
+    return this.fetchParts(crlUrl, rootUrl, tcbUrl, qeUrl);
+  }
+
+  /** Fetches the four THIM documents at once and assembles them (issuer chains from the response headers). */
+  private async fetchParts(crlUrl: string, rootUrl: string, tcbUrl: string, qeUrl: string): Promise<Collateral> {
     const [crl, root, tcb, qe] = await Promise.all([crlUrl, rootUrl, tcbUrl, qeUrl].map((u) => httpGet(u, this.opts)));
     return collateralFromParts({
       pckCrlIssuerChain: issuerChainHeader(crl, crlUrl, ...CRL_CHAIN_HEADERS),

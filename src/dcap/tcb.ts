@@ -4,7 +4,7 @@
  * their own status can only pull the platform status down.
  */
 import { KubeSgxError } from '../errors.js';
-import type { IdentityTcbLevel, TcbInfo, TcbLevel, TcbStatus, TdxModuleIdentity } from './tcb-info.js';
+import { TCB_STATUSES, type IdentityTcbLevel, type TcbInfo, type TcbLevel, type TcbStatus, type TdxModuleIdentity } from './tcb-info.js';
 
 /**
  * First level (levels are sorted descending) whose every SGX component and
@@ -83,15 +83,8 @@ export function convergeTcbStatus(platform: TcbStatus, components: TcbStatus[]):
   }
 }
 
-const DCAP_QVL_ORDER: TcbStatus[] = [
-  'UpToDate',
-  'SWHardeningNeeded',
-  'ConfigurationNeeded',
-  'ConfigurationAndSWHardeningNeeded',
-  'OutOfDate',
-  'OutOfDateConfigurationNeeded',
-  'Revoked',
-];
+// dcap-qvl ranks statuses in the order TCB_STATUSES lists them (best first).
+const DCAP_QVL_ORDER: readonly TcbStatus[] = TCB_STATUSES;
 
 /**
  * Phala dcap-qvl's rule, for comparison only (not used for results): the
