@@ -102,10 +102,14 @@ class Reader {
   }
 }
 
-/** AllocateRequest { repeated ContainerAllocateRequest container_requests = 1 { repeated string devices_ids = 1 } } */
-export function decodeAllocateRequest(buf: Buffer): AllocateRequestMsg {
+/**
+ * Both request types are `repeated <ContainerRequest> container_requests = 1`:
+ * walks that outer list (skipping unknown fields) and hands each container
+ * request's reader to `readOne`.
+ */
+function decodeContainerRequests<T>(buf: Buffer, readOne: (r: Reader) => T): T[] {
   const top = new Reader(buf, 0, buf.length);
-  const container_requests: { devices_ids: string[] }[] = [];
+  const out: T[] = [];
   while (top.pos < top.end) {
     const [f, wt] = top.key();
     if (f !== 1) {
@@ -113,7 +117,14 @@ export function decodeAllocateRequest(buf: Buffer): AllocateRequestMsg {
       continue;
     }
     top.expect(wt, 2, 'container_requests');
-    const r = top.sub();
+    out.push(readOne(top.sub()));
+  }
+  return out;
+}
+
+/** AllocateRequest { repeated ContainerAllocateRequest container_requests = 1 { repeated string devices_ids = 1 } } */
+export function decodeAllocateRequest(buf: Buffer): AllocateRequestMsg {
+  const container_requests = decodeContainerRequests(buf, (r) => {
     const devices_ids: string[] = [];
     while (r.pos < r.end) {
       const [g, wt2] = r.key();
@@ -122,23 +133,14 @@ export function decodeAllocateRequest(buf: Buffer): AllocateRequestMsg {
         devices_ids.push(r.string());
       } else r.skip(wt2);
     }
-    container_requests.push({ devices_ids });
-  }
+    return { devices_ids };
+  });
   return { container_requests };
 }
 
 /** PreferredAllocationRequest { repeated ContainerPreferredAllocationRequest container_requests = 1 { 1 available, 2 must_include, 3 int32 size } } */
 export function decodePreferredAllocationRequest(buf: Buffer): PreferredAllocationRequestMsg {
-  const top = new Reader(buf, 0, buf.length);
-  const container_requests: { available_deviceIDs: string[]; must_include_deviceIDs: string[]; allocation_size: number }[] = [];
-  while (top.pos < top.end) {
-    const [f, wt] = top.key();
-    if (f !== 1) {
-      top.skip(wt);
-      continue;
-    }
-    top.expect(wt, 2, 'container_requests');
-    const r = top.sub();
+  const container_requests = decodeContainerRequests(buf, (r) => {
     const req = { available_deviceIDs: [] as string[], must_include_deviceIDs: [] as string[], allocation_size: 0 };
     while (r.pos < r.end) {
       const [g, wt2] = r.key();
@@ -154,7 +156,7 @@ export function decodePreferredAllocationRequest(buf: Buffer): PreferredAllocati
         req.allocation_size = v >= 2 ** 31 ? -1 : v; // negative int32 (sign-extended): invalid anyway
       } else r.skip(wt2);
     }
-    container_requests.push(req);
-  }
+    return req;
+  });
   return { container_requests };
 }
