@@ -119,26 +119,26 @@ const identityLevel = z.object({
   advisoryIDs: advisories,
 });
 
-const TcbInfoV2Schema = z.object({
-  version: z.literal(2),
+/** Fields TCB Info v2 and v3 share. */
+const tcbInfoCommon = {
   issueDate: isoDate,
   nextUpdate: isoDate,
   fmspc: hexOf(6),
   pceId: hexOf(2),
   tcbType: z.number().int(),
   tcbEvaluationDataNumber: z.number().int().min(0),
+};
+
+const TcbInfoV2Schema = z.object({
+  version: z.literal(2),
+  ...tcbInfoCommon,
   tcbLevels: z.array(z.object({ tcb: v2Tcb, tcbDate: isoDate, tcbStatus: status, advisoryIDs: advisories })).min(1),
 });
 
 const TcbInfoV3Schema = z.object({
   id: z.enum(['SGX', 'TDX']),
   version: z.literal(3),
-  issueDate: isoDate,
-  nextUpdate: isoDate,
-  fmspc: hexOf(6),
-  pceId: hexOf(2),
-  tcbType: z.number().int(),
-  tcbEvaluationDataNumber: z.number().int().min(0),
+  ...tcbInfoCommon,
   tdxModule: z.object({ mrsigner: hexOf(48), attributes: hexOf(8), attributesMask: hexOf(8) }).optional(),
   tdxModuleIdentities: z
     .array(
