@@ -14,14 +14,15 @@
  *    same load on /healthz (TLS + HTTP floor, no admission work); then an
  *    unpaced run for the maximum rate.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { request, Agent } from 'node:https';
-import { mkdtemp, rm, readFile } from 'node:fs/promises';
-import { loadavg, setPriority, tmpdir } from 'node:os';
+import { mkdtemp, rm, readFile, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import jsonpatch from 'fast-json-patch';
-import { defaultWebhookConfig, reviewAdmission, generateWebhookCertificates, writeWebhookCertificates, startWebhookServer } from '../src/webhook/index.js';
+import { defaultWebhookConfig, reviewAdmission, generateWebhookCertificates
+, writeWebhookCertificates } from '../src/webhook/index.js';
 
 type Obj = Record<string, unknown>;
 const EPC = 'sgx.intel.com/epc';
@@ -189,8 +190,7 @@ interface ClientResult {
 }
 
 async function clientMain(): Promise<void> {
-  const o = JSON.parse(process.env.KUBE_SGX_BENCH_CLIENT!) as { url: string; caFile: string; path: string; rate: number; seconds: number; concurrency: number; priority?: number };
-  if (o.priority !== undefined) setPriority(o.priority);
+  const o = JSON.parse(process.env.KUBE_SGX_BENCH_CLIENT!) as { url: string; caFile: string; path: string; rate: number; seconds: number; concurrency: number };
   const ca = await readFile(o.caFile, 'utf8');
   const u = new URL(o.url);
   const agent = new Agent({ keepAlive: true, maxSockets: o.concurrency, ca });
@@ -263,7 +263,7 @@ async function clientMain(): Promise<void> {
   process.stdout.write(JSON.stringify(res));
 }
 
-function runClient(opts: { url: string; caFile: string; path: string; rate: number; seconds: number; concurrency: number; priority?: number }): Promise<ClientResult> {
+function runClient(opts: { url: string; caFile: string; path: string; rate: number; seconds: number; concurrency: number }): Promise<ClientResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
       env: { ...process.env, KUBE_SGX_BENCH_CLIENT: JSON.stringify(opts) },
@@ -274,6 +274,66 @@ function runClient(opts: { url: string; caFile: string; path: string; rate: numb
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as ClientResult) : reject(new Error(`bench client exited ${code}`))));
   });
+}
+
+// ---- the webhook as deployed, and the C load generator ----------------------
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Starts `kube-sgx webhook` in its own process and waits for its "webhook serving" log line. */
+function spawnWebhook(cert: string, key: string): Promise<{ url: string; close(): Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'webhook', '--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    let log = '';
+    const onLog = (d: Buffer) => {
+      log += d.toString();
+      const m = /"url":"(https:\/\/[^"]+)"[^\n]*"msg":"webhook serving"/.exec(log);
+      if (!m) return;
+      child.stderr!.off('data', onLog);
+      child.stderr!.resume();
+      resolve({ url: m[1]!, close: async () => void (child.kill('SIGTERM'), await exited) });
+    };
+    child.stderr!.on('data', onLog);
+    child.once('exit', (code) => reject(new Error(`kube-sgx webhook exited ${code} before serving: ${log.slice(-500)}`)));
+  });
+}
+
+/** Builds bench/loadgen/paced-https.c with the system compiler and OpenSSL; says why when it cannot. */
+function buildPacedClient(dir: string): Promise<{ ok: boolean; reason: string }> {
+  const src = join(ROOT, 'bench/loadgen/paced-https.c');
+  return new Promise((resolve) => {
+    execFile(process.env.CC ?? 'cc', ['-O2', '-o', join(dir, 'paced-https'), src, '-lssl', '-lcrypto'], (err, _out, stderr) => {
+      resolve(err ? { ok: false, reason: `cannot build ${src} (needs a C compiler and OpenSSL headers): ${String(stderr).split('\n')[0] ?? err.message}` } : { ok: true, reason: '' });
+    });
+  });
+}
+
+/** One paced run of the C client (64 connections, open loop); latencies come back as doubles. */
+async function runPacedC(dir: string, port: number, caFile: string, path: string, rate: number, seconds: number): Promise<ClientResult & { maxInFlight: number }> {
+  const requests = path === '/healthz' ? [Buffer.from('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n')] : BODIES.map((b) => Buffer.concat([Buffer.from(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n`), Buffer.from(b)]));
+  const reqFile = join(dir, 'requests.bin');
+  await writeFile(reqFile, Buffer.concat(requests.flatMap((r) => [Buffer.from([r.length >>> 24, (r.length >>> 16) & 255, (r.length >>> 8) & 255, r.length & 255]), r])));
+  const outFile = join(dir, 'latencies.bin');
+  const count = rate * seconds;
+  const started = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    execFile(join(dir, 'paced-https'), [String(port), caFile, 'localhost', reqFile, String(rate), String(count), '64', outFile], (err, _o, stderr) => (err ? reject(new Error(`paced-https: ${stderr || err.message}`)) : resolve()));
+  });
+  const elapsed = (performance.now() - started) / 1000;
+  const raw = await readFile(outFile);
+  const d = new Float64Array(raw.buffer, raw.byteOffset, raw.length / 8);
+  const lat: number[] = [];
+  const service: number[] = [];
+  for (let i = 0; i < count; i++) {
+    service.push(d[2 * i]!);
+    lat.push(d[2 * i + 1]!);
+  }
+  const errors = d[2 * count]!;
+  return { sent: count, ok: count - errors, errors, seconds: elapsed, lat, service, maxInFlight: d[2 * count + 1]! };
 }
 
 function pct(sorted: number[], p: number): number {
@@ -319,60 +379,64 @@ export default async function bench(): Promise<{ title: string; markdown: string
   rows.push('The competitor does the same edits but none of kube-sgx\'s checks (no structural validation, no exact quantity parsing: it trusts `parseInt`), so it does less work per review; its cost is the deep copy and the diff.');
   rows.push('Beyond speed, clone-and-diff emits whatever `compare` finds (index-based `replace` ops inside arrays), which is only safe against exactly the object it diffed; kube-sgx emits `add`s at addresses it checked, and its tests apply every patch and re-review the result.', '');
 
-  // HTTPS
+  // HTTPS: the webhook as deployed (`kube-sgx webhook`, its own process), warmed up, then loaded at a fixed rate.
   const dir = await mkdtemp(join(tmpdir(), 'kube-sgx-bench-'));
   try {
     const certs = await generateWebhookCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
     const files = await writeWebhookCertificates(dir, certs);
-    const server = await startWebhookServer({ listen: '127.0.0.1:0', tlsCertFile: files.cert!, tlsKeyFile: files.key! });
+    const server = await spawnWebhook(files.cert!, files.key!);
     try {
+      const port = Number(new URL(server.url).port);
       const seconds = 15;
-      const paced = await runClient({ url: server.url, caFile: files.caCert!, path: '/mutate', rate: 1000, seconds, concurrency: 32 });
-      const floor = await runClient({ url: server.url, caFile: files.caCert!, path: '/healthz', rate: 1000, seconds, concurrency: 32 });
+      const paced = (path: string, secs: number) => runPacedC(dir, port, files.caCert!, path, 1000, secs);
+      const gen = await buildPacedClient(dir);
+      let cRows: { warm: ClientResult; runs: Array<ClientResult & { maxInFlight: number }>; floor: ClientResult } | undefined;
+      if (gen.ok) {
+        const warm = await paced('/mutate', 5);
+        const runs = [await paced('/mutate', seconds), await paced('/mutate', seconds), await paced('/mutate', seconds)];
+        const floor = await paced('/healthz', seconds);
+        cRows = { warm, runs, floor };
+      }
+      const nodeClient = await runClient({ url: server.url, caFile: files.caCert!, path: '/mutate', rate: 1000, seconds, concurrency: 32 });
       const max = await runClient({ url: server.url, caFile: files.caCert!, path: '/mutate', rate: 0, seconds: 8, concurrency: 16 });
       const sequential = await runClient({ url: server.url, caFile: files.caCert!, path: '/mutate', rate: 0, seconds: 5, concurrency: 1 });
-      // The same paced runs with server and client at nice -10: a stand-in for the CPU request a
-      // webhook Deployment has on a real node, where it does not share 2 cores with a dozen builds.
-      const nice = -10;
-      let prioritised: { mutate: ClientResult; floor: ClientResult } | undefined;
-      try {
-        setPriority(nice);
-        prioritised = {
-          mutate: await runClient({ url: server.url, caFile: files.caCert!, path: '/mutate', rate: 1000, seconds, concurrency: 32, priority: nice }),
-          floor: await runClient({ url: server.url, caFile: files.caCert!, path: '/healthz', rate: 1000, seconds, concurrency: 32, priority: nice }),
-        };
-      } catch {
-        prioritised = undefined; // not permitted (not root): report the default-priority runs only
-      } finally {
-        try {
-          setPriority(0);
-        } catch {
-          /* unchanged */
-        }
-      }
       const line = (name: string, r: ClientResult) => {
         const s = [...r.lat].sort((a, b) => a - b);
         const v = [...r.service].sort((a, b) => a - b);
-        return `| ${name} | ${fmt(r.ok / r.seconds)} | ${r.errors} | ${pct(s, 50).toFixed(3)} | ${pct(s, 99).toFixed(3)} | ${s[s.length - 1]!.toFixed(2)} | ${pct(v, 50).toFixed(3)} | ${pct(v, 99).toFixed(3)} |`;
+        return `| ${name} | ${fmt(r.ok / r.seconds)} | ${r.errors} | ${pct(s, 50).toFixed(3)} | ${pct(s, 99).toFixed(3)} | ${pct(s, 99.9).toFixed(3)} | ${s[s.length - 1]!.toFixed(2)} | ${pct(v, 99).toFixed(3)} |`;
       };
-      const p99 = pct([...paced.lat].sort((a, b) => a - b), 99);
-      const p99Service = pct([...paced.service].sort((a, b) => a - b), 99);
-      const p99Nice = prioritised ? pct([...prioritised.mutate.lat].sort((a, b) => a - b), 99) : NaN;
-      rows.push(`### HTTPS on loopback (server in this process, client in a second process, TLS 1.3 keep-alive, ${seconds} s per paced run)`, '');
-      rows.push('| run | reviews/s | errors | p50 ms (from schedule) | p99 ms (from schedule) | max ms | p50 ms (from send) | p99 ms (from send) |', '|---|---|---|---|---|---|---|---|');
-      rows.push(line('`/mutate` paced at 1,000/s (open loop)', paced));
-      rows.push(line('`/healthz` paced at 1,000/s (TLS + HTTP floor)', floor));
-      rows.push(line('`/mutate` unpaced, 16 connections (closed loop; latency per request)', max));
-      rows.push(line('`/mutate` one request at a time, 1 connection (service time without queueing)', sequential));
-      if (prioritised) {
-        rows.push(line('`/mutate` paced at 1,000/s, server + client at nice −10', prioritised.mutate));
-        rows.push(line('`/healthz` paced at 1,000/s, server + client at nice −10', prioritised.floor));
+      rows.push(`### HTTPS on loopback (\`kube-sgx webhook\` in its own process, load from a second process, TLS 1.3 keep-alive)`, '');
+      rows.push('| run | reviews/s | non-200 | p50 ms (from schedule) | p99 ms (from schedule) | p99.9 ms | max ms | p99 ms (from send) |', '|---|---|---|---|---|---|---|---|');
+      const p99s: number[] = [];
+      let inFlight = 0;
+      if (cRows) {
+        rows.push(line('warm-up: `/mutate` at 1,000/s, first 5 s after start (JIT still compiling; not judged)', cRows.warm));
+        inFlight = Math.max(...cRows.runs.map((r) => r.maxInFlight));
+        cRows.runs.forEach((r, i) => {
+          p99s.push(pct([...r.lat].sort((a, b) => a - b), 99));
+          rows.push(line(`\`/mutate\` at 1,000/s, ${seconds} s, run ${i + 1} (C client)`, r));
+        });
+        rows.push(line(`\`/healthz\` at 1,000/s, ${seconds} s (TLS + HTTP floor, C client)`, cRows.floor));
+      } else {
+        rows.push(`| C client runs | not measured: ${gen.reason} | | | | | | |`);
       }
+      rows.push(line(`\`/mutate\` at 1,000/s, ${seconds} s, Node \`https.request\` client (open loop, 32 connections)`, nodeClient));
+      rows.push(line('`/mutate` unpaced, 16 connections, Node client (closed loop; latency per request)', max));
+      rows.push(line('`/mutate` one request at a time, 1 connection, Node client (service time without queueing)', sequential));
+      const worst = Math.max(...p99s);
+      const median = [...p99s].sort((a, b) => a - b)[1];
       rows.push(
         '',
-        `Target p99 < 2 ms at 1,000 reviews/s: **${p99 < 2 ? 'met' : 'missed'}** measured from the scheduled send time (${p99.toFixed(3)} ms; counts client-side lag too), ` +
-          `**${p99Service < 2 ? 'met' : 'missed'}** measured from the moment each request was issued (${p99Service.toFixed(3)} ms). The \`/healthz\` row is the floor any HTTPS server on this machine pays at that rate.` +
-          (prioritised ? ` With the webhook and its client at nice −10 (the share a CPU request would give it): **${p99Nice < 2 ? 'met' : 'missed'}** (${p99Nice.toFixed(3)} ms from the schedule).` : ''),
+        'The C-client rows use bench/loadgen/paced-https.c, built with the system C compiler and OpenSSL when the bench runs. Request *i* is due at start + *i* ms and',
+        'goes out on an idle connection of a pool of 64 keep-alive TLS connections (verified against the webhook CA), so a slow response never holds back later',
+        'requests (open loop, no coordinated omission); the four reviews of the in-process mix are sent in turn. "From schedule" counts from the due time and so also',
+        "includes the client's own lateness; \"from send\" counts from the write. The client polls its sockets without sleeping (one core) because a sleeping",
+        "process on this VM is often woken milliseconds late. A Node.js client on the same two cores stalls for milliseconds at a time (its own GC, JIT, timers) and",
+        'those stalls land in its p99, as the Node client rows show. The kube-apiserver calls webhooks from its own machine with a Go client.',
+        '',
+        cRows
+          ? `Target p99 < 2 ms at 1,000 reviews/s (after warm-up): **${worst < 2 ? 'met' : median! < 2 ? 'met in the median run, missed in the worst' : 'missed'}**: p99 ${p99s.map((x) => x.toFixed(3)).join(' / ')} ms from the schedule in the three runs (at most ${inFlight} requests in flight at once).`
+          : `Target p99 < 2 ms at 1,000 reviews/s: **not measured** (${gen.reason}).`,
       );
     } finally {
       await server.close();
