@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { QuoteVerifier } from '../src/dcap/index.js';
 import { SimPlatform } from '../src/sim/index.js';
 import { assembleAttestationService } from '../src/service/server.js';
+import { buildPacedClient, jsonRequest, percentile, runPaced, type PacedResult } from './loadgen/paced.js';
 
 interface CannonResult {
   requestsPerSec: number;
@@ -149,7 +150,9 @@ export default async function bench(): Promise<{ title: string; markdown: string
     await inproc.dispose();
 
     const common = ['--simulation', '--platform', platformDir];
-    const runs: Record<string, { max: CannonResult; fixed: CannonResult; cpuMsPerAttestation: number }> = {};
+    const gen = await buildPacedClient(dir);
+    const requests = bodies.map((b) => jsonRequest('POST', '/attest/SgxEnclave?api-version=2022-08-01', b));
+    const runs: Record<string, { max: CannonResult; fixed: CannonResult; paced?: PacedResult; cpuMsPerAttestation: number }> = {};
     for (const workers of [2, 1]) {
       const dataDir = join(dir, `data-${workers}`);
       const svc = await spawnService([...common, '--data-dir', dataDir, '--workers', String(workers)]);
@@ -160,7 +163,8 @@ export default async function bench(): Promise<{ title: string; markdown: string
         const max = await cannon({ url: svc.url, bodiesFile, connections: 32, durationS: 15 });
         const cpuMsPerAttestation = (treeCpuMs(svc.pid) - cpu0) / max.total;
         const fixed = await cannon({ url: svc.url, bodiesFile, connections: 16, durationS: 15, overallRate: 500 });
-        runs[workers] = { max, fixed, cpuMsPerAttestation };
+        const paced = 'binary' in gen ? await runPaced({ binary: gen.binary, dir, port: Number(new URL(svc.url).port), requests, rate: 500, seconds: 15 }) : undefined;
+        runs[workers] = { max, fixed, cpuMsPerAttestation, ...(paced ? { paced } : {}) };
       } finally {
         await svc.stop();
       }
@@ -171,8 +175,14 @@ export default async function bench(): Promise<{ title: string; markdown: string
     const singleFixed = runs[1]!.fixed;
     {
       const okThroughput = Math.max(max.requestsPerSec, single.requestsPerSec) >= 1500 && max.non2xx === 0 && max.errors === 0;
-      const latencyOk = (r: CannonResult) => r.p99 < 25 && r.non2xx === 0 && r.errors === 0;
-      const okLatency = latencyOk(fixed) || latencyOk(singleFixed);
+      // Judged on the evenly paced runs: autocannon's overallRate is a per-second budget that each connection spends at
+      // full speed when the second starts (httpClient.js: reqsMadeThisSecond, reset by a 1 s setInterval), i.e. bursts.
+      const pacedOk = (r: PacedResult | undefined) => r !== undefined && percentile(r.fromSchedule, 99) < 25 && r.non200 === 0;
+      const okLatency = pacedOk(runs[2]!.paced) || pacedOk(runs[1]!.paced);
+      const pacedRow = (name: string, r: PacedResult | undefined) =>
+        r
+          ? `| ${name} | ${(r.count / r.seconds).toFixed(0)} | ${percentile(r.fromSchedule, 50).toFixed(1)} | ${percentile(r.fromSchedule, 90).toFixed(1)} | ${percentile(r.fromSchedule, 99).toFixed(1)} | ${Math.max(...r.fromSchedule).toFixed(1)} | ${r.count} | ${r.non200} | 0 |`
+          : `| ${name} | not measured: ${'reason' in gen ? gen.reason : ''} | | | | | | | |`;
       const row = (name: string, r: CannonResult) =>
         `| ${name} | ${r.requestsPerSec.toFixed(0)} | ${r.p50} | ${r.p90} | ${r.p99} | ${r.max} | ${r.total} | ${r.non2xx} | ${r.errors + r.timeouts} |`;
       const markdown = `
@@ -187,9 +197,18 @@ on the shared build machine, whatever else runs there: the load average is given
 | run | req/s | p50 ms | p90 ms | p99 ms | max ms | requests | non-2xx | errors |
 |---|---|---|---|---|---|---|---|---|
 ${row('2 workers, max throughput (32 connections, 15 s)', max)}
-${row('2 workers, fixed 500 req/s (16 connections, 15 s)', fixed)}
+${pacedRow('2 workers, 500 req/s evenly paced (C client, open loop, 15 s)', runs[2]!.paced)}
+${row('2 workers, autocannon overallRate 500 (16 connections, 15 s; per-second bursts)', fixed)}
 ${row('1 worker, max throughput (32 connections, 15 s)', single)}
-${row('1 worker, fixed 500 req/s (16 connections, 15 s)', singleFixed)}
+${pacedRow('1 worker, 500 req/s evenly paced (C client, open loop, 15 s)', runs[1]!.paced)}
+${row('1 worker, autocannon overallRate 500 (16 connections, 15 s; per-second bursts)', singleFixed)}
+
+Max-throughput rows: autocannon, closed loop. "Evenly paced" rows: bench/loadgen/paced-http.c sends request *i* at start + 2*i* ms
+on an idle connection of a pool of 64 keep-alive connections, so a slow response never holds later requests back (open
+loop, no coordinated omission), and its latencies count from each request's scheduled time. autocannon's \`overallRate\`
+is not a pacer: each connection gets a per-second budget that it spends back to back when the second starts
+(\`reqsMadeThisSecond\` in its httpClient.js, reset by a 1 s timer), so its "500 req/s" rows measure 16 connections bursting
+at full speed and then idling; they are kept for comparison with earlier figures.
 
 | comparison | rate |
 |---|---|

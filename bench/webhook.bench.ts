@@ -14,9 +14,10 @@
  *    same load on /healthz (TLS + HTTP floor, no admission work); then an
  *    unpaced run for the maximum rate.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { request, Agent } from 'node:https';
-import { mkdtemp, rm, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, readFile } from 'node:fs/promises';
+import { buildPacedClient, jsonRequest, runPaced } from './loadgen/paced.js';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -302,38 +303,11 @@ function spawnWebhook(cert: string, key: string): Promise<{ url: string; close()
   });
 }
 
-/** Builds bench/loadgen/paced-https.c with the system compiler and OpenSSL; says why when it cannot. */
-function buildPacedClient(dir: string): Promise<{ ok: boolean; reason: string }> {
-  const src = join(ROOT, 'bench/loadgen/paced-https.c');
-  return new Promise((resolve) => {
-    execFile(process.env.CC ?? 'cc', ['-O2', '-o', join(dir, 'paced-https'), src, '-lssl', '-lcrypto'], (err, _out, stderr) => {
-      resolve(err ? { ok: false, reason: `cannot build ${src} (needs a C compiler and OpenSSL headers): ${String(stderr).split('\n')[0] ?? err.message}` } : { ok: true, reason: '' });
-    });
-  });
-}
-
-/** One paced run of the C client (64 connections, open loop); latencies come back as doubles. */
-async function runPacedC(dir: string, port: number, caFile: string, path: string, rate: number, seconds: number): Promise<ClientResult & { maxInFlight: number }> {
-  const requests = path === '/healthz' ? [Buffer.from('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n')] : BODIES.map((b) => Buffer.concat([Buffer.from(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n`), Buffer.from(b)]));
-  const reqFile = join(dir, 'requests.bin');
-  await writeFile(reqFile, Buffer.concat(requests.flatMap((r) => [Buffer.from([r.length >>> 24, (r.length >>> 16) & 255, (r.length >>> 8) & 255, r.length & 255]), r])));
-  const outFile = join(dir, 'latencies.bin');
-  const count = rate * seconds;
-  const started = performance.now();
-  await new Promise<void>((resolve, reject) => {
-    execFile(join(dir, 'paced-https'), [String(port), caFile, 'localhost', reqFile, String(rate), String(count), '64', outFile], (err, _o, stderr) => (err ? reject(new Error(`paced-https: ${stderr || err.message}`)) : resolve()));
-  });
-  const elapsed = (performance.now() - started) / 1000;
-  const raw = await readFile(outFile);
-  const d = new Float64Array(raw.buffer, raw.byteOffset, raw.length / 8);
-  const lat: number[] = [];
-  const service: number[] = [];
-  for (let i = 0; i < count; i++) {
-    service.push(d[2 * i]!);
-    lat.push(d[2 * i + 1]!);
-  }
-  const errors = d[2 * count]!;
-  return { sent: count, ok: count - errors, errors, seconds: elapsed, lat, service, maxInFlight: d[2 * count + 1]! };
+/** One paced run of the C client (64 connections, open loop), in the shape of the Node client's results. */
+async function paced(binary: string, dir: string, port: number, caFile: string, path: string, seconds: number): Promise<ClientResult & { maxInFlight: number }> {
+  const requests = path === '/healthz' ? [Buffer.from('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n')] : BODIES.map((b) => jsonRequest('POST', path, b));
+  const r = await runPaced({ binary, dir, port, caFile, serverName: 'localhost', requests, rate: 1000, seconds });
+  return { sent: r.count, ok: r.count - r.non200, errors: r.non200, seconds: r.seconds, lat: r.fromSchedule, service: r.fromSend, maxInFlight: r.maxInFlight };
 }
 
 function pct(sorted: number[], p: number): number {
@@ -388,15 +362,16 @@ export default async function bench(): Promise<{ title: string; markdown: string
     try {
       const port = Number(new URL(server.url).port);
       const seconds = 15;
-      const paced = (path: string, secs: number) => runPacedC(dir, port, files.caCert!, path, 1000, secs);
       const gen = await buildPacedClient(dir);
       let cRows: { warm: ClientResult; runs: Array<ClientResult & { maxInFlight: number }>; floor: ClientResult } | undefined;
-      if (gen.ok) {
-        const warm = await paced('/mutate', 5);
-        const runs = [await paced('/mutate', seconds), await paced('/mutate', seconds), await paced('/mutate', seconds)];
-        const floor = await paced('/healthz', seconds);
+      if ('binary' in gen) {
+        const run = (path: string, secs: number) => paced(gen.binary, dir, port, files.caCert!, path, secs);
+        const warm = await run('/mutate', 5);
+        const runs = [await run('/mutate', seconds), await run('/mutate', seconds), await run('/mutate', seconds)];
+        const floor = await run('/healthz', seconds);
         cRows = { warm, runs, floor };
       }
+      const reason = 'reason' in gen ? gen.reason : '';
       const nodeClient = await runClient({ url: server.url, caFile: files.caCert!, path: '/mutate', rate: 1000, seconds, concurrency: 32 });
       const max = await runClient({ url: server.url, caFile: files.caCert!, path: '/mutate', rate: 0, seconds: 8, concurrency: 16 });
       const sequential = await runClient({ url: server.url, caFile: files.caCert!, path: '/mutate', rate: 0, seconds: 5, concurrency: 1 });
@@ -418,7 +393,7 @@ export default async function bench(): Promise<{ title: string; markdown: string
         });
         rows.push(line(`\`/healthz\` at 1,000/s, ${seconds} s (TLS + HTTP floor, C client)`, cRows.floor));
       } else {
-        rows.push(`| C client runs | not measured: ${gen.reason} | | | | | | |`);
+        rows.push(`| C client runs | not measured: ${reason} | | | | | | |`);
       }
       rows.push(line(`\`/mutate\` at 1,000/s, ${seconds} s, Node \`https.request\` client (open loop, 32 connections)`, nodeClient));
       rows.push(line('`/mutate` unpaced, 16 connections, Node client (closed loop; latency per request)', max));
@@ -427,7 +402,7 @@ export default async function bench(): Promise<{ title: string; markdown: string
       const median = [...p99s].sort((a, b) => a - b)[1];
       rows.push(
         '',
-        'The C-client rows use bench/loadgen/paced-https.c, built with the system C compiler and OpenSSL when the bench runs. Request *i* is due at start + *i* ms and',
+        'The C-client rows use bench/loadgen/paced-http.c, built with the system C compiler and OpenSSL when the bench runs. Request *i* is due at start + *i* ms and',
         'goes out on an idle connection of a pool of 64 keep-alive TLS connections (verified against the webhook CA), so a slow response never holds back later',
         'requests (open loop, no coordinated omission); the four reviews of the in-process mix are sent in turn. "From schedule" counts from the due time and so also',
         "includes the client's own lateness; \"from send\" counts from the write. The client polls its sockets without sleeping (one core) because a sleeping",
@@ -436,7 +411,7 @@ export default async function bench(): Promise<{ title: string; markdown: string
         '',
         cRows
           ? `Target p99 < 2 ms at 1,000 reviews/s (after warm-up): **${worst < 2 ? 'met' : median! < 2 ? 'met in the median run, missed in the worst' : 'missed'}**: p99 ${p99s.map((x) => x.toFixed(3)).join(' / ')} ms from the schedule in the three runs (at most ${inFlight} requests in flight at once).`
-          : `Target p99 < 2 ms at 1,000 reviews/s: **not measured** (${gen.reason}).`,
+          : `Target p99 < 2 ms at 1,000 reviews/s: **not measured** (${reason}).`,
       );
     } finally {
       await server.close();

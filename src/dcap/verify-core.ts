@@ -115,7 +115,7 @@ export function verifyQuoteParts(
   }
 
   // 8e, f. QE report signed by the PCK key and bound to the attestation key
-  if (!verifyRawSignature(chain.leaf.publicKey, q.qeReport, q.qeReportSignature)) {
+  if (!qeReportSignatureVerifies(chain.leaf.publicKey, q.qeReport, q.qeReportSignature)) {
     mismatch('QE_REPORT_SIGNATURE_INVALID', 'the QE report signature does not verify with the PCK certificate key');
   }
   const expected = createHash('sha256').update(q.attestationKey).update(q.qeAuthData).digest();
@@ -179,6 +179,27 @@ export function verifyQuoteParts(
   if (q.enclave) result.enclave = q.enclave;
   if (q.td) result.td = q.td;
   return result;
+}
+
+/**
+ * QE reports whose signature already verified, per PCK key: signature (hex) → the report bytes it covers.
+ * A QE signs one report per attestation key and every quote repeats it, so on a warm platform this skips
+ * one of the two ECDSA checks per quote. A hit needs the same key, the same signature and byte-equal report,
+ * for which the check is deterministic; only successes are remembered, and at most 64 per key.
+ */
+const verifiedQeReports = new WeakMap<KeyObject, Map<string, Uint8Array>>();
+
+function qeReportSignatureVerifies(pckKey: KeyObject, report: Uint8Array, signature: Uint8Array): boolean {
+  const seen = verifiedQeReports.get(pckKey);
+  const id = hex(signature);
+  const cached = seen?.get(id);
+  if (cached && bytesEqual(cached, report)) return true;
+  if (!verifyRawSignature(pckKey, report, signature)) return false;
+  const memo = seen ?? new Map<string, Uint8Array>();
+  if (memo.size >= 64) memo.clear();
+  memo.set(id, Uint8Array.from(report));
+  if (!seen) verifiedQeReports.set(pckKey, memo);
+  return true;
 }
 
 /** The converged status a TD 1.5 would have with its current TEE_TCB_SVN2 (undefined when no level matches). */

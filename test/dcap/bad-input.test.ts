@@ -6,7 +6,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { verifyQuote, parseCollateral, type Collateral } from '../../src/dcap/index.js';
+import { verifyQuote, parseCollateral, QuoteVerifier, type Collateral } from '../../src/dcap/index.js';
 import { at, hexQuote, INTEL_SAMPLE_PCK_CHAIN, INTEL_SAMPLE_ROOT, intelSampleCollateral, phalaCollateral, readVector, rejects } from './helpers.js';
 
 const NOW = at('2025-07-01T00:00:00Z');
@@ -46,6 +46,14 @@ describe('one byte changed in each signed region of an SGX v3 quote', () => {
     ['PCK leaf certificate inside the quote', pemCharChanged(sgxQuote, 400), 'PCK_CHAIN_INVALID'],
   ];
   for (const [name, q, code] of cases) test(`${name} → ${code}`, () => void rejects(() => verifyQuote(q, sgxCol, { now: NOW }), code));
+
+  test('a warm QuoteVerifier (QE report signature and PCK chain checked before) rejects each of them the same way', () => {
+    const warm = new QuoteVerifier({ now: () => NOW });
+    assert.equal(warm.verifySync(sgxQuote, sgxCol).status, 'ConfigurationAndSWHardeningNeeded');
+    for (const [, q, code] of cases) rejects(() => warm.verifySync(q, sgxCol), code);
+    // and the untouched quote still verifies afterwards
+    assert.equal(warm.verifySync(sgxQuote, sgxCol).status, 'ConfigurationAndSWHardeningNeeded');
+  });
 });
 
 describe('one byte changed in a TDX v4 quote', () => {

@@ -255,6 +255,9 @@ describe('bad input', () => {
     expectCode(() => parseQuote(patch(b, (c) => c.write('*', certStart + 100, 'latin1'))), 'CERT_DATA_BAD_PEM');
     expectCode(() => parseQuote(patch(b, (c) => c.write('!', certStart + 40, 'latin1'))), 'CERT_DATA_BAD_PEM');
     expectCode(() => parseQuote(patch(b, (c) => c.write('-----END CERT', b.length - 28, 'latin1'))), 'CERT_DATA_BAD_PEM');
+    // '=' before the end, and one base64 character blanked out (length no longer a multiple of 4)
+    expectCode(() => parseQuote(patch(b, (c) => c.write('=', certStart + 100, 'latin1'))), 'CERT_DATA_BAD_PEM');
+    expectCode(() => parseQuote(patch(b, (c) => c.write(' ', certStart + 100, 'latin1'))), 'CERT_DATA_BAD_PEM');
     // base64 that decodes to something other than a single DER certificate
     expectCode(() => parseQuote(patch(b, (c) => c.write('AAAA', certStart + 28, 'latin1'))), 'CERT_DATA_BAD_DER');
   });

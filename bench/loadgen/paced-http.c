@@ -1,5 +1,5 @@
 /*
- * Open-loop HTTPS load generator for bench/webhook.bench.ts.
+ * Open-loop HTTP(S) load generator for bench/webhook.bench.ts and bench/service.bench.ts.
  *
  * Why C: a Node.js client on the same two cores stalls for milliseconds at a
  * time (its own GC, JIT and event loop), and those stalls land in the very
@@ -12,10 +12,11 @@
  * stays open-loop and there is no coordinated omission. Latency is recorded
  * from the moment the request was written to the moment its response was
  * complete, and also from its scheduled time (which adds any lateness of this
- * client in sending). It polls without sleeping: on the bench VM a sleeping
- * process is often woken milliseconds late, which would land in the figures.
+ * client in sending: the kernel does not always wake a sleeping process on
+ * time, and "from send" leaves that out).
  *
- * usage: paced-https PORT CA_FILE SERVER_NAME REQUESTS_FILE RATE COUNT CONNECTIONS OUT_FILE
+ * usage: paced-http PORT CA_FILE SERVER_NAME REQUESTS_FILE RATE COUNT CONNECTIONS OUT_FILE
+ *   CA_FILE "-" means plain HTTP (no TLS) to the same port.
  *   REQUESTS_FILE: complete HTTP/1.1 requests, each preceded by its length
  *   as a 4-byte big-endian integer; they are sent in turn.
  *   OUT_FILE: COUNT pairs of little-endian doubles (ms from send, ms from
@@ -25,6 +26,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -46,7 +48,7 @@ static double now_ms(void) {
 }
 
 static void die(const char *what) {
-  fprintf(stderr, "paced-https: %s\n", what);
+  fprintf(stderr, "paced-http: %s\n", what);
   ERR_print_errors_fp(stderr);
   exit(2);
 }
@@ -73,7 +75,7 @@ static int response_complete(struct conn *c) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 9) die("usage: paced-https PORT CA_FILE SERVER_NAME REQUESTS_FILE RATE COUNT CONNECTIONS OUT_FILE");
+  if (argc != 9) die("usage: paced-http PORT CA_FILE SERVER_NAME REQUESTS_FILE RATE COUNT CONNECTIONS OUT_FILE");
   int port = atoi(argv[1]);
   const char *ca = argv[2], *name = argv[3], *reqfile = argv[4], *outfile = argv[8];
   double rate = atof(argv[5]);
@@ -99,7 +101,8 @@ int main(int argc, char **argv) {
   if (nreq == 0) die("empty REQUESTS_FILE");
 
   SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-  if (!ctx || SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) die("cannot load CA_FILE");
+  int plain = strcmp(ca, "-") == 0;
+  if (!ctx || (!plain && SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1)) die("cannot load CA_FILE");
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
   int ep = epoll_create1(0);
   static struct conn conns[MAX_CONNS];
@@ -113,11 +116,13 @@ int main(int argc, char **argv) {
     if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0) die("cannot connect to 127.0.0.1");
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    c->ssl = SSL_new(ctx);
-    SSL_set_fd(c->ssl, c->fd);
-    SSL_set_tlsext_host_name(c->ssl, name);
-    SSL_set1_host(c->ssl, name);
-    if (SSL_connect(c->ssl) != 1) die("TLS handshake failed");
+    if (!plain) {
+      c->ssl = SSL_new(ctx);
+      SSL_set_fd(c->ssl, c->fd);
+      SSL_set_tlsext_host_name(c->ssl, name);
+      SSL_set1_host(c->ssl, name);
+      if (SSL_connect(c->ssl) != 1) die("TLS handshake failed");
+    }
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
     c->req = -1;
     c->buf = malloc(BUF_SIZE);
@@ -145,7 +150,7 @@ int main(int argc, char **argv) {
         if (conns[rr].req < 0) c = &conns[rr];
       }
       if (!c) break; /* all busy: send it when one frees; its latency from schedule counts the wait */
-      int w = SSL_write(c->ssl, reqs[next % nreq], lens[next % nreq]);
+      int w = c->ssl ? SSL_write(c->ssl, reqs[next % nreq], lens[next % nreq]) : (int)write(c->fd, reqs[next % nreq], (size_t)lens[next % nreq]);
       if (w != lens[next % nreq]) die("write failed");
       c->req = next;
       c->sent = t = now_ms();
@@ -154,17 +159,24 @@ int main(int argc, char **argv) {
       if (++inflight > max_inflight) max_inflight = inflight;
       next++;
     }
-    /* Spin on epoll (timeout 0): sleeping would add the kernel's wake-up lateness to every measurement. */
-    int n = epoll_wait(ep, evs, MAX_CONNS, 0);
+    /* Sleep until the next request is due or a response arrives. (Spinning instead would keep the
+       sends on time, but it burns a core the server needs, and on a CPU-capped VM it gets the
+       whole VM throttled.) */
+    double left = next < count ? start + (double)next * 1000.0 / rate - now_ms() : 50;
+    struct timespec ts = {(time_t)(left > 0 ? left / 1000 : 0), left > 0 ? (long)(fmod(left, 1000.0) * 1e6) : 0};
+    int n = epoll_pwait2(ep, evs, MAX_CONNS, &ts, NULL);
     for (int e = 0; e < n; e++) {
       struct conn *c = evs[e].data.ptr;
       for (;;) {
-        int r = SSL_read(c->ssl, c->buf + c->got, (int)(BUF_SIZE - 1 - c->got));
-        if (r <= 0) {
-          int err = SSL_get_error(c->ssl, r);
-          if (err == SSL_ERROR_WANT_READ) break;
-          die("read failed (connection closed?)");
+        int r;
+        if (c->ssl) {
+          r = SSL_read(c->ssl, c->buf + c->got, (int)(BUF_SIZE - 1 - c->got));
+          if (r <= 0 && SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_READ) break;
+        } else {
+          r = (int)read(c->fd, c->buf + c->got, BUF_SIZE - 1 - c->got);
+          if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         }
+        if (r <= 0) die("read failed (connection closed?)");
         c->got += (size_t)r;
         int status = response_complete(c);
         if (!status) continue;
