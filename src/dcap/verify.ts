@@ -17,7 +17,7 @@ import { parseQuoteBytes, pckInfo, quoteParts } from './quote-parts.js';
 import type { VerificationResult } from './result.js';
 import { wholeSeconds } from './time.js';
 import { trustAnchors, type TrustAnchors } from './trust.js';
-import { verifyQuoteParts, type CheckedPck } from './verify-core.js';
+import { verifyQuoteParts, type CheckedPck, type PckInfo } from './verify-core.js';
 import { CertificateCache, p256RawKey } from './x509.js';
 
 export interface VerifyOptions {
@@ -69,6 +69,7 @@ class Engine {
   private readonly collateralByObject = new WeakMap<Collateral, { trustId: string; checked: CheckedCollateral }>();
   private readonly chains = new LruMap<string, CheckedPck>(1024);
   private readonly keys = new LruMap<string, KeyObject>(4096);
+  private readonly pckInfos = new WeakMap<object, PckInfo>();
 
   /** Checked collateral, from cache while inside its validity (the windows are re-checked on every use anyway). */
   collateral(c: Collateral, trust: TrustAnchors, t: number): CheckedCollateral {
@@ -116,10 +117,20 @@ class Engine {
         throw e;
       }
       const chain = checkChain(certs, 'PCK', trust);
-      pck = { chain, info: pckInfo(chain.leaf) };
+      pck = { chain, info: this.pckInfo(chain.leaf) };
       if (!this.oneShot) this.chains.set(key, pck);
     }
     return pck;
+  }
+
+  /** The PCK extensions of a (cached, hence shared) parsed certificate, decoded once per certificate. */
+  pckInfo(leaf: Parameters<typeof pckInfo>[0]): PckInfo {
+    let info = this.pckInfos.get(leaf);
+    if (!info) {
+      info = pckInfo(leaf);
+      this.pckInfos.set(leaf, info);
+    }
+    return info;
   }
 
   attestationKey(xy: Uint8Array): KeyObject {
@@ -193,7 +204,8 @@ export class QuoteVerifier {
 
   /** Verifies `quote`; fetches collateral by FMSPC / PCK CA / TEE type when none is given. */
   async verify(quote: Uint8Array, collateral?: Collateral, options: { pckCertChain?: string } = {}): Promise<VerificationResult> {
-    return this.verifySync(quote, collateral ?? (await this.collateralFor(quote, options.pckCertChain)), options);
+    const q = this.engine.parse(quote); // once, for the collateral lookup and the verification
+    return this.verifySync(q, collateral ?? (await this.collateralFor(q, options.pckCertChain)), options);
   }
 
   /** Synchronous form when the collateral is at hand. */
@@ -214,13 +226,13 @@ export class QuoteVerifier {
     const leaf = certs.find((c) => c.subjectCn.includes('SGX PCK Certificate'));
     if (!leaf) throw new KubeSgxError('PCK_CHAIN_INVALID', 'no PCK certificate in the chain');
     return {
-      fmspc: pckInfo(leaf).fmspc,
+      fmspc: this.engine.pckInfo(leaf).fmspc,
       ca: leaf.issuerCn.includes('Platform') ? 'platform' : 'processor',
       tee: q.header.teeType === 0x81 ? 'TDX' : 'SGX',
     };
   }
 
-  private async collateralFor(quote: Uint8Array, pckCertChain?: string): Promise<Collateral> {
+  private async collateralFor(quote: Quote, pckCertChain?: string): Promise<Collateral> {
     if (!this.provider) throw new KubeSgxError('COLLATERAL_MISSING', 'no collateral given and no collateral provider configured');
     return this.provider.getCollateral(this.collateralRequest(quote, pckCertChain));
   }

@@ -51,23 +51,31 @@ function testHolds(t: PropertyTest, claim: Claim, b: Bindings): boolean {
   }
 }
 
-function conditionMatches(c: Condition, claims: readonly Claim[], b: Bindings): Claim[] {
-  return claims.filter((claim) => c.tests.every((t) => testHolds(t, claim, b)));
+function conditionHolds(c: Condition, claim: Claim, b: Bindings): boolean {
+  for (const t of c.tests) if (!testHolds(t, claim, b)) return false;
+  return true;
 }
 
-/** Returns the bindings of the first satisfying assignment, or undefined. */
+const NO_BINDINGS: Bindings = new Map();
+
+/**
+ * Returns the bindings of the first satisfying assignment, or undefined.
+ * Runs for every rule of every attestation, so it allocates only when a
+ * condition binds a name (the shared empty map is never written to).
+ */
 function ruleFires(rule: Rule, claims: readonly Claim[]): Bindings | undefined {
   const search = (i: number, b: Bindings): Bindings | undefined => {
     if (i === rule.conditions.length) return b;
     const c = rule.conditions[i]!;
-    for (const claim of conditionMatches(c, claims, b)) {
+    for (const claim of claims) {
+      if (!conditionHolds(c, claim, b)) continue;
       const nb = c.ident === undefined ? b : new Map(b).set(c.ident, claim);
       const found = search(i + 1, nb);
       if (found) return found;
     }
     return undefined;
   };
-  return search(0, new Map());
+  return search(0, NO_BINDINGS);
 }
 
 function claimFromAction(a: Extract<Action, { kind: 'issue' | 'add' }>, b: Bindings): Claim | undefined {
