@@ -26,7 +26,6 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <math.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -163,7 +162,8 @@ int main(int argc, char **argv) {
        sends on time, but it burns a core the server needs, and on a CPU-capped VM it gets the
        whole VM throttled.) */
     double left = next < count ? start + (double)next * 1000.0 / rate - now_ms() : 50;
-    struct timespec ts = {(time_t)(left > 0 ? left / 1000 : 0), left > 0 ? (long)(fmod(left, 1000.0) * 1e6) : 0};
+    long long ns = left > 0 ? (long long)(left * 1e6) : 0;
+    struct timespec ts = {(time_t)(ns / 1000000000LL), (long)(ns % 1000000000LL)};
     int n = epoll_pwait2(ep, evs, MAX_CONNS, &ts, NULL);
     for (int e = 0; e < n; e++) {
       struct conn *c = evs[e].data.ptr;
