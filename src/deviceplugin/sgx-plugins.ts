@@ -193,10 +193,30 @@ export class EpcMibPlugin implements DevicePlugin {
     return this.layoutValue && idx >= 0 && idx < this.layoutValue.units ? idx : -1;
   }
 
+  /**
+   * Allocate checks every ID (known unit, listed once) without building a
+   * Set of thousands of strings per call: a unit's slot in `seenIn` holds the
+   * number of the last call that listed it.
+   */
+  private seenIn = new Uint32Array(0);
+  private call = 0;
+
   allocate(ids: readonly string[]): ContainerAllocateResponseMsg {
-    checkIds(ids, this.resourceName, (id) => this.unitIndex(id) >= 0);
-    const res = enclaveResponse(this.host, this.resourceName);
-    return res;
+    if (ids.length === 0) throw new KubeSgxError('INVALID_REQUEST', `${this.resourceName}: empty devices_ids`, { path: ['devices_ids'] });
+    const units = this.layoutValue?.units ?? 0;
+    if (this.seenIn.length !== units || this.call === 0xffffffff) {
+      this.seenIn = new Uint32Array(units);
+      this.call = 0;
+    }
+    const call = ++this.call;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      const idx = this.unitIndex(id);
+      if (idx < 0) throw new KubeSgxError('UNKNOWN_DEVICE', `${this.resourceName}: unknown device ID ${JSON.stringify(id.slice(0, 80))}`, { path: ['devices_ids', i] });
+      if (this.seenIn[idx] === call) throw new KubeSgxError('DUPLICATE_DEVICE', `${this.resourceName}: device ID ${JSON.stringify(id)} listed twice`, { path: ['devices_ids', i] });
+      this.seenIn[idx] = call;
+    }
+    return enclaveResponse(this.host, this.resourceName);
   }
 
   /**

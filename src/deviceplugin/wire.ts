@@ -55,17 +55,24 @@ class Reader {
 
   string(): string {
     const [s, e] = this.bytes();
-    // Device IDs are short ASCII: building them in JS beats a native call per string.
-    if (e - s <= 16) {
-      let out = '';
-      for (let i = s; i < e; i++) {
-        const c = this.buf[i];
-        if (c >= 0x80) return this.buf.toString('utf8', s, e);
-        out += String.fromCharCode(c);
+    // Device IDs are short ASCII: one String.fromCharCode call per ID beats a
+    // native call per string, and builds no intermediate strings (an Allocate
+    // of 4096 IDs is mostly this).
+    const b = this.buf;
+    const n = e - s;
+    if (n <= 6) {
+      for (let i = s; i < e; i++) if (b[i]! >= 0x80) return b.toString('utf8', s, e);
+      switch (n) {
+        case 0: return '';
+        case 1: return String.fromCharCode(b[s]!);
+        case 2: return String.fromCharCode(b[s]!, b[s + 1]!);
+        case 3: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!);
+        case 4: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!);
+        case 5: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!);
+        default: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!);
       }
-      return out;
     }
-    return this.buf.toString('utf8', s, e);
+    return b.toString('utf8', s, e);
   }
 
   skip(wireType: number): void {

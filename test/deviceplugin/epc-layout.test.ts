@@ -132,4 +132,33 @@ describe('EpcMibPlugin', () => {
     assert.deepEqual(p.devices().map((d) => d.healthy), new Array(10).fill(false));
     assert.match(p.reason() ?? '', /unhealthy/);
   });
+
+  test('Allocate: every ID known and listed once per call; the same units may come back in a later call', async () => {
+    const { EpcMibPlugin } = await import('../../src/deviceplugin/sgx-plugins.js');
+    const p = new EpcMibPlugin();
+    const host = (mib: number) => ({
+      hostRoot: '/x', cpuSgx: true, cpuFlc: true, enclaveDevices: ['/dev/sgx_enclave'], provisionDevices: [], enclaveDevice: '/dev/sgx_enclave',
+      provisionDevice: null, legacyDriver: false, aesmdSocket: null, reasons: [], epcByNuma: [{ node: 0, bytes: mib * 1024 * 1024 }], epcBytes: mib * 1024 * 1024, epcSource: 'override' as const,
+    });
+    p.setHost(host(16));
+    const ids = p.devices().map((d) => d.id);
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return (e as { code?: string; path?: unknown[] }).code + ' ' + JSON.stringify((e as { path?: unknown[] }).path);
+      }
+      return 'ok';
+    };
+    assert.equal(code(() => p.allocate(ids.slice(0, 8))), 'ok');
+    assert.equal(code(() => p.allocate(ids.slice(0, 8))), 'ok', 'a later call may list the same units again');
+    assert.equal(code(() => p.allocate([ids[0]!, ids[1]!, ids[0]!])), 'DUPLICATE_DEVICE ["devices_ids",2]');
+    assert.equal(code(() => p.allocate([ids[3]!, 'zzzzzz'])), 'UNKNOWN_DEVICE ["devices_ids",1]');
+    assert.equal(code(() => p.allocate([epcUnitId(16)])), 'UNKNOWN_DEVICE ["devices_ids",0]', 'one past the last unit');
+    assert.equal(code(() => p.allocate([])), 'INVALID_REQUEST ["devices_ids"]');
+    // the layout grows: the new units are known, and the bookkeeping follows
+    p.setHost(host(32));
+    assert.equal(code(() => p.allocate([epcUnitId(16), epcUnitId(31), ids[0]!])), 'ok');
+    assert.equal(code(() => p.allocate([epcUnitId(31), epcUnitId(31)])), 'DUPLICATE_DEVICE ["devices_ids",1]');
+  });
 });
