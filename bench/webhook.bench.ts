@@ -304,9 +304,9 @@ function spawnWebhook(cert: string, key: string): Promise<{ url: string; close()
 }
 
 /** One paced run of the C client (64 connections, open loop), in the shape of the Node client's results. */
-async function paced(binary: string, dir: string, port: number, caFile: string, path: string, seconds: number): Promise<ClientResult & { maxInFlight: number }> {
+async function paced(binary: string, dir: string, port: number, caFile: string, path: string, seconds: number, spin = true): Promise<ClientResult & { maxInFlight: number }> {
   const requests = path === '/healthz' ? [Buffer.from('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n')] : BODIES.map((b) => jsonRequest('POST', path, b));
-  const r = await runPaced({ binary, dir, port, caFile, serverName: 'localhost', requests, rate: 1000, seconds });
+  const r = await runPaced({ binary, dir, port, caFile, serverName: 'localhost', requests, rate: 1000, seconds, spin });
   return { sent: r.count, ok: r.count - r.non200, errors: r.non200, seconds: r.seconds, lat: r.fromSchedule, service: r.fromSend, maxInFlight: r.maxInFlight };
 }
 
@@ -363,13 +363,14 @@ export default async function bench(): Promise<{ title: string; markdown: string
       const port = Number(new URL(server.url).port);
       const seconds = 15;
       const gen = await buildPacedClient(dir);
-      let cRows: { warm: ClientResult; runs: Array<ClientResult & { maxInFlight: number }>; floor: ClientResult } | undefined;
+      let cRows: { warm: ClientResult; runs: Array<ClientResult & { maxInFlight: number }>; floor: ClientResult; sleeping: ClientResult } | undefined;
       if ('binary' in gen) {
-        const run = (path: string, secs: number) => paced(gen.binary, dir, port, files.caCert!, path, secs);
+        const run = (path: string, secs: number, spin = true) => paced(gen.binary, dir, port, files.caCert!, path, secs, spin);
         const warm = await run('/mutate', 5);
         const runs = [await run('/mutate', seconds), await run('/mutate', seconds), await run('/mutate', seconds)];
         const floor = await run('/healthz', seconds);
-        cRows = { warm, runs, floor };
+        const sleeping = await run('/mutate', seconds, false);
+        cRows = { warm, runs, floor, sleeping };
       }
       const reason = 'reason' in gen ? gen.reason : '';
       const nodeClient = await runClient({ url: server.url, caFile: files.caCert!, path: '/mutate', rate: 1000, seconds, concurrency: 32 });
@@ -392,6 +393,7 @@ export default async function bench(): Promise<{ title: string; markdown: string
           rows.push(line(`\`/mutate\` at 1,000/s, ${seconds} s, run ${i + 1} (C client)`, r));
         });
         rows.push(line(`\`/healthz\` at 1,000/s, ${seconds} s (TLS + HTTP floor, C client)`, cRows.floor));
+        rows.push(line(`\`/mutate\` at 1,000/s, ${seconds} s, C client sleeping between sends (not judged: see below)`, cRows.sleeping));
       } else {
         rows.push(`| C client runs | not measured: ${reason} | | | | | | |`);
       }
@@ -405,9 +407,10 @@ export default async function bench(): Promise<{ title: string; markdown: string
         'The C-client rows use bench/loadgen/paced-http.c, built with the system C compiler and OpenSSL when the bench runs. Request *i* is due at start + *i* ms and',
         'goes out on an idle connection of a pool of 64 keep-alive TLS connections (verified against the webhook CA), so a slow response never holds back later',
         'requests (open loop, no coordinated omission); the four reviews of the in-process mix are sent in turn. "From schedule" counts from the due time and so also',
-        "includes the client's own lateness; \"from send\" counts from the write. The client polls its sockets without sleeping (one core) because a sleeping",
-        "process on this VM is often woken milliseconds late. A Node.js client on the same two cores stalls for milliseconds at a time (its own GC, JIT, timers) and",
-        'those stalls land in its p99, as the Node client rows show. The kube-apiserver calls webhooks from its own machine with a Go client.',
+        "includes the client's own lateness; \"from send\" counts from the write. The judged runs poll their sockets without sleeping (one of the two cores):",
+        'a sleeping client on this VM is often woken milliseconds late, both to send and to read, and that lateness lands in its figures, as the sleeping-client row',
+        'shows (the webhook needs about a fifth of the other core at this rate). A Node.js client on the same two cores stalls for milliseconds at a time (its own GC,',
+        'JIT, timers), as the Node client rows show. The kube-apiserver calls webhooks from its own machine with a Go client.',
         '',
         cRows
           ? `Target p99 < 2 ms at 1,000 reviews/s (after warm-up): **${worst < 2 ? 'met' : median! < 2 ? 'met in the median run, missed in the worst' : 'missed'}**: p99 ${p99s.map((x) => x.toFixed(3)).join(' / ')} ms from the schedule in the three runs (at most ${inFlight} requests in flight at once).`

@@ -15,8 +15,12 @@
  * client in sending: the kernel does not always wake a sleeping process on
  * time, and "from send" leaves that out).
  *
- * usage: paced-http PORT CA_FILE SERVER_NAME REQUESTS_FILE RATE COUNT CONNECTIONS OUT_FILE
+ * usage: paced-http PORT CA_FILE SERVER_NAME REQUESTS_FILE RATE COUNT CONNECTIONS OUT_FILE [spin]
  *   CA_FILE "-" means plain HTTP (no TLS) to the same port.
+ *   "spin": poll without sleeping. Sends stay on time and responses are read
+ *   the moment they land, at the cost of one core; without it, the client
+ *   sleeps until the next send or a response, and the kernel does not always
+ *   wake it on time (which "from schedule" then counts against the server).
  *   REQUESTS_FILE: complete HTTP/1.1 requests, each preceded by its length
  *   as a 4-byte big-endian integer; they are sent in turn.
  *   OUT_FILE: COUNT pairs of little-endian doubles (ms from send, ms from
@@ -74,7 +78,8 @@ static int response_complete(struct conn *c) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 9) die("usage: paced-http PORT CA_FILE SERVER_NAME REQUESTS_FILE RATE COUNT CONNECTIONS OUT_FILE");
+  if (argc != 9 && !(argc == 10 && strcmp(argv[9], "spin") == 0)) die("usage: paced-http PORT CA_FILE SERVER_NAME REQUESTS_FILE RATE COUNT CONNECTIONS OUT_FILE [spin]");
+  int spin = argc == 10;
   int port = atoi(argv[1]);
   const char *ca = argv[2], *name = argv[3], *reqfile = argv[4], *outfile = argv[8];
   double rate = atof(argv[5]);
@@ -158,10 +163,8 @@ int main(int argc, char **argv) {
       if (++inflight > max_inflight) max_inflight = inflight;
       next++;
     }
-    /* Sleep until the next request is due or a response arrives. (Spinning instead would keep the
-       sends on time, but it burns a core the server needs, and on a CPU-capped VM it gets the
-       whole VM throttled.) */
-    double left = next < count ? start + (double)next * 1000.0 / rate - now_ms() : 50;
+    /* Sleep until the next request is due or a response arrives, or (spin) just poll. */
+    double left = spin ? 0 : next < count ? start + (double)next * 1000.0 / rate - now_ms() : 50;
     long long ns = left > 0 ? (long long)(left * 1e6) : 0;
     struct timespec ts = {(time_t)(ns / 1000000000LL), (long)(ns % 1000000000LL)};
     int n = epoll_pwait2(ep, evs, MAX_CONNS, &ts, NULL);

@@ -46,6 +46,8 @@ export interface PacedRun {
   rate: number;
   seconds: number;
   connections?: number;
+  /** Poll instead of sleeping: exact send times and prompt reads, at the cost of one core. */
+  spin?: boolean;
 }
 
 export async function runPaced(o: PacedRun): Promise<PacedResult> {
@@ -55,7 +57,7 @@ export async function runPaced(o: PacedRun): Promise<PacedResult> {
   const count = Math.round(o.rate * o.seconds);
   const started = performance.now();
   await new Promise<void>((resolve, reject) => {
-    const args = [String(o.port), o.caFile ?? '-', o.serverName ?? 'localhost', reqFile, String(o.rate), String(count), String(o.connections ?? 64), outFile];
+    const args = [String(o.port), o.caFile ?? '-', o.serverName ?? 'localhost', reqFile, String(o.rate), String(count), String(o.connections ?? 64), outFile, ...(o.spin ? ['spin'] : [])];
     execFile(o.binary, args, (err, _out, stderr) => (err ? reject(new Error(`paced-http: ${stderr || err.message}`)) : resolve()));
   });
   const seconds = (performance.now() - started) / 1000;
