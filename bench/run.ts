@@ -50,6 +50,10 @@ async function main(): Promise<void> {
     '# Benchmarks\n\n' +
     'Figures from `npm run bench` (bench/*.bench.ts). Each section states when, where and with which command it was measured;\n' +
     'competitors are measured in the same run. Re-run one section with `npm run bench -- NAME`.\n\n' +
+    'Load generators beyond Node.js, used where a Node client on the same two cores would measure its own pauses: the webhook and\n' +
+    'attestation-service benches build bench/loadgen/paced-http.c with the system C compiler and OpenSSL headers (`cc`, `libssl-dev`),\n' +
+    'and the node-agent bench calls Allocate through gRPC\'s C core (`apt-get install python3-grpcio`). Without them those rows say\n' +
+    '"not measured" and why; the Node-client rows are always measured.\n\n' +
     sections.join('\n');
   writeFileSync(join(here, '..', 'BENCHMARKS.md'), doc);
 }
