@@ -68,7 +68,7 @@ export function registerAttestationServiceCommand(parent: Command): void {
     .command('attestation-service')
     .description('MAA-compatible attestation service: quotes in, signed tokens out; policies; secret release to attested enclaves')
     .requiredOption('--listen <host:port>', 'address to serve on', '127.0.0.1:8443')
-    .option('--tls-cert <file>', 'TLS certificate (PEM); with --tls-key serves HTTPS')
+    .option('--tls-cert <file>', 'TLS certificate (PEM); with --tls-key serves HTTPS; re-read when it changes')
     .option('--tls-key <file>', 'TLS private key (PEM)')
     .option('--data-dir <dir>', 'SQLite state directory (signing key, policies, secrets); omitted = in memory')
     .option('--collateral-dir <dir>', 'offline collateral directory (collateral JSON files)')

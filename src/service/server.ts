@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { KubeSgxError } from '../errors.js';
 import { createLogger, silentLogger } from '../ops/log.js';
 import { parseHostPort } from '../ops/server.js';
+import { checkCertificatePair, readCertificatePair, watchCertificateFiles } from '../ops/tls-reload.js';
 import { createServiceApp, type ServiceDeps } from './app.js';
 import { createDcapVerifier, type DcapVerifierOptions } from './dcap-verifier.js';
 import { ServiceMetrics } from './metrics.js';
@@ -30,7 +31,10 @@ export interface AttestationServiceOptions {
   /** HOST:PORT; port 0 picks a free port. */
   listen: string;
   /** PEM text or file paths for HTTPS. */
+  /** PEM text, or files that are watched and re-read when they change (cert-manager rotation). */
   tls?: { cert: string; key: string } | { certFile: string; keyFile: string };
+  /** With TLS files: re-read them at least this often (ms), besides file-change events. Default 10 s. */
+  certPollMs?: number;
   /** SQLite database directory; omitted = in-memory (nothing survives a restart). */
   dataDir?: string;
   store?: 'sqlite' | 'kubernetes' | Store;
@@ -68,6 +72,8 @@ export interface RunningAttestationService {
   issuer: string;
   kids: string[];
   store: Store;
+  /** Re-reads --tls-cert/--tls-key now (they are also watched); true when a new pair was installed. */
+  reloadCertificates(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -206,7 +212,19 @@ export async function prepareAttestationState(opts: Omit<AttestationServiceOptio
 export async function startAttestationService(opts: AttestationServiceOptions): Promise<RunningAttestationService> {
   const logger = opts.logger ?? (process.env.NODE_TEST_CONTEXT ? silentLogger : createLogger('attestation-service'));
   const { host, port } = parseHostPort(opts.listen, '--listen');
-  const tls = opts.tls && ('certFile' in opts.tls ? { cert: readSecretFile(opts.tls.certFile, '--tls-cert'), key: readSecretFile(opts.tls.keyFile, '--tls-key') } : opts.tls);
+  const tlsFiles = opts.tls && 'certFile' in opts.tls ? opts.tls : undefined;
+  let tls: { cert: string | Buffer; key: string | Buffer } | undefined;
+  if (tlsFiles) {
+    try {
+      const pair = await readCertificatePair(tlsFiles.certFile, tlsFiles.keyFile);
+      checkCertificatePair(pair);
+      tls = pair;
+    } catch (e) {
+      throw new KubeSgxError('CONFIG_INVALID', `cannot use --tls-cert ${tlsFiles.certFile} / --tls-key ${tlsFiles.keyFile}: ${(e as Error).message}`, { cause: e });
+    }
+  } else if (opts.tls && 'cert' in opts.tls) {
+    tls = opts.tls;
+  }
 
   // Listen first: the issuer (token iss, jku) depends on the bound port.
   const route: { handler?: (req: Request, env: unknown) => Response | Promise<Response> } = {};
@@ -234,6 +252,18 @@ export async function startAttestationService(opts: AttestationServiceOptions): 
   route.handler = (req, env) => svc.app.fetch(req, env as never);
   const kids = svc.signer.keys.map((k) => k.kid);
   logger.info({ url, issuer, simulation: svc.deps.simulation, store: svc.store.kind, kids }, 'attestation service listening');
+  // cert-manager rotates the serving pair under us: follow the files, no restart.
+  const certificates =
+    tlsFiles && tls
+      ? watchCertificateFiles({
+          certFile: tlsFiles.certFile,
+          keyFile: tlsFiles.keyFile,
+          current: { cert: Buffer.from(tls.cert), key: Buffer.from(tls.key) },
+          install: (pair) => (server as unknown as { setSecureContext(o: object): void }).setSecureContext(pair),
+          ...(opts.certPollMs !== undefined ? { pollMs: opts.certPollMs } : {}),
+          logger,
+        })
+      : undefined;
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -244,6 +274,7 @@ export async function startAttestationService(opts: AttestationServiceOptions): 
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const sweep = setInterval(() => (server as { closeIdleConnections?: () => void }).closeIdleConnections?.(), 50);
       const force = setTimeout(() => (server as { closeAllConnections?: () => void }).closeAllConnections?.(), grace);
+      certificates?.close();
       await closed;
       clearInterval(sweep);
       clearTimeout(force);
@@ -251,5 +282,5 @@ export async function startAttestationService(opts: AttestationServiceOptions): 
       logger.info('attestation service stopped');
     })());
 
-  return { url, issuer, kids, store: svc.store, close };
+  return { url, issuer, kids, store: svc.store, reloadCertificates: async () => (certificates ? certificates.reload() : false), close };
 }

@@ -1,22 +1,18 @@
 /**
  * The HTTPS server: `/mutate`, `/validate` (POST AdmissionReview v1),
  * `/healthz`, `/readyz`, `/metrics`. Bad requests are 400 with a reason, never
- * a 500 or a crash. The serving certificate is re-read when its files change
- * (cert-manager rotates a mounted Secret by swapping a symlink) and swapped in
- * with `setSecureContext`, so rotation needs no restart.
+ * a 500 or a crash. The serving certificate follows its files
+ * (src/ops/tls-reload.ts), so rotation needs no restart.
  */
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createSecureContext } from 'node:tls';
-import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { watch, type FSWatcher } from 'node:fs';
-import { dirname } from 'node:path';
+import { X509Certificate } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { KubeSgxError, toKubeSgxError } from '../errors.js';
 import { parseHostPort } from '../ops/server.js';
 import { silentLogger, type Logger } from '../ops/log.js';
+import { checkCertificatePair, readCertificatePair, watchCertificateFiles, type CertificatePair } from '../ops/tls-reload.js';
 import { defaultWebhookConfig, type WebhookConfig } from './config.js';
 import { reviewAdmissionWithOutcome, type ReviewKind } from './review.js';
 import { configuredMaxEpcBytes } from './validate.js';
@@ -73,23 +69,6 @@ function makeMetrics(registry: Registry) {
   };
 }
 
-async function readPair(certFile: string, keyFile: string): Promise<{ cert: Buffer; key: Buffer }> {
-  const [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)]);
-  return { cert, key };
-}
-
-/**
- * Throws unless the key belongs to the (first) certificate. OpenSSL only
- * catches a mismatch between keys of the same type; an EC key beside an RSA
- * certificate would load and fail every handshake.
- */
-function checkPair(pair: { cert: Buffer; key: Buffer }): void {
-  createSecureContext(pair);
-  const fromKey = createPublicKey(createPrivateKey(pair.key)).export({ type: 'spki', format: 'der' });
-  const fromCert = new X509Certificate(pair.cert).publicKey.export({ type: 'spki', format: 'der' });
-  if (!fromKey.equals(fromCert)) throw new Error('the private key does not belong to the certificate');
-}
-
 export async function startWebhookServer(opts: WebhookServerOptions): Promise<WebhookServer> {
   const config = opts.config ?? defaultWebhookConfig;
   const log = opts.logger ?? silentLogger;
@@ -98,21 +77,21 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   const fixedMax = configuredMaxEpcBytes(config);
   const maxEpc = opts.maxEpcPerNode ?? (() => fixedMax);
 
-  let current: { cert: Buffer; key: Buffer };
+  let current: CertificatePair;
   try {
-    current = await readPair(opts.tlsCertFile, opts.tlsKeyFile);
-    checkPair(current);
+    current = await readCertificatePair(opts.tlsCertFile, opts.tlsKeyFile);
+    checkCertificatePair(current);
   } catch (e) {
     throw new KubeSgxError('WEBHOOK_TLS_INVALID', `cannot use --tls-cert/--tls-key: ${(e as Error).message}`, { cause: e });
   }
-  const noteExpiry = () => {
+  const noteExpiry = (pair: CertificatePair) => {
     try {
-      metrics.notAfter.set(Math.floor(new Date(new X509Certificate(current.cert).validTo).getTime() / 1000));
+      metrics.notAfter.set(Math.floor(new Date(new X509Certificate(pair.cert).validTo).getTime() / 1000));
     } catch {
       /* a key/cert pair Node accepted but X509Certificate cannot read: leave the gauge */
     }
   };
-  noteExpiry();
+  noteExpiry(current);
 
   const server: Server = createServer({ ...current, requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => {
     handle(req, res).catch((e: unknown) => {
@@ -158,48 +137,18 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   }
 
   // ---- certificate rotation ----
-  const reload = async (): Promise<boolean> => {
-    let next: { cert: Buffer; key: Buffer };
-    try {
-      next = await readPair(opts.tlsCertFile, opts.tlsKeyFile);
-    } catch (e) {
-      metrics.reloads.inc({ result: 'error' });
-      log.warn({ err: (e as Error).message }, 'cannot read serving certificate; keeping the current one');
-      return false;
-    }
-    if (next.cert.equals(current.cert) && next.key.equals(current.key)) return false;
-    try {
-      // Throws while a rotation is half written (new cert, old key): keep serving the old pair.
-      checkPair(next);
-      server.setSecureContext(next);
-    } catch (e) {
-      metrics.reloads.inc({ result: 'error' });
-      log.warn({ err: (e as Error).message }, 'new certificate/key do not load (yet); keeping the current one');
-      return false;
-    }
-    current = next;
-    noteExpiry();
-    metrics.reloads.inc({ result: 'ok' });
-    log.info('serving certificate reloaded');
-    return true;
-  };
-  let debounce: NodeJS.Timeout | undefined;
-  const soon = () => {
-    clearTimeout(debounce);
-    debounce = setTimeout(() => void reload(), 50);
-  };
-  const watchers: FSWatcher[] = [];
-  for (const dir of new Set([dirname(opts.tlsCertFile), dirname(opts.tlsKeyFile)])) {
-    try {
-      const w = watch(dir, { persistent: false }, soon);
-      w.on('error', () => w.close());
-      watchers.push(w);
-    } catch {
-      /* no inotify here: the poll below still catches rotations */
-    }
-  }
-  const poll = setInterval(() => void reload(), opts.certPollMs ?? 10_000);
-  poll.unref();
+  const certificates = watchCertificateFiles({
+    certFile: opts.tlsCertFile,
+    keyFile: opts.tlsKeyFile,
+    current,
+    install: (pair) => server.setSecureContext(pair),
+    ...(opts.certPollMs !== undefined ? { pollMs: opts.certPollMs } : {}),
+    onResult: (result, pair) => {
+      metrics.reloads.inc({ result });
+      if (result === 'ok') noteExpiry(pair);
+    },
+    logger: log,
+  });
 
   const { host, port } = parseHostPort(opts.listen, '--listen');
   await new Promise<void>((resolve, reject) => {
@@ -214,12 +163,10 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   return {
     url: `https://${shownHost}:${addr.port}`,
     registry,
-    reloadCertificates: reload,
+    reloadCertificates: () => certificates.reload(),
     close: () =>
       new Promise<void>((resolve) => {
-        clearInterval(poll);
-        clearTimeout(debounce);
-        for (const w of watchers) w.close();
+        certificates.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),
