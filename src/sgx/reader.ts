@@ -81,6 +81,20 @@ export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/** Standalone structures must be exactly their size. */
+export function exactReader(bytes: Uint8Array, size: number, what: string): ByteReader {
+  const buf = asBuffer(bytes);
+  if (buf.length !== size) {
+    const code = buf.length < size ? 'SGX_STRUCT_TRUNCATED' : 'SGX_STRUCT_TRAILING_BYTES';
+    throw new KubeSgxError(code, `${what}: expected ${size} bytes, got ${buf.length}`, {
+      path: [what],
+      offset: Math.min(buf.length, size),
+      details: { expected: size, actual: buf.length },
+    });
+  }
+  return new ByteReader(buf, 0, size, 'SGX_STRUCT_TRUNCATED');
+}
+
 /** Checks a Buffer field has exactly `size` bytes before encoding it. */
 export function checkSize(value: Uint8Array | undefined, size: number, path: ErrorPath, code = 'ENCODE_BAD_FIELD'): Uint8Array {
   if (!(value instanceof Uint8Array) || value.length !== size) {

@@ -9,7 +9,7 @@ import {
   SGX_REPORT_SIZE,
   SGX_TARGET_INFO_SIZE,
 } from './constants.js';
-import { ByteReader, asBuffer } from './reader.js';
+import { ByteReader, exactReader } from './reader.js';
 import { ByteWriter } from './writer.js';
 
 /** SGX ATTRIBUTES: `flags` and `xfrm` are the data; the booleans are decoded from `flags` (encoders ignore them). */
@@ -133,20 +133,6 @@ export function writeReportBody(w: ByteWriter, b: ReportBody, path: ErrorPath): 
   w.fixed(b.reserved4, 42, [...path, 'reserved4']);
   w.fixed(b.isvFamilyId, 16, [...path, 'isvFamilyId']);
   w.fixed(b.reportData, 64, [...path, 'reportData']);
-}
-
-/** Standalone structures must be exactly their size. */
-function exactReader(bytes: Uint8Array, size: number, what: string): ByteReader {
-  const buf = asBuffer(bytes);
-  if (buf.length !== size) {
-    const code = buf.length < size ? 'SGX_STRUCT_TRUNCATED' : 'SGX_STRUCT_TRAILING_BYTES';
-    throw new KubeSgxError(code, `${what}: expected ${size} bytes, got ${buf.length}`, {
-      path: [what],
-      offset: Math.min(buf.length, size),
-      details: { expected: size, actual: buf.length },
-    });
-  }
-  return new ByteReader(buf, 0, size, 'SGX_STRUCT_TRUNCATED');
 }
 
 /** Parses a 384-byte SGX report body. Byte fields are views into `bytes`. */

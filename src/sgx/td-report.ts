@@ -1,7 +1,7 @@
 /** TDX TD report bodies as they appear in quotes: TD report 1.0 (584 B) and 1.5 (648 B). */
 import { KubeSgxError, type ErrorPath } from '../errors.js';
 import { TD_ATTRIBUTE_FLAGS, TD_REPORT10_SIZE, TD_REPORT15_SIZE } from './constants.js';
-import { ByteReader, asBuffer } from './reader.js';
+import { ByteReader, exactReader } from './reader.js';
 import { ByteWriter } from './writer.js';
 
 /** TDATTRIBUTES: `value` is the data; the booleans are decoded from it (encoders ignore them). */
@@ -105,23 +105,12 @@ export function writeTdReport15(w: ByteWriter, t: TdReport15, path: ErrorPath): 
   w.fixed(t.mrServiceTd, 48, [...path, 'mrServiceTd']);
 }
 
-function exact(bytes: Uint8Array, size: number, what: string): ByteReader {
-  const buf = asBuffer(bytes);
-  if (buf.length !== size) {
-    throw new KubeSgxError(buf.length < size ? 'SGX_STRUCT_TRUNCATED' : 'SGX_STRUCT_TRAILING_BYTES', `${what}: expected ${size} bytes, got ${buf.length}`, {
-      path: [what],
-      offset: Math.min(size, buf.length),
-    });
-  }
-  return new ByteReader(buf, 0, size, 'SGX_STRUCT_TRUNCATED');
-}
-
 export function parseTdReport10(bytes: Uint8Array): TdReport10 {
-  return readTdReport10(exact(bytes, TD_REPORT10_SIZE, 'tdReport10'), []);
+  return readTdReport10(exactReader(bytes, TD_REPORT10_SIZE, 'tdReport10'), []);
 }
 
 export function parseTdReport15(bytes: Uint8Array): TdReport15 {
-  return readTdReport15(exact(bytes, TD_REPORT15_SIZE, 'tdReport15'), []);
+  return readTdReport15(exactReader(bytes, TD_REPORT15_SIZE, 'tdReport15'), []);
 }
 
 export function encodeTdReport10(t: TdReport10): Buffer {

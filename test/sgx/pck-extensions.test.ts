@@ -13,7 +13,7 @@ import {
   parseQuote,
   type PckExtensions,
 } from '../../src/sgx/index.js';
-import { loadQuote, readVector, type QuoteName } from './vectors.js';
+import { expectCode, loadQuote, readVector, type QuoteName } from './vectors.js';
 
 function pemToDer(pem: string): Buffer {
   const m = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/.exec(pem);
@@ -28,17 +28,6 @@ function leafOf(name: QuoteName): Buffer {
   const leaf = c.certificates.find((d) => d.includes(Buffer.from('SGX PCK Certificate', 'latin1')));
   assert.ok(leaf);
   return leaf;
-}
-
-function expectCode(fn: () => unknown, code: string): KubeSgxError {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof KubeSgxError, String(e));
-    assert.equal(e.code, code, e.message);
-    return e;
-  }
-  assert.fail(`expected ${code}`);
 }
 
 const hex = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString('hex'));

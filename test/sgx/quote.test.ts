@@ -16,26 +16,13 @@ import {
   type PckChainCertificationData,
   type Quote,
 } from '../../src/sgx/index.js';
-import { KubeSgxError } from '../../src/errors.js';
-import { allQuotes, loadQuote } from './vectors.js';
+import { allQuotes, expectCode, loadQuote } from './vectors.js';
 
 function chain(q: Quote): PckChainCertificationData {
   const c = q.signatureData.certificationData;
   assert.equal(c.type, 5);
   if (c.type !== 5) throw new Error('unreachable');
   return c;
-}
-
-function expectCode(fn: () => unknown, code: string, path?: ReadonlyArray<string | number>): KubeSgxError {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof KubeSgxError, `expected KubeSgxError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (path !== undefined) assert.deepEqual(e.path, path);
-    return e;
-  }
-  assert.fail(`expected ${code}, nothing thrown`);
 }
 
 describe('field values (SOURCES.md, dcap.md)', () => {

@@ -33,18 +33,7 @@ import {
   parseTdReport15,
   pckChainCertificationData,
 } from '../../src/sgx/index.js';
-import { loadQuote, readVector, QUOTE_FILES } from './vectors.js';
-
-function expectCode(fn: () => unknown, code: string): KubeSgxError {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof KubeSgxError, String(e));
-    assert.equal(e.code, code, e.message);
-    return e;
-  }
-  assert.fail(`expected ${code}`);
-}
+import { expectCode, loadQuote, readVector, QUOTE_FILES } from './vectors.js';
 
 const blob = (n: number): fc.Arbitrary<Buffer> => fc.uint8Array({ minLength: n, maxLength: n }).map((u) => Buffer.from(u));
 

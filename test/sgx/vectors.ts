@@ -1,7 +1,9 @@
 /** The real quotes in test/vectors/dcap, loaded through decodeQuoteFile (binary, hex or base64). */
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { KubeSgxError } from '../../src/errors.js';
 import { decodeQuoteFile } from '../../src/sgx/index.js';
 
 export const DCAP_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'vectors', 'dcap');
@@ -58,4 +60,17 @@ function unescapeRust(s: string): string {
     if (hex !== undefined) return String.fromCodePoint(parseInt(hex, 16));
     return { n: '\n', r: '\r', t: '\t', '0': '\0', '"': '"', '\\': '\\' }[e] ?? e;
   });
+}
+
+/** Runs `fn`, which must throw a KubeSgxError with `code` (and, when given, exactly `path`). */
+export function expectCode(fn: () => unknown, code: string, path?: ReadonlyArray<string | number>): KubeSgxError {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof KubeSgxError, `expected KubeSgxError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    if (path !== undefined) assert.deepEqual(e.path, path);
+    return e;
+  }
+  assert.fail(`expected ${code}, nothing thrown`);
 }
