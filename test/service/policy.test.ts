@@ -134,6 +134,7 @@ issuancerules {
     ['comments', 'version=1.0;\n// hi\nauthorizationrules { => permit(); };', 2, /comments/],
     ['unknown property', 'version=1.0;\nauthorizationrules {\n  [kind=="a"] => permit();\n};', 3, /claim property "kind"/],
     ['reserved claim issued', 'version=1.0;\nauthorizationrules { => permit(); };\nissuancerules {\n  => issue(type="x-ms-sgx-mrenclave", value="00");\n};', 4, /reserved/],
+    ['__proto__ issued', 'version=1.0;\nauthorizationrules { => permit(); };\nissuancerules {\n  => issue(type="__proto__", value="x");\n};', 4, /reserved/],
   ];
   for (const [name, text, line, msg] of unsupported) {
     test(`outside the subset is refused, never ignored: ${name}`, () => {

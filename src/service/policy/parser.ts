@@ -10,7 +10,8 @@ import type { Action, ClaimValue, CompareOp, Condition, Policy, PropertyTest, Ru
 
 /** Claim names the service owns: policies may test them but not issue or add them. */
 const RESERVED_PREFIXES = ['x-ms-', 'x-kube-sgx-'];
-const RESERVED_NAMES = new Set(['iss', 'iat', 'nbf', 'exp', 'jti', 'nonce', 'cnf']);
+// `__proto__` could never become an own claim of a plain object: refused rather than silently dropped.
+const RESERVED_NAMES = new Set(['iss', 'iat', 'nbf', 'exp', 'jti', 'nonce', 'cnf', '__proto__']);
 
 export function isReservedClaimType(type: string): boolean {
   return RESERVED_NAMES.has(type) || RESERVED_PREFIXES.some((p) => type.toLowerCase().startsWith(p));
