@@ -94,15 +94,13 @@ const isSgxName = (k: string) => k.startsWith('sgx.intel.com/') || k === LEGACY_
  */
 function desiredResources(c: ContainerSgx, config: WebhookConfig, provisions: boolean): NonNullable<Pod['spec']['containers'][number]['resources']> {
   const original = c.container.resources ?? {};
-  const limits: Record<string, unknown> = { ...(original.limits ?? {}) };
-  const requests: Record<string, unknown> = { ...(original.requests ?? {}) };
-  let changed = false;
-  // Rename EPC names no node advertises to ones that some node does.
-  for (const name of EPC_NAMES) {
-    if (config.epcResourceNames.includes(name)) continue;
-    if (name in limits) changed = delete limits[name];
-    if (name in requests) changed = delete requests[name];
-  }
+  // Copied key by key, leaving out EPC names no node advertises (renamed
+  // below): no `delete` (dictionary-mode objects) and no spread copies, which
+  // made V8 allocate new hidden classes in the old generation per review.
+  const limits: Record<string, unknown> = {};
+  const requests: Record<string, unknown> = {};
+  const droppedLimit = copyAdvertised(original.limits, limits, config);
+  let changed = copyAdvertised(original.requests, requests, config) || droppedLimit;
   for (const name of config.epcResourceNames) {
     // Keep the user's own spelling when they wrote one side only.
     const text = (limits[name] ?? requests[name] ?? epcAmount(name, c.epcBytes)) as string;
@@ -118,7 +116,20 @@ function desiredResources(c: ContainerSgx, config: WebhookConfig, provisions: bo
   for (const k in limits) if (isSgxName(k)) changed = setMissing(requests, k, limits[k] as string) || changed;
   for (const k in requests) if (isSgxName(k)) changed = setMissing(limits, k, requests[k] as string) || changed;
   if (!changed) return original;
-  return { ...original, limits, requests };
+  const desired = Object.assign({}, original);
+  desired.limits = limits as typeof desired.limits;
+  desired.requests = requests as typeof desired.requests;
+  return desired;
+}
+
+/** Copies `from` into `to` without the EPC names that no node advertises; true when it left one out. */
+function copyAdvertised(from: Record<string, unknown> | undefined, to: Record<string, unknown>, config: WebhookConfig): boolean {
+  let dropped = false;
+  for (const k in from) {
+    if ((EPC_NAMES as readonly string[]).includes(k) && !(config.epcResourceNames as readonly string[]).includes(k)) dropped = true;
+    else to[k] = from[k];
+  }
+  return dropped;
 }
 
 /** Adds `key: value` unless the key is there; true when it added. */
