@@ -19,6 +19,16 @@ import { parseSgxResourceList } from '../../src/deviceplugin/agent.js';
 import { parseHostPort } from '../../src/ops/server.js';
 import { parseWebhookConfig } from '../../src/webhook/index.js';
 
+/** The Dockerfile's ENTRYPOINT (`node <script>`) with only Node/V8 flags put between node and the script. */
+const ENTRYPOINT = (JSON.parse(/^ENTRYPOINT (.*)$/m.exec(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'))![1]!) as string[]);
+function isEntrypointWithNodeFlags(command: unknown): boolean {
+  if (!Array.isArray(command) || command.length < 2) return false;
+  const [node, ...rest] = command as unknown[];
+  const script = rest.at(-1);
+  return node === ENTRYPOINT[0] && script === ENTRYPOINT.at(-1) && rest.slice(0, -1).every((f) => typeof f === 'string' && /^--[a-z0-9-]+(=\S+)?$/.test(f));
+}
+
+
 const deployDir = join(repoRoot, 'deploy');
 /** Secrets the manifests mount but the operator creates (documented in docs/deploy.md). */
 const externalSecrets = ['kube-sgx-webhook-tls', 'kube-sgx-attestation-keys', 'kube-sgx-sim-platform'];
@@ -74,7 +84,9 @@ describe('deploy kustomizations', () => {
           const inits = new Set(((w.podSpec.initContainers as unknown[]) ?? []));
           for (const c of containersOf(w.podSpec)) {
             if (!String(c.image).includes('kube-sgx')) continue;
-            if (c.command !== undefined) {
+            if (c.command !== undefined && isEntrypointWithNodeFlags(c.command)) {
+              // The image's own entrypoint with Node/V8 flags in front: the args still go to kube-sgx.
+            } else if (c.command !== undefined) {
               // Only init containers may run another program of the image (e.g. cp), never kube-sgx itself.
               assert.ok(inits.has(c), `${w.obj.metadata.name}/${String(c.name)}: the image's entrypoint is kube-sgx; use args`);
               assert.ok(Array.isArray(c.command) && !/kube-sgx|main\.js/.test(String(c.command[0])), `${w.obj.metadata.name}/${String(c.name)}: command ${JSON.stringify(c.command)}`);
