@@ -19,6 +19,8 @@ export function buildProgram(): Command {
     .description('Intel SGX for Kubernetes: device plugin, quote helper, webhook, DCAP verifier, attestation service, simulator')
     .version('0.1.0')
     .showHelpAfterError()
+    // Options belong to the command they follow, so a subcommand (e.g. attestation-service rotate-key) may reuse its parent's option names.
+    .enablePositionalOptions()
     .exitOverride();
 
   const quote = program.command('quote').description('inspect, verify and obtain SGX/TDX DCAP quotes');

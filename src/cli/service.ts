@@ -2,7 +2,8 @@
 import cluster from 'node:cluster';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { startAttestationService, prepareAttestationState, type AttestationServiceOptions } from '../service/server.js';
+import { startAttestationService, prepareAttestationState, rotateServiceSigningKey, type AttestationServiceOptions } from '../service/server.js';
+import { DEFAULT_KEY_ACTIVATION_DELAY_S } from '../service/signer.js';
 import { action, parseIntFlag, printJson, untilSignal, UsageError } from './io.js';
 
 interface ServiceFlags {
@@ -64,7 +65,7 @@ async function runPrimary(opts: AttestationServiceOptions, n: number): Promise<v
 }
 
 export function registerAttestationServiceCommand(parent: Command): void {
-  parent
+  const serviceCommand = parent
     .command('attestation-service')
     .description('MAA-compatible attestation service: quotes in, signed tokens out; policies; secret release to attested enclaves')
     .requiredOption('--listen <host:port>', 'address to serve on', '127.0.0.1:8443')
@@ -122,6 +123,30 @@ export function registerAttestationServiceCommand(parent: Command): void {
         if (cluster.isWorker) cluster.worker?.disconnect();
       }),
     );
+
+  // rotate-key shares option names with the service (--data-dir, --store, …): they belong to whichever command precedes them.
+  serviceCommand.enablePositionalOptions();
+  serviceCommand
+    .command('rotate-key')
+    .description('add the next token-signing key to the service\'s store: in /certs at once, signing after --activate-after; the old key stays in /certs 8 h more')
+    .option('--data-dir <dir>', 'the service\'s SQLite state directory')
+    .option('--store <kind>', 'sqlite | kubernetes', 'sqlite')
+    .option('--namespace <ns>', 'namespace for --store kubernetes (default: the pod\'s namespace)')
+    .option('--kek-file <file>', 'the service\'s key-encryption key (else $KUBE_SGX_KEK; with --data-dir, the generated one beside the data)')
+    .option('--activate-after <seconds>', 'seconds between publishing the key and signing with it (let replicas and relying parties refresh /certs)', String(DEFAULT_KEY_ACTIVATION_DELAY_S))
+    .action(
+      action(async (f: { dataDir?: string; store: string; namespace?: string; kekFile?: string; activateAfter: string }) => {
+        if (f.store !== 'sqlite' && f.store !== 'kubernetes') throw new UsageError(`--store must be sqlite or kubernetes, got ${JSON.stringify(f.store)}`);
+        if (f.store === 'sqlite' && !f.dataDir) throw new UsageError('rotate-key needs --data-dir (the service\'s) or --store kubernetes');
+        const delayS = parseIntFlag('--activate-after', f.activateAfter, 0, 30 * 24 * 3600);
+        printJson(
+          await rotateServiceSigningKey(
+            { store: f.store, ...(f.dataDir ? { dataDir: f.dataDir } : {}), ...(f.namespace ? { kubernetes: { namespace: f.namespace } } : {}), ...(f.kekFile ? { kekFile: f.kekFile } : {}) },
+            delayS * 1000,
+          ),
+        );
+      }),
+    );
 }
 
 /**
@@ -130,7 +155,7 @@ export function registerAttestationServiceCommand(parent: Command): void {
  * start-up in tests, benches and --workers forks.
  */
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const program = new Command('kube-sgx').exitOverride();
+  const program = new Command('kube-sgx').enablePositionalOptions().exitOverride();
   registerAttestationServiceCommand(program);
   for (const c of program.commands) c.exitOverride();
   program.parseAsync(process.argv).catch((e: unknown) => {

@@ -21,13 +21,15 @@ import { parsePolicy, policyHash } from './policy/index.js';
 import { toProblem } from './problems.js';
 import type { RateLimiter } from './ratelimit.js';
 import type { SecretService } from './secrets.js';
-import type { TokenSigner } from './signer.js';
+import { DEFAULT_KEY_ACTIVATION_DELAY_S, type TokenSigner } from './signer.js';
 import { evaluateReleasePolicy } from './skr.js';
 import type { Store } from './store/types.js';
 import type { AttestationVerifier } from './verifier.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 const POLICY_TOKEN_LIFETIME_S = 3600;
+/** A rotated key waits at most 30 days to sign. */
+const MAX_KEY_ACTIVATION_DELAY_S = 30 * 24 * 3600;
 
 export interface ServiceDeps {
   verifier: AttestationVerifier;
@@ -329,6 +331,36 @@ export function createServiceApp(deps: ServiceDeps): Hono<Env> {
     deps.metrics.releases.inc({ outcome: 'released' });
     deps.logger.info({ secret: name, mrenclave: claims['x-ms-sgx-mrenclave'], client: clientOf(c) }, 'secret released');
     return c.body(JSON.stringify(jwe), 200, { 'content-type': 'application/jose+json' });
+  });
+
+  // ---- signing keys (admin) ----
+  app.get('/admin/signing-keys', (c) => {
+    requireAdmin(c);
+    return c.json({ keys: deps.signer.describeKeys() });
+  });
+  app.post('/admin/signing-keys/rotate', async (c) => {
+    requireAdmin(c);
+    const text = await readText(c);
+    let delayS = DEFAULT_KEY_ACTIVATION_DELAY_S;
+    if (text.trim() !== '') {
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch (e) {
+        throw new KubeSgxError('INVALID_JSON', `the request body is not JSON: ${(e as Error).message}`, { cause: e });
+      }
+      const v = (body as { activateAfterSeconds?: unknown } | null)?.activateAfterSeconds;
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new KubeSgxError('INVALID_REQUEST', 'body must be {"activateAfterSeconds": n} or empty');
+      if (v !== undefined) {
+        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > MAX_KEY_ACTIVATION_DELAY_S) {
+          throw new KubeSgxError('INVALID_REQUEST', `activateAfterSeconds must be a whole number from 0 to ${MAX_KEY_ACTIVATION_DELAY_S}`, { path: ['activateAfterSeconds'] });
+        }
+        delayS = v;
+      }
+    }
+    const k = await deps.signer.rotate(delayS * 1000);
+    deps.logger.info({ kid: k.kid, activeFrom: new Date(k.activeFrom).toISOString(), client: clientOf(c) }, 'signing key rotated');
+    return c.json({ kid: k.kid, activeFrom: new Date(k.activeFrom).toISOString(), keys: deps.signer.describeKeys() }, 201);
   });
 
   // ---- secret administration ----

@@ -21,7 +21,7 @@ import { ServiceMetrics } from './metrics.js';
 import { ATTESTATION_TYPES, PolicyService } from './policies.js';
 import { RateLimiter } from './ratelimit.js';
 import { SecretService } from './secrets.js';
-import { TokenSigner } from './signer.js';
+import { TokenSigner, rotateSigningKey } from './signer.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/types.js';
 import { Vault, loadKek } from './vault.js';
@@ -65,6 +65,10 @@ export interface AttestationServiceOptions {
   shutdownGraceMs?: number;
   /** Re-read policies from the store at most this often (replicas, --workers); default 5 s for kubernetes, 1 s for sqlite. */
   policyRefreshMs?: number;
+  /** Re-read signing keys (rotations by another replica or the CLI) this often; default 60 s for kubernetes, 10 s for sqlite. */
+  keyRefreshMs?: number;
+  /** The clock (tests of rotation and expiry); default Date.now. */
+  now?: () => number;
 }
 
 export interface RunningAttestationService {
@@ -96,6 +100,53 @@ export interface AssembledService {
   dispose(): Promise<void>;
 }
 
+type StateOptions = Pick<AttestationServiceOptions, 'store' | 'dataDir' | 'kubernetes' | 'kek' | 'kekFile'>;
+
+/** The store and the KEK that seals what it keeps, as the options choose them. */
+async function openState(opts: StateOptions, logger: Logger): Promise<{ store: Store; vault: Vault; kekOrigin: string; storeKind: 'sqlite' | 'kubernetes' }> {
+  const storeKind = typeof opts.store === 'object' ? opts.store.kind : (opts.store ?? 'sqlite');
+  // @kubernetes/client-node is large (seconds to load on a busy node): load it only when used.
+  const store: Store =
+    typeof opts.store === 'object'
+      ? opts.store
+      : storeKind === 'kubernetes'
+        ? new (await import('./store/kubernetes.js')).KubernetesStore(opts.kubernetes ?? {})
+        : new SqliteStore(opts.dataDir);
+  try {
+    const kekInfo = opts.kek
+      ? { kek: opts.kek, origin: 'option' }
+      : loadKek({ ...(opts.kekFile ? { kekFile: opts.kekFile } : {}), ...(storeKind === 'sqlite' && opts.dataDir ? { generatedPath: join(opts.dataDir, 'kek') } : {}) });
+    if (storeKind === 'kubernetes' && kekInfo.origin === 'ephemeral') {
+      throw new KubeSgxError('CONFIG_INVALID', 'the kubernetes store needs a KEK shared by all replicas: --kek-file or KUBE_SGX_KEK');
+    }
+    if (kekInfo.origin.startsWith('generated:')) logger.warn({ kek: kekInfo.origin }, 'KEK generated beside the data: use --kek-file or KUBE_SGX_KEK to keep it elsewhere');
+    return { store, vault: new Vault(kekInfo.kek), kekOrigin: kekInfo.origin, storeKind };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}
+
+/**
+ * `kube-sgx attestation-service rotate-key`: adds the next signing key to the
+ * service's store (which must already hold the first one, sealed under the
+ * same KEK). Serving replicas publish it within their key refresh interval
+ * and sign with it from `activateAfterMs` on.
+ */
+export async function rotateServiceSigningKey(opts: StateOptions & { logger?: Logger; now?: number }, activateAfterMs: number): Promise<{ kid: string; activeFrom: string; keys: string[] }> {
+  const logger = opts.logger ?? silentLogger;
+  if ((opts.store ?? 'sqlite') === 'sqlite' && !opts.dataDir) throw new KubeSgxError('CONFIG_INVALID', 'rotate-key needs the service\'s --data-dir (or --store kubernetes)');
+  const { store, vault } = await openState(opts, logger);
+  try {
+    const existing = await store.listSigningKeys();
+    if (existing.length === 0) throw new KubeSgxError('CONFIG_INVALID', 'the store holds no signing key yet: start the service once first');
+    const k = await rotateSigningKey(store, vault, { activateAfterMs, ...(opts.now !== undefined ? { now: opts.now } : {}) });
+    return { kid: k.kid, activeFrom: new Date(k.activeFrom).toISOString(), keys: (await store.listSigningKeys()).map((x) => x.kid) };
+  } finally {
+    await store.close();
+  }
+}
+
 /**
  * Builds everything but the listening socket: store, KEK, verifier, signer
  * and the app, for `issuer`. startAttestationService serves it; tests drive
@@ -120,28 +171,10 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
   const verifier = opts.verifier ?? (await createDcapVerifier(dcapOpts)).verifier;
 
   // ---- state ----
-  const storeKind = typeof opts.store === 'object' ? opts.store.kind : (opts.store ?? 'sqlite');
-  // @kubernetes/client-node is large (seconds to load on a busy node): load it only when used.
-  const store: Store =
-    typeof opts.store === 'object'
-      ? opts.store
-      : storeKind === 'kubernetes'
-        ? new (await import('./store/kubernetes.js')).KubernetesStore(opts.kubernetes ?? {})
-        : new SqliteStore(opts.dataDir);
+  const { store, vault, kekOrigin, storeKind } = await openState(opts, logger);
   let signer: TokenSigner;
-  let kekOrigin: string;
-  let vault: Vault;
   try {
-    const kekInfo = opts.kek
-      ? { kek: opts.kek, origin: 'option' }
-      : loadKek({ ...(opts.kekFile ? { kekFile: opts.kekFile } : {}), ...(storeKind === 'sqlite' && opts.dataDir ? { generatedPath: join(opts.dataDir, 'kek') } : {}) });
-    if (storeKind === 'kubernetes' && kekInfo.origin === 'ephemeral') {
-      throw new KubeSgxError('CONFIG_INVALID', 'the kubernetes store needs a KEK shared by all replicas: --kek-file or KUBE_SGX_KEK');
-    }
-    if (kekInfo.origin.startsWith('generated:')) logger.warn({ kek: kekInfo.origin }, 'KEK generated beside the data: use --kek-file or KUBE_SGX_KEK to keep it elsewhere');
-    kekOrigin = kekInfo.origin;
-    vault = new Vault(kekInfo.kek);
-    signer = await TokenSigner.open(store, vault, issuer);
+    signer = await TokenSigner.open(store, vault, issuer, opts.now);
   } catch (e) {
     await store.close();
     throw e;
@@ -156,7 +189,14 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
   let shuttingDown = false;
   const rate = opts.rateLimit?.rate ?? 100;
 
+  // Keys rotated elsewhere (another replica, `rotate-key`) appear here within keyRefreshMs.
+  const keyRefresh = setInterval(() => {
+    signer.refresh().catch((e: unknown) => logger.warn({ err: (e as Error).message }, 'cannot re-read signing keys; keeping the ones loaded'));
+  }, opts.keyRefreshMs ?? (storeKind === 'kubernetes' ? 60_000 : 10_000));
+  keyRefresh.unref();
+
   const deps: ServiceDeps = {
+    ...(opts.now ? { now: opts.now } : {}),
     verifier,
     signer,
     policies,
@@ -174,7 +214,7 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
       issuer,
       store: store.kind,
       kek: kekOrigin.split(':')[0],
-      signingKeys: signer.keys.map((k) => ({ kid: k.kid, notAfter: new Date(k.certificate.validTo).toISOString(), active: k.kid === signer.active.kid })),
+      signingKeys: signer.describeKeys(),
       policies: Object.fromEntries(
         await Promise.all(
           ATTESTATION_TYPES.map(async (t) => {
@@ -195,7 +235,10 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
     setShuttingDown: () => {
       shuttingDown = true;
     },
-    dispose: () => store.close(),
+    dispose: () => {
+      clearInterval(keyRefresh);
+      return store.close();
+    },
   };
 }
 
@@ -250,7 +293,7 @@ export async function startAttestationService(opts: AttestationServiceOptions): 
     throw e;
   }
   route.handler = (req, env) => svc.app.fetch(req, env as never);
-  const kids = svc.signer.keys.map((k) => k.kid);
+  const kids = svc.signer.published.map((k) => k.kid);
   logger.info({ url, issuer, simulation: svc.deps.simulation, store: svc.store.kind, kids }, 'attestation service listening');
   // cert-manager rotates the serving pair under us: follow the files, no restart.
   const certificates =

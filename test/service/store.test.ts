@@ -15,7 +15,7 @@ import { startFakeKube } from './fake-kube.js';
 const tmp = mkdtempSync(join(tmpdir(), 'kube-sgx-store-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-const key = (kid: string): StoredSigningKey => ({ kid, certificateDer: 'AAAA', sealedPrivateKey: 'BBBB', createdAt: 1 });
+const key = (kid: string): StoredSigningKey => ({ kid, certificateDer: 'AAAA', sealedPrivateKey: 'BBBB', createdAt: 1, activeFrom: 1 });
 
 async function exerciseStore(store: Store): Promise<void> {
   // signing key: the first candidate wins, later calls don't create another

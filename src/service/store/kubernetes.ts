@@ -45,6 +45,10 @@ export function defaultNamespace(): string {
   }
 }
 
+function signingKeyData(k: StoredSigningKey): Record<string, string> {
+  return { kid: k.kid, certificateDer: k.certificateDer, sealedPrivateKey: k.sealedPrivateKey, createdAt: String(k.createdAt), activeFrom: String(k.activeFrom) };
+}
+
 export class KubernetesStore implements Store {
   readonly kind = 'kubernetes' as const;
   private readonly api: CoreV1Api;
@@ -125,15 +129,28 @@ export class KubernetesStore implements Store {
     if (!(await this.read(name))) {
       const k = await candidate();
       // Two replicas starting together: the API server picks one winner.
-      await this.create(name, 'signing-key', { kid: k.kid, certificateDer: k.certificateDer, sealedPrivateKey: k.sealedPrivateKey, createdAt: String(k.createdAt) });
+      await this.create(name, 'signing-key', signingKeyData(k));
     }
     return this.listSigningKeys();
   }
 
   async listSigningKeys(): Promise<StoredSigningKey[]> {
     return (await this.list('signing-key'))
-      .map((s) => ({ kid: field(s, 'kid'), certificateDer: field(s, 'certificateDer'), sealedPrivateKey: field(s, 'sealedPrivateKey'), createdAt: Number(field(s, 'createdAt')) }))
-      .sort((a, b) => a.createdAt - b.createdAt);
+      .map((s) => {
+        const createdAt = Number(field(s, 'createdAt'));
+        // Secrets written before key rotation have no activeFrom: active since created.
+        const activeFrom = s.data?.activeFrom === undefined ? createdAt : Number(field(s, 'activeFrom'));
+        return { kid: field(s, 'kid'), certificateDer: field(s, 'certificateDer'), sealedPrivateKey: field(s, 'sealedPrivateKey'), createdAt, activeFrom };
+      })
+      .sort((a, b) => a.activeFrom - b.activeFrom || a.createdAt - b.createdAt);
+  }
+
+  async addSigningKey(k: StoredSigningKey): Promise<void> {
+    // Secret names allow [a-z0-9-.]: a digest of the kid keeps them unique and valid.
+    const name = `kube-sgx-signing-key-${createHash('sha256').update(k.kid).digest('hex').slice(0, 16)}`;
+    if (!(await this.create(name, 'signing-key', signingKeyData(k)))) {
+      throw new KubeSgxError('STORE_UNAVAILABLE', `Kubernetes API: Secret ${name} for signing key ${k.kid} already exists`);
+    }
   }
 
   async currentPolicy(type: string): Promise<StoredPolicyVersion | undefined> {

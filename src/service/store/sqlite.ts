@@ -13,7 +13,8 @@ import type { ChallengeOutcome, Store, StoredPolicyVersion, StoredSecret, Stored
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS signing_keys (
-  kid TEXT PRIMARY KEY, certificate_der TEXT NOT NULL, sealed_private_key TEXT NOT NULL, created_at INTEGER NOT NULL);
+  kid TEXT PRIMARY KEY, certificate_der TEXT NOT NULL, sealed_private_key TEXT NOT NULL, created_at INTEGER NOT NULL,
+  active_from INTEGER);
 CREATE TABLE IF NOT EXISTS policies (
   attestation_type TEXT NOT NULL, version INTEGER NOT NULL, text TEXT, created_at INTEGER NOT NULL,
   PRIMARY KEY (attestation_type, version));
@@ -25,7 +26,7 @@ CREATE TABLE IF NOT EXISTS challenges (
 `;
 
 interface PolicyRow { attestation_type: string; version: number; text: string | null; created_at: number }
-interface KeyRow { kid: string; certificate_der: string; sealed_private_key: string; created_at: number }
+interface KeyRow { kid: string; certificate_der: string; sealed_private_key: string; created_at: number; active_from: number | null }
 interface SecretRow { name: string; release_policy: string; sealed_value: string; created_at: number; updated_at: number }
 
 export class SqliteStore implements Store {
@@ -41,6 +42,9 @@ export class SqliteStore implements Store {
       this.db.pragma('synchronous = FULL');
       this.db.pragma('busy_timeout = 5000');
       this.db.exec(SCHEMA);
+      // Databases from before key rotation: add the column; NULL reads as "active since created".
+      const cols = this.db.prepare('PRAGMA table_info(signing_keys)').all() as Array<{ name: string }>;
+      if (!cols.some((c) => c.name === 'active_from')) this.db.exec('ALTER TABLE signing_keys ADD COLUMN active_from INTEGER');
     } catch (e) {
       throw new KubeSgxError('STORE_UNAVAILABLE', `cannot open SQLite store in ${dataDir ?? ':memory:'}: ${(e as Error).message}`, { cause: e });
     }
@@ -56,8 +60,8 @@ export class SqliteStore implements Store {
         const n = (this.db.prepare('SELECT COUNT(*) AS n FROM signing_keys').get() as { n: number }).n;
         if (n === 0) {
           this.db
-            .prepare('INSERT INTO signing_keys (kid, certificate_der, sealed_private_key, created_at) VALUES (?, ?, ?, ?)')
-            .run(k.kid, k.certificateDer, k.sealedPrivateKey, k.createdAt);
+            .prepare('INSERT INTO signing_keys (kid, certificate_der, sealed_private_key, created_at, active_from) VALUES (?, ?, ?, ?, ?)')
+            .run(k.kid, k.certificateDer, k.sealedPrivateKey, k.createdAt, k.activeFrom);
         }
       })
       .immediate();
@@ -65,8 +69,18 @@ export class SqliteStore implements Store {
   }
 
   async listSigningKeys(): Promise<StoredSigningKey[]> {
-    const rows = this.db.prepare('SELECT * FROM signing_keys ORDER BY created_at, kid').all() as KeyRow[];
-    return rows.map((r) => ({ kid: r.kid, certificateDer: r.certificate_der, sealedPrivateKey: r.sealed_private_key, createdAt: r.created_at }));
+    const rows = this.db.prepare('SELECT * FROM signing_keys ORDER BY COALESCE(active_from, created_at), created_at, kid').all() as KeyRow[];
+    return rows.map((r) => ({ kid: r.kid, certificateDer: r.certificate_der, sealedPrivateKey: r.sealed_private_key, createdAt: r.created_at, activeFrom: r.active_from ?? r.created_at }));
+  }
+
+  async addSigningKey(k: StoredSigningKey): Promise<void> {
+    try {
+      this.db
+        .prepare('INSERT INTO signing_keys (kid, certificate_der, sealed_private_key, created_at, active_from) VALUES (?, ?, ?, ?, ?)')
+        .run(k.kid, k.certificateDer, k.sealedPrivateKey, k.createdAt, k.activeFrom);
+    } catch (e) {
+      throw new KubeSgxError('STORE_UNAVAILABLE', `cannot add signing key ${k.kid}: ${(e as Error).message}`, { cause: e });
+    }
   }
 
   async currentPolicy(type: string): Promise<StoredPolicyVersion | undefined> {

@@ -14,6 +14,8 @@ export interface StoredSigningKey {
   /** PKCS#8 private key, sealed under the KEK (vault.ts envelope, base64). */
   sealedPrivateKey: string;
   createdAt: number;
+  /** When tokens start being signed with it (ms); published in /certs from createdAt on. */
+  activeFrom: number;
 }
 
 export interface StoredPolicyVersion {
@@ -40,7 +42,10 @@ export interface Store {
   readonly kind: 'sqlite' | 'kubernetes';
   /** Adds the key unless one exists; returns the key now in force (the winner of a race). */
   ensureSigningKey(candidate: () => Promise<StoredSigningKey>): Promise<StoredSigningKey[]>;
+  /** Oldest first (by activeFrom, then createdAt). */
   listSigningKeys(): Promise<StoredSigningKey[]>;
+  /** Adds a key (rotation); durable when the promise resolves. */
+  addSigningKey(key: StoredSigningKey): Promise<void>;
 
   /** The newest policy version for a type, if any was ever set. */
   currentPolicy(attestationType: string): Promise<StoredPolicyVersion | undefined>;

@@ -1,0 +1,177 @@
+/**
+ * Signing-key rotation: the next key is published before it signs, the old
+ * one stays published for the longest token lifetime after, then retires;
+ * replicas and restarts see the same keys; the admin API and the offline
+ * `rotate-key` path add keys to a real SQLite file and a Kubernetes API stand-in.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { decodeProtectedHeader } from 'jose';
+import { KubeSgxError } from '../../src/errors.js';
+import { SimPlatform } from '../../src/sim/index.js';
+import { assembleAttestationService, rotateServiceSigningKey } from '../../src/service/server.js';
+import { KEY_RETIREMENT_MS, TokenSigner, rotateSigningKey } from '../../src/service/signer.js';
+import { SqliteStore } from '../../src/service/store/sqlite.js';
+import { KubernetesStore } from '../../src/service/store/kubernetes.js';
+import { Vault } from '../../src/service/vault.js';
+import { startFakeKube } from './fake-kube.js';
+import { ADMIN_TOKEN, tempDir } from './helpers.js';
+
+const ISSUER = 'https://issuer.test';
+const HOUR = 3_600_000;
+
+function clock(start: number) {
+  const c = { t: start, now: () => c.t };
+  return c;
+}
+
+async function kidOf(signer: TokenSigner, t: number): Promise<string> {
+  const token = await signer.sign({ iss: ISSUER, iat: Math.floor(t / 1000), exp: Math.floor(t / 1000) + 60 });
+  return decodeProtectedHeader(token).kid!;
+}
+
+describe('signing-key rotation', () => {
+  const tmp = tempDir('kube-sgx-rotation-');
+  after(() => tmp.cleanup());
+
+  test('published first, signs from activeFrom, old key retires 8 h after its successor took over', async () => {
+    const c = clock(Date.parse('2026-11-29T00:00:00Z'));
+    const store = new SqliteStore(join(tmp.dir, 'a'));
+    const vault = new Vault(randomBytes(32));
+    const signer = await TokenSigner.open(store, vault, ISSUER, c.now);
+    const k1 = signer.active.kid;
+    const oldToken = await signer.sign({ iss: ISSUER, exp: Math.floor(c.t / 1000) + 9 * 3600 });
+
+    const k2 = await signer.rotate(HOUR);
+    assert.deepEqual(signer.jwks().keys.map((k) => k.kid), [k1, k2.kid], 'the next key is in /certs before it signs');
+    assert.equal(await kidOf(signer, c.t), k1);
+    assert.deepEqual(signer.describeKeys().map((k) => k.state), ['active', 'next']);
+
+    c.t += HOUR;
+    assert.equal(await kidOf(signer, c.t), k2.kid, 'signs with the new key from its activeFrom');
+    assert.deepEqual(signer.describeKeys().map((k) => k.state), ['previous', 'active']);
+    assert.equal(signer.describeKeys()[0]!.retiresAt, new Date(k2.activeFrom + KEY_RETIREMENT_MS).toISOString());
+    assert.equal((await signer.verify(oldToken)).iss, ISSUER, 'tokens of the previous key still validate');
+
+    c.t = k2.activeFrom + KEY_RETIREMENT_MS;
+    assert.deepEqual(signer.jwks().keys.map((k) => k.kid), [k2.kid], 'retired keys leave /certs');
+    await assert.rejects(signer.verify(oldToken), (e: KubeSgxError) => e.code === 'TOKEN_INVALID' && /retired/.test(e.message));
+    await store.close();
+  });
+
+  test('another replica on the same store sees a rotation after refresh(); a restart keeps every key and its state', async () => {
+    const c = clock(Date.parse('2026-11-29T00:00:00Z'));
+    const dir = join(tmp.dir, 'b');
+    const kek = randomBytes(32);
+    const storeA = new SqliteStore(dir);
+    const storeB = new SqliteStore(dir);
+    const a = await TokenSigner.open(storeA, new Vault(kek), ISSUER, c.now);
+    const b = await TokenSigner.open(storeB, new Vault(kek), ISSUER, c.now);
+    assert.equal(b.active.kid, a.active.kid);
+    c.t += 60_000;
+    const next = await a.rotate(0);
+    assert.equal(b.published.length, 1, 'not yet re-read');
+    await b.refresh();
+    assert.deepEqual(b.published.map((k) => k.kid), a.published.map((k) => k.kid));
+    assert.equal(b.active.kid, next.kid);
+    await storeA.close();
+    await storeB.close();
+    const again = new SqliteStore(dir);
+    const reopened = await TokenSigner.open(again, new Vault(kek), ISSUER, c.now);
+    assert.deepEqual(reopened.describeKeys(), a.describeKeys());
+    await again.close();
+  });
+
+  test('refused: a KEK that cannot open the existing keys, a negative delay; rotations queue in order', async () => {
+    const store = new SqliteStore(join(tmp.dir, 'c'));
+    const vault = new Vault(randomBytes(32));
+    await TokenSigner.open(store, vault, ISSUER);
+    await assert.rejects(rotateSigningKey(store, new Vault(randomBytes(32)), { activateAfterMs: 0 }), /wrong KEK/);
+    await assert.rejects(rotateSigningKey(store, vault, { activateAfterMs: -1 }), (e: KubeSgxError) => e.code === 'CONFIG_INVALID');
+    assert.equal((await store.listSigningKeys()).length, 1, 'nothing was added');
+    const first = await rotateSigningKey(store, vault, { now: 1_000_000, activateAfterMs: 10 * HOUR });
+    const second = await rotateSigningKey(store, vault, { now: 1_000_000, activateAfterMs: 0 });
+    assert.ok(second.activeFrom > first.activeFrom, 'a later rotation never activates before a waiting one');
+    await store.close();
+  });
+
+  test('offline rotate-key path: needs an initialised store and the same KEK file', async () => {
+    const dir = join(tmp.dir, 'd');
+    await assert.rejects(rotateServiceSigningKey({ dataDir: dir }, 0), (e: KubeSgxError) => e.code === 'CONFIG_INVALID' && /start the service once/.test(e.message));
+    // First start of the service generates the key and, beside the data, the KEK that rotate-key then reads.
+    const store = new SqliteStore(dir);
+    const { loadKek } = await import('../../src/service/vault.js');
+    const kek = loadKek({ env: {}, generatedPath: join(dir, 'kek') }).kek;
+    const signer = await TokenSigner.open(store, new Vault(kek), ISSUER);
+    const r = await rotateServiceSigningKey({ dataDir: dir }, 0);
+    assert.deepEqual(r.keys, [signer.active.kid, r.kid]);
+    await signer.refresh();
+    assert.equal(signer.active.kid, r.kid);
+    await store.close();
+  });
+});
+
+describe('signing-key rotation: admin API', () => {
+  const tmp = tempDir('kube-sgx-rotation-api-');
+  let platformDir: string;
+  before(async () => {
+    platformDir = join(tmp.dir, 'platform');
+    await SimPlatform.open(platformDir, { seed: 'rotation' });
+  });
+  after(() => tmp.cleanup());
+
+  test('POST /admin/signing-keys/rotate needs the admin token, validates its body, and publishes the key', async () => {
+    const svc = await assembleAttestationService({ simulation: true, platformDir, adminToken: ADMIN_TOKEN }, ISSUER);
+    try {
+      const auth = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
+      assert.equal((await svc.app.request('/admin/signing-keys/rotate', { method: 'POST' })).status, 401);
+      for (const body of ['{"activateAfterSeconds": -5}', '{"activateAfterSeconds": "soon"}', '[1]', '{"activateAfterSeconds": 1e12}']) {
+        const r = await svc.app.request('/admin/signing-keys/rotate', { method: 'POST', headers: auth, body });
+        assert.equal(r.status, 400, body);
+      }
+      assert.equal((await svc.app.request('/admin/signing-keys/rotate', { method: 'POST', headers: auth, body: '{' })).status, 400);
+      assert.equal((await (await svc.app.request('/certs')).json() as { keys: unknown[] }).keys.length, 1, 'refused requests added nothing');
+
+      const r = await svc.app.request('/admin/signing-keys/rotate', { method: 'POST', headers: auth, body: '{"activateAfterSeconds": 600}' });
+      assert.equal(r.status, 201);
+      const made = (await r.json()) as { kid: string; keys: Array<{ kid: string; state: string }> };
+      assert.deepEqual(made.keys.map((k) => k.state), ['active', 'next']);
+      const certs = (await (await svc.app.request('/certs')).json()) as { keys: Array<{ kid: string }> };
+      assert.ok(certs.keys.some((k) => k.kid === made.kid));
+      const list = (await (await svc.app.request('/admin/signing-keys', { headers: auth })).json()) as { keys: Array<{ kid: string }> };
+      assert.deepEqual(list.keys.map((k) => k.kid), made.keys.map((k) => k.kid));
+      const status = (await (await svc.app.request('/status')).json()) as { signingKeys: Array<{ state: string }> };
+      assert.deepEqual(status.signingKeys.map((k) => k.state), ['active', 'next']);
+    } finally {
+      await svc.dispose();
+    }
+  });
+});
+
+describe('signing-key rotation: kubernetes store', () => {
+  test('rotated keys are Secrets of their own; Secrets from before rotation read as active since created', async () => {
+    const kube = await startFakeKube();
+    try {
+      const store = new KubernetesStore({ kubeConfig: kube.kubeConfig, namespace: 'kube-sgx' });
+      const vault = new Vault(randomBytes(32));
+      const signer = await TokenSigner.open(store, vault, ISSUER);
+      const next = await signer.rotate(HOUR);
+      const names = [...kube.objects.values()].filter((o) => o.metadata.labels?.['kube-sgx.dev/kind'] === 'signing-key').map((o) => o.metadata.name).sort();
+      assert.equal(names.length, 2);
+      assert.ok(names.includes('kube-sgx-signing-key'));
+      const replica = await TokenSigner.open(new KubernetesStore({ kubeConfig: kube.kubeConfig, namespace: 'kube-sgx' }), vault, ISSUER);
+      assert.deepEqual(replica.describeKeys().map((k) => [k.kid, k.state]), [[signer.active.kid, 'active'], [next.kid, 'next']]);
+      // A Secret written before rotation existed has no activeFrom.
+      const first = [...kube.objects.values()].find((o) => o.metadata.name === 'kube-sgx-signing-key')!;
+      const data = first.data as Record<string, string>;
+      const createdAt = Number(Buffer.from(data.createdAt!, 'base64').toString());
+      delete data.activeFrom;
+      const legacy = await store.listSigningKeys();
+      assert.equal(legacy[0]!.activeFrom, createdAt);
+    } finally {
+      await kube.close();
+    }
+  });
+});
