@@ -216,7 +216,7 @@ at full speed and then idling; they are kept for comparison with earlier figures
 | service, 1 worker, over HTTP | ${single.requestsPerSec.toFixed(0)} attestations/s (${((single.requestsPerSec / rawRate) * 100).toFixed(0)} % of the raw verifier rate) |
 | service, 2 workers, over HTTP | ${max.requestsPerSec.toFixed(0)} attestations/s |
 | service CPU time per attestation (all service processes and threads, from /proc, during the max-throughput runs) | ${runs[1]!.cpuMsPerAttestation.toFixed(2)} ms (1 worker), ${runs[2]!.cpuMsPerAttestation.toFixed(2)} ms (2 workers) |
-| in-process CPU per request, by stage: verifier (collateral cached) / RS256 sign / whole request via \`app.request\` | ${stage.verify.toFixed(2)} / ${stage.sign.toFixed(2)} / ${stage.full.toFixed(2)} ms |
+| in-process CPU per request, by stage: verifier (collateral cached) / RS256 sign / whole request via \`app.request\` (builds a Web \`Request\` per call, which the server path does not) | ${stage.verify.toFixed(2)} / ${stage.sign.toFixed(2)} / ${stage.full.toFixed(2)} ms |
 | projection, not a measurement: 2 cores given to the service alone | ≈ ${(2000 / runs[2]!.cpuMsPerAttestation).toFixed(0)} attestations/s |
 
 Load average (1 min) when the run ended: ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores.
