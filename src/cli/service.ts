@@ -20,6 +20,7 @@ interface ServiceFlags {
   store: string;
   namespace?: string;
   adminTokenFile?: string;
+  policySigners?: string;
   kekFile?: string;
   issuer?: string;
   rateLimit: string;
@@ -82,6 +83,7 @@ export function registerAttestationServiceCommand(parent: Command): void {
     .option('--namespace <ns>', 'namespace for --store kubernetes (default: the pod\'s namespace)')
     .option('--admin-token-file <file>', 'file holding the admin bearer token (else $KUBE_SGX_ADMIN_TOKEN; none = admin API disabled)')
     .option('--kek-file <file>', 'key-encryption key for secrets at rest (32 bytes raw/hex/base64; else $KUBE_SGX_KEK)')
+    .option('--policy-signers <file>', 'PEM policy-management certificates: Isolated trust model, policy changes must be JWS signed by one of them')
     .option('--issuer <url>', 'external base URL used as token iss and jku (default: from --listen)')
     .option('--rate-limit <n>', 'requests per second per client and worker (0 = off)', '100')
     .option('--workers <n>', 'processes sharing the port and state (needs --data-dir or --store kubernetes)', '1')
@@ -106,6 +108,7 @@ export function registerAttestationServiceCommand(parent: Command): void {
         if (f.platform) opts.platformDir = f.platform;
         if (f.namespace) opts.kubernetes = { namespace: f.namespace };
         if (f.adminTokenFile) opts.adminTokenFile = f.adminTokenFile;
+        if (f.policySigners) opts.policySignersFile = f.policySigners;
         if (f.kekFile) opts.kekFile = f.kekFile;
         if (f.issuer) opts.issuer = f.issuer;
         const workers = parseIntFlag('--workers', f.workers, 1, 64);

@@ -16,7 +16,7 @@ import {
   CHALLENGE_TTL_MS, KBS_TOKEN_LIFETIME_S, encryptToTeeKey, kbsReportData, newNonce, parseKbsAttestBody, parseTeePublicKey, type TeePublicKey,
 } from './kbs.js';
 import type { ServiceMetrics } from './metrics.js';
-import { asAttestationType, readPolicyUpload, storedPolicyJws, policyTokenHash, type PolicyService } from './policies.js';
+import { asAttestationType, readPolicyUpload, storedPolicyJws, policyTokenHash, type PolicyService, type PolicyTrust } from './policies.js';
 import { parsePolicy, policyHash } from './policy/index.js';
 import { toProblem } from './problems.js';
 import type { RateLimiter } from './ratelimit.js';
@@ -41,6 +41,8 @@ export interface ServiceDeps {
   simulation: boolean;
   /** Admin bearer token; undefined = admin API refuses everything (never open). */
   adminToken: string | undefined;
+  /** Who may change policies besides the admin (MAA's AAD or Isolated model); default AAD. */
+  policyTrust?: PolicyTrust;
   rateLimiter: RateLimiter;
   metrics: ServiceMetrics;
   logger: Logger;
@@ -231,6 +233,13 @@ export function createServiceApp(deps: ServiceDeps): Hono<Env> {
     const p = await deps.policies.active(asAttestationType(c.req.param('type')));
     return c.json({ token: await policyResultToken({ 'x-ms-policy': storedPolicyJws(p.text), 'x-kube-sgx-policy-version': p.version, 'x-kube-sgx-policy-hash': p.hash }) });
   });
+  // MAA's policy-management certificates (read-only here: they come from --policy-signers).
+  app.get('/certificates', async (c) => {
+    checkApiVersion(c.req.query('api-version'));
+    requireAdmin(c);
+    const signers = deps.policyTrust?.model === 'Isolated' ? deps.policyTrust.signers : [];
+    return c.json({ token: await policyResultToken({ 'x-ms-policy-certificates': { keys: signers.map((s) => ({ kty: s.publicKey.asymmetricKeyType === 'ec' ? 'EC' : 'RSA', x5c: [s.raw.toString('base64')] })) } }) });
+  });
   app.get('/policies/:type/versions', async (c) => {
     requireAdmin(c);
     return c.json({ versions: await deps.policies.versions(asAttestationType(c.req.param('type'))) });
@@ -239,7 +248,7 @@ export function createServiceApp(deps: ServiceDeps): Hono<Env> {
     checkApiVersion(c.req.query('api-version'));
     requireAdmin(c);
     const type = asAttestationType(c.req.param('type'));
-    const upload = readPolicyUpload(await readText(c), true);
+    const upload = readPolicyUpload(await readText(c), true, deps.policyTrust);
     const p = await deps.policies.set(type, upload.text!);
     deps.logger.info({ attestationType: type, version: p.version, hash: p.hash, client: clientOf(c) }, 'policy updated');
     return c.json({
@@ -259,7 +268,7 @@ export function createServiceApp(deps: ServiceDeps): Hono<Env> {
     checkApiVersion(c.req.query('api-version'));
     requireAdmin(c);
     const type = asAttestationType(typeName ?? '');
-    const upload = readPolicyUpload(await readText(c), false);
+    const upload = readPolicyUpload(await readText(c), false, deps.policyTrust);
     const p = await deps.policies.reset(type);
     deps.logger.info({ attestationType: type, version: p.version, client: clientOf(c) }, 'policy reset to default');
     return c.json({

@@ -101,11 +101,46 @@ function decodeJsonSegment(seg: string, what: string): unknown {
 }
 
 /**
- * Reads a policy upload: MAA's JWS (optionally JSON-quoted), or plain policy
- * text as the portal accepts. `alg: none` is accepted here because uploads
- * are authorised by the admin bearer token (MAA's "AAD" trust model).
+ * MAA's trust models for policy changes. "AAD": the admin bearer token
+ * authorises them and unsigned policies are accepted. "Isolated": each change
+ * must also be a JWS signed by one of the registered policy-management
+ * certificates (`--policy-signers`), so a stolen admin token alone cannot
+ * change what the service permits.
  */
-export function readPolicyUpload(body: string, expectPayload: boolean): PolicyUpload {
+export type PolicyTrust = { model: 'AAD' } | { model: 'Isolated'; signers: X509Certificate[] };
+
+/** Reads a PEM bundle of policy-management certificates (`--policy-signers`); at least one. */
+export function parsePolicySigners(pem: string, source: string): X509Certificate[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new KubeSgxError('CONFIG_INVALID', `${source} holds no PEM certificate: Isolated mode needs at least one policy signer`);
+  return blocks.map((b, i) => {
+    try {
+      return new X509Certificate(b);
+    } catch (e) {
+      throw new KubeSgxError('CONFIG_INVALID', `${source}: certificate ${i + 1} cannot be read: ${(e as Error).message}`, { cause: e });
+    }
+  });
+}
+
+/**
+ * Reads a policy upload: MAA's JWS (optionally JSON-quoted), or plain policy
+ * text as the portal accepts. Under the AAD model `alg: none` and plain text
+ * are accepted (the admin bearer token authorised the call); under Isolated
+ * only a JWS whose x5c[0] is a registered signer and whose signature verifies.
+ */
+export function readPolicyUpload(body: string, expectPayload: boolean, trust: PolicyTrust = { model: 'AAD' }): PolicyUpload {
+  const upload = readPolicyJws(body, expectPayload);
+  if (trust.model === 'Isolated') {
+    const der = upload.signer ? Buffer.from(upload.signer.x5c[0]!, 'base64') : undefined;
+    if (!der) throw new KubeSgxError('POLICY_SIGNER_UNTRUSTED', 'this service uses the Isolated trust model: policy changes must be a JWS signed (RS256 or ES256, certificate in x5c) by a registered policy signer');
+    if (!trust.signers.some((c) => c.raw.equals(der))) {
+      throw new KubeSgxError('POLICY_SIGNER_UNTRUSTED', 'the policy JWS is signed by a certificate that is not a registered policy signer (--policy-signers)');
+    }
+  }
+  return upload;
+}
+
+function readPolicyJws(body: string, expectPayload: boolean): PolicyUpload {
   let raw = body.trim();
   if (raw.startsWith('"') && raw.endsWith('"')) {
     try {

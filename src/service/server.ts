@@ -18,7 +18,7 @@ import { checkCertificatePair, readCertificatePair, watchCertificateFiles } from
 import { createServiceApp, type ServiceDeps } from './app.js';
 import { createDcapVerifier, type DcapVerifierOptions } from './dcap-verifier.js';
 import { ServiceMetrics } from './metrics.js';
-import { ATTESTATION_TYPES, PolicyService } from './policies.js';
+import { ATTESTATION_TYPES, PolicyService, parsePolicySigners, type PolicyTrust } from './policies.js';
 import { RateLimiter } from './ratelimit.js';
 import { SecretService } from './secrets.js';
 import { TokenSigner, rotateSigningKey } from './signer.js';
@@ -54,6 +54,8 @@ export interface AttestationServiceOptions {
   verifier?: AttestationVerifier;
   adminToken?: string;
   adminTokenFile?: string;
+  /** PEM file of policy-management certificates: MAA's Isolated trust model (policy changes must be signed by one). */
+  policySignersFile?: string;
   kek?: Uint8Array;
   kekFile?: string;
   /** External base URL clients use (token `iss`, `jku`); default derived from the listen address. */
@@ -159,6 +161,9 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
   if (opts.simulation && !opts.platformDir && !opts.verifier) throw new KubeSgxError('CONFIG_INVALID', '--simulation needs --platform DIR (the simulated platform whose root CA to trust)');
   if (!opts.simulation && opts.platformDir && !opts.verifier) throw new KubeSgxError('CONFIG_INVALID', '--platform is only used with --simulation');
   const adminToken = opts.adminToken ?? (opts.adminTokenFile ? readSecretFile(opts.adminTokenFile, '--admin-token-file') : process.env.KUBE_SGX_ADMIN_TOKEN);
+  const policyTrust: PolicyTrust = opts.policySignersFile
+    ? { model: 'Isolated', signers: parsePolicySigners(readSecretFile(opts.policySignersFile, '--policy-signers'), opts.policySignersFile) }
+    : { model: 'AAD' };
   if (adminToken !== undefined && adminToken.length < 16) throw new KubeSgxError('CONFIG_INVALID', 'the admin token must be at least 16 characters');
 
   // ---- verifier (before the store: a bad collateral source must not leave files behind) ----
@@ -204,6 +209,7 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
     store,
     simulation: opts.simulation === true,
     adminToken,
+    policyTrust,
     rateLimiter: new RateLimiter(rate, opts.rateLimit?.burst ?? Math.max(1, rate * 2)),
     metrics,
     logger,
@@ -213,6 +219,7 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
       simulation: opts.simulation === true,
       issuer,
       store: store.kind,
+      policyTrustModel: policyTrust.model,
       kek: kekOrigin.split(':')[0],
       signingKeys: signer.describeKeys(),
       policies: Object.fromEntries(
