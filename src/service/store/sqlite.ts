@@ -58,11 +58,7 @@ export class SqliteStore implements Store {
     this.db
       .transaction(() => {
         const n = (this.db.prepare('SELECT COUNT(*) AS n FROM signing_keys').get() as { n: number }).n;
-        if (n === 0) {
-          this.db
-            .prepare('INSERT INTO signing_keys (kid, certificate_der, sealed_private_key, created_at, active_from) VALUES (?, ?, ?, ?, ?)')
-            .run(k.kid, k.certificateDer, k.sealedPrivateKey, k.createdAt, k.activeFrom);
-        }
+        if (n === 0) this.insertSigningKey(k);
       })
       .immediate();
     return this.listSigningKeys();
@@ -73,11 +69,15 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({ kid: r.kid, certificateDer: r.certificate_der, sealedPrivateKey: r.sealed_private_key, createdAt: r.created_at, activeFrom: r.active_from ?? r.created_at }));
   }
 
+  private insertSigningKey(k: StoredSigningKey): void {
+    this.db
+      .prepare('INSERT INTO signing_keys (kid, certificate_der, sealed_private_key, created_at, active_from) VALUES (?, ?, ?, ?, ?)')
+      .run(k.kid, k.certificateDer, k.sealedPrivateKey, k.createdAt, k.activeFrom);
+  }
+
   async addSigningKey(k: StoredSigningKey): Promise<void> {
     try {
-      this.db
-        .prepare('INSERT INTO signing_keys (kid, certificate_der, sealed_private_key, created_at, active_from) VALUES (?, ?, ?, ?, ?)')
-        .run(k.kid, k.certificateDer, k.sealedPrivateKey, k.createdAt, k.activeFrom);
+      this.insertSigningKey(k);
     } catch (e) {
       throw new KubeSgxError('STORE_UNAVAILABLE', `cannot add signing key ${k.kid}: ${(e as Error).message}`, { cause: e });
     }
