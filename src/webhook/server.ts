@@ -100,9 +100,10 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
       if (!res.headersSent) sendJson(res, 400, { error: toKubeSgxError(e).toJSON() });
     });
   });
-  // Idle keep-alive connections are the client's to close: the kube-apiserver's Go transport drops
-  // them after 90 s. Node's default 5 s let the server close a connection just as the client reused
-  // it, and the review on it failed (failurePolicy then decides the pod), as Go servers never do.
+  // Idle keep-alive connections are the client's to close. Go's http.DefaultTransport drops them after
+  // 90 s (that the apiserver's webhook client keeps that default is not verified here). With Node's
+  // default 5 s the server can close a connection just as the client reuses it, and the review on it
+  // fails (failurePolicy then decides the pod); Go servers do not close idle connections by default.
   server.keepAliveTimeout = 120_000;
   server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
   server.on('clientError', (_err, socket) => socket.destroy());
