@@ -140,8 +140,6 @@ export async function rotateServiceSigningKey(opts: StateOptions & { logger?: Lo
   if ((opts.store ?? 'sqlite') === 'sqlite' && !opts.dataDir) throw new KubeSgxError('CONFIG_INVALID', 'rotate-key needs the service\'s --data-dir (or --store kubernetes)');
   const { store, vault } = await openState(opts, logger);
   try {
-    const existing = await store.listSigningKeys();
-    if (existing.length === 0) throw new KubeSgxError('CONFIG_INVALID', 'the store holds no signing key yet: start the service once first');
     const k = await rotateSigningKey(store, vault, { activateAfterMs, ...(opts.now !== undefined ? { now: opts.now } : {}) });
     return { kid: k.kid, activeFrom: new Date(k.activeFrom).toISOString(), keys: (await store.listSigningKeys()).map((x) => x.kid) };
   } finally {

@@ -78,8 +78,10 @@ export async function rotateSigningKey(store: Store, vault: Vault, opts: { now?:
   }
   const now = opts.now ?? Date.now();
   const existing = await store.listSigningKeys();
+  // Rotation follows the key the service creates on its first start, never replaces that step.
+  if (!existing[0]) throw new KubeSgxError('CONFIG_INVALID', 'the store holds no signing key yet: start the service once first');
   // The KEK must open the keys already there: a key sealed under another KEK would stop every replica.
-  if (existing[0]) vault.open(existing[0].sealedPrivateKey, keyContext(existing[0].kid));
+  vault.open(existing[0].sealedPrivateKey, keyContext(existing[0].kid));
   const latest = existing.reduce((m, k) => Math.max(m, k.activeFrom), 0);
   // Never schedule behind a key that is already waiting: rotations queue in order.
   const k = await newStoredKey(vault, now, Math.max(now + opts.activateAfterMs, latest + 1));
