@@ -88,8 +88,15 @@ function tooLarge(): KubeSgxError {
 }
 
 async function readJson(c: Context<Env>): Promise<unknown> {
+  const body = await readOptionalJson(c);
+  if (body === undefined) throw new KubeSgxError('INVALID_JSON', 'the request body is empty (expected JSON)');
+  return body;
+}
+
+/** The JSON body, or undefined when the body is empty (endpoints whose body is optional). */
+async function readOptionalJson(c: Context<Env>): Promise<unknown> {
   const text = await readText(c);
-  if (text.trim() === '') throw new KubeSgxError('INVALID_JSON', 'the request body is empty (expected JSON)');
+  if (text.trim() === '') return undefined;
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -283,17 +290,8 @@ export function createServiceApp(deps: ServiceDeps): Hono<Env> {
 
   // ---- secret release (KBS) ----
   app.post('/kbs/v0/auth', async (c) => {
-    const body = await readText(c);
-    if (body.trim() !== '') {
-      let req: unknown;
-      try {
-        req = JSON.parse(body);
-      } catch (e) {
-        throw new KubeSgxError('INVALID_JSON', 'the request body is not JSON', { cause: e });
-      }
-      const tee = (req as { tee?: unknown } | null)?.tee;
-      if (tee !== undefined && tee !== 'sgx') throw new KubeSgxError('UNSUPPORTED_QUOTE_TYPE', `tee ${JSON.stringify(tee)} is not supported (sgx)`, { path: ['tee'] });
-    }
+    const tee = ((await readOptionalJson(c)) as { tee?: unknown } | null | undefined)?.tee;
+    if (tee !== undefined && tee !== 'sgx') throw new KubeSgxError('UNSUPPORTED_QUOTE_TYPE', `tee ${JSON.stringify(tee)} is not supported (sgx)`, { path: ['tee'] });
     const nonce = newNonce();
     const expiresAt = now() + CHALLENGE_TTL_MS;
     await deps.store.putChallenge(nonce, expiresAt);
@@ -349,15 +347,9 @@ export function createServiceApp(deps: ServiceDeps): Hono<Env> {
   });
   app.post('/admin/signing-keys/rotate', async (c) => {
     requireAdmin(c);
-    const text = await readText(c);
+    const body = await readOptionalJson(c);
     let delayS = DEFAULT_KEY_ACTIVATION_DELAY_S;
-    if (text.trim() !== '') {
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch (e) {
-        throw new KubeSgxError('INVALID_JSON', `the request body is not JSON: ${(e as Error).message}`, { cause: e });
-      }
+    if (body !== undefined) {
       const v = (body as { activateAfterSeconds?: unknown } | null)?.activateAfterSeconds;
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new KubeSgxError('INVALID_REQUEST', 'body must be {"activateAfterSeconds": n} or empty');
       if (v !== undefined) {
