@@ -137,15 +137,18 @@ export function registerAttestationServiceCommand(parent: Command): void {
     .option('--namespace <ns>', 'namespace for --store kubernetes (default: the pod\'s namespace)')
     .option('--kek-file <file>', 'the service\'s key-encryption key (else $KUBE_SGX_KEK; with --data-dir, the generated one beside the data)')
     .option('--activate-after <seconds>', 'seconds between publishing the key and signing with it (let replicas and relying parties refresh /certs)', String(DEFAULT_KEY_ACTIVATION_DELAY_S))
+    .option('--revoke-previous', 'suspected compromise: withdraw every earlier key at once (gone from /certs, its tokens refused) and sign with the new key now')
     .action(
-      action(async (f: { dataDir?: string; store: string; namespace?: string; kekFile?: string; activateAfter: string }) => {
+      action(async (f: { dataDir?: string; store: string; namespace?: string; kekFile?: string; activateAfter: string; revokePrevious?: boolean }) => {
         if (f.store !== 'sqlite' && f.store !== 'kubernetes') throw new UsageError(`--store must be sqlite or kubernetes, got ${JSON.stringify(f.store)}`);
         if (f.store === 'sqlite' && !f.dataDir) throw new UsageError('rotate-key needs --data-dir (the service\'s) or --store kubernetes');
-        const delayS = parseIntFlag('--activate-after', f.activateAfter, 0, 30 * 24 * 3600);
+        // --revoke-previous implies signing at once; an explicit non-zero delay with it is refused downstream.
+        const delayS = f.revokePrevious && f.activateAfter === String(DEFAULT_KEY_ACTIVATION_DELAY_S) ? 0 : parseIntFlag('--activate-after', f.activateAfter, 0, 30 * 24 * 3600);
         printJson(
           await rotateServiceSigningKey(
             { store: f.store, ...(f.dataDir ? { dataDir: f.dataDir } : {}), ...(f.namespace ? { kubernetes: { namespace: f.namespace } } : {}), ...(f.kekFile ? { kekFile: f.kekFile } : {}) },
             delayS * 1000,
+            f.revokePrevious === true,
           ),
         );
       }),

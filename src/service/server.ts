@@ -135,12 +135,12 @@ async function openState(opts: StateOptions, logger: Logger): Promise<{ store: S
  * same KEK). Serving replicas publish it within their key refresh interval
  * and sign with it from `activateAfterMs` on.
  */
-export async function rotateServiceSigningKey(opts: StateOptions & { logger?: Logger; now?: number }, activateAfterMs: number): Promise<{ kid: string; activeFrom: string; keys: string[] }> {
+export async function rotateServiceSigningKey(opts: StateOptions & { logger?: Logger; now?: number }, activateAfterMs: number, revokePrevious = false): Promise<{ kid: string; activeFrom: string; keys: string[] }> {
   const logger = opts.logger ?? silentLogger;
   if ((opts.store ?? 'sqlite') === 'sqlite' && !opts.dataDir) throw new KubeSgxError('CONFIG_INVALID', 'rotate-key needs the service\'s --data-dir (or --store kubernetes)');
   const { store, vault } = await openState(opts, logger);
   try {
-    const k = await rotateSigningKey(store, vault, { activateAfterMs, ...(opts.now !== undefined ? { now: opts.now } : {}) });
+    const k = await rotateSigningKey(store, vault, { activateAfterMs, revokePrevious, ...(opts.now !== undefined ? { now: opts.now } : {}) });
     return { kid: k.kid, activeFrom: new Date(k.activeFrom).toISOString(), keys: (await store.listSigningKeys()).map((x) => x.kid) };
   } finally {
     await store.close();

@@ -27,6 +27,7 @@ export interface SigningKey {
   encodedHeader: string;
   createdAt: number;
   activeFrom: number;
+  revokedAt?: number;
 }
 
 export interface Jwk {
@@ -72,9 +73,12 @@ async function newStoredKey(vault: Vault, createdAt: number, activeFrom: number)
  * the serving replicas (`kube-sgx attestation-service rotate-key`), which pick
  * it up on their next refresh.
  */
-export async function rotateSigningKey(store: Store, vault: Vault, opts: { now?: number; activateAfterMs: number }): Promise<StoredSigningKey> {
+export async function rotateSigningKey(store: Store, vault: Vault, opts: { now?: number; activateAfterMs: number; revokePrevious?: boolean }): Promise<StoredSigningKey> {
   if (!Number.isSafeInteger(opts.activateAfterMs) || opts.activateAfterMs < 0) {
     throw new KubeSgxError('CONFIG_INVALID', `the activation delay must be a whole number of milliseconds >= 0, got ${opts.activateAfterMs}`);
+  }
+  if (opts.revokePrevious && opts.activateAfterMs !== 0) {
+    throw new KubeSgxError('CONFIG_INVALID', 'revoking the previous keys withdraws them at once, so the new key must sign at once: use an activation delay of 0');
   }
   const now = opts.now ?? Date.now();
   const existing = await store.listSigningKeys();
@@ -83,9 +87,12 @@ export async function rotateSigningKey(store: Store, vault: Vault, opts: { now?:
   // The KEK must open the keys already there: a key sealed under another KEK would stop every replica.
   vault.open(existing[0].sealedPrivateKey, keyContext(existing[0].kid));
   const latest = existing.reduce((m, k) => Math.max(m, k.activeFrom), 0);
-  // Never schedule behind a key that is already waiting: rotations queue in order.
-  const k = await newStoredKey(vault, now, Math.max(now + opts.activateAfterMs, latest + 1));
+  // Never schedule behind a key that is already waiting: rotations queue in order. A
+  // revocation withdraws the waiting ones too, so the new key signs at once.
+  const k = await newStoredKey(vault, now, opts.revokePrevious ? now : Math.max(now + opts.activateAfterMs, latest + 1));
   await store.addSigningKey(k);
+  // Added first, revoked after: there is always a key to sign with.
+  if (opts.revokePrevious) await store.revokeSigningKeys(existing.map((x) => x.kid), now);
   return k;
 }
 
@@ -115,7 +122,17 @@ export class TokenSigner {
     const privateKey = createPrivateKey(Buffer.from(this.vault.open(k.sealedPrivateKey, keyContext(k.kid))).toString('utf8'));
     const header = { alg: 'RS256', typ: 'JWT', kid: k.kid, jku: `${this.issuer}/certs`, x5c: [k.certificateDer] };
     const encodedHeader = Buffer.from(JSON.stringify(header)).toString('base64url');
-    return { kid: k.kid, certificateDerB64: k.certificateDer, certificate, privateKey, publicKey: createPublicKey(privateKey), encodedHeader, createdAt: k.createdAt, activeFrom: k.activeFrom };
+    return {
+      kid: k.kid,
+      certificateDerB64: k.certificateDer,
+      certificate,
+      privateKey,
+      publicKey: createPublicKey(privateKey),
+      encodedHeader,
+      createdAt: k.createdAt,
+      activeFrom: k.activeFrom,
+      ...(k.revokedAt !== undefined ? { revokedAt: k.revokedAt } : {}),
+    };
   }
 
   /** Re-reads the store for keys added since (by a rotation here, on another replica or from the CLI). */
@@ -123,32 +140,45 @@ export class TokenSigner {
     const stored = await this.store.listSigningKeys();
     if (stored.length === 0) return; // never drop every key on a bad read
     const known = new Map(this.keys.map((k) => [k.kid, k]));
-    this.keys = stored.map((k) => known.get(k.kid) ?? this.load(k));
+    this.keys = stored.map((k) => {
+      const had = known.get(k.kid);
+      if (!had) return this.load(k);
+      // A revocation made elsewhere since this key was loaded.
+      if (k.revokedAt !== undefined && had.revokedAt === undefined) had.revokedAt = k.revokedAt;
+      return had;
+    });
   }
 
   /** Adds the next key (see rotateSigningKey) and starts publishing it here at once. */
-  async rotate(activateAfterMs: number): Promise<SigningKey> {
-    const k = await rotateSigningKey(this.store, this.vault, { now: this.now(), activateAfterMs });
+  async rotate(activateAfterMs: number, revokePrevious = false): Promise<SigningKey> {
+    const k = await rotateSigningKey(this.store, this.vault, { now: this.now(), activateAfterMs, revokePrevious });
     await this.refresh();
     return this.keys.find((x) => x.kid === k.kid)!;
   }
 
-  /** The key tokens are signed with now: the one that became active last. */
+  /** The key tokens are signed with now: the one that became active last, never a revoked one. */
   get active(): SigningKey {
     const t = this.now();
     let active = this.keys[0]!;
-    for (const k of this.keys) if (k.activeFrom <= t) active = k;
+    for (const k of this.keys) if (k.activeFrom <= t && !this.revoked(k, t)) active = k;
     return active;
   }
 
-  /** When `k` leaves /certs: its successor's activation plus KEY_RETIREMENT_MS; undefined while it has none. */
+  private revoked(k: SigningKey, t: number): boolean {
+    return k.revokedAt !== undefined && t >= k.revokedAt;
+  }
+
+  /** When `k` leaves /certs: its revocation, else its successor's activation plus KEY_RETIREMENT_MS; undefined while neither. */
   retiresAt(k: SigningKey): number | undefined {
-    const next = this.keys[this.keys.indexOf(k) + 1];
+    if (k.revokedAt !== undefined) return k.revokedAt;
+    // The successor is the next key that was not revoked (a revoked one never took over).
+    const next = this.keys.slice(this.keys.indexOf(k) + 1).find((x) => x.revokedAt === undefined);
     return next === undefined ? undefined : next.activeFrom + KEY_RETIREMENT_MS;
   }
 
   state(k: SigningKey): KeyState {
     const t = this.now();
+    if (this.revoked(k, t)) return 'retired';
     if (k === this.active) return 'active';
     if (k.activeFrom > t) return 'next';
     const r = this.retiresAt(k);
@@ -156,7 +186,7 @@ export class TokenSigner {
   }
 
   /** Every key the store holds, oldest first, with its rotation state (status, admin listing). */
-  describeKeys(): Array<{ kid: string; state: KeyState; activeFrom: string; retiresAt?: string; certificateNotAfter: string }> {
+  describeKeys(): Array<{ kid: string; state: KeyState; activeFrom: string; retiresAt?: string; revoked?: true; certificateNotAfter: string }> {
     return this.keys.map((k) => {
       const r = this.retiresAt(k);
       return {
@@ -164,6 +194,7 @@ export class TokenSigner {
         state: this.state(k),
         activeFrom: new Date(k.activeFrom).toISOString(),
         ...(r !== undefined ? { retiresAt: new Date(r).toISOString() } : {}),
+        ...(k.revokedAt !== undefined ? { revoked: true as const } : {}),
         certificateNotAfter: new Date(k.certificate.validTo).toISOString(),
       };
     });
@@ -198,6 +229,8 @@ export class TokenSigner {
    */
   async sign(claims: JWTPayload): Promise<string> {
     const k = this.active;
+    // Only when every key in the store is revoked (rotation always adds the new key first): fail closed.
+    if (this.revoked(k, this.now())) throw new KubeSgxError('STORE_UNAVAILABLE', 'every signing key in the store is revoked: rotate in a new key');
     const input = `${k.encodedHeader}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
     const sig = await new Promise<Buffer>((resolve, reject) => cryptoSign('sha256', Buffer.from(input), k.privateKey, (e, s) => (e ? reject(e) : resolve(s))));
     return `${input}.${sig.toString('base64url')}`;

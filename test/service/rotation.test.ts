@@ -84,6 +84,38 @@ describe('signing-key rotation', () => {
     await again.close();
   });
 
+  test('revokePrevious: earlier keys (waiting ones too) leave /certs at once, their tokens are refused, the new key signs now; replicas follow', async () => {
+    const c = clock(Date.parse('2026-11-29T00:00:00Z'));
+    const dir = join(tmp.dir, 'revoke');
+    const kek = randomBytes(32);
+    const storeA = new SqliteStore(dir);
+    const storeB = new SqliteStore(dir);
+    const a = await TokenSigner.open(storeA, new Vault(kek), ISSUER, c.now);
+    const b = await TokenSigner.open(storeB, new Vault(kek), ISSUER, c.now);
+    const oldToken = await a.sign({ iss: ISSUER, exp: Math.floor(c.t / 1000) + 3600 });
+    const waiting = await a.rotate(HOUR);
+    c.t += 1000;
+    await assert.rejects(a.rotate(HOUR, true), (e: KubeSgxError) => e.code === 'CONFIG_INVALID', 'a delay with revocation is refused');
+    const fresh = await a.rotate(0, true);
+    assert.deepEqual(a.jwks().keys.map((k) => k.kid), [fresh.kid]);
+    assert.equal(await kidOf(a, c.t), fresh.kid);
+    await assert.rejects(a.verify(oldToken), (e: KubeSgxError) => e.code === 'TOKEN_INVALID');
+    const states = Object.fromEntries(a.describeKeys().map((k) => [k.kid, [k.state, k.revoked ?? false, k.retiresAt]]));
+    assert.deepEqual(states[fresh.kid], ['active', false, undefined], 'a revoked waiting key never retires the new one');
+    assert.deepEqual(states[waiting.kid]!.slice(0, 2), ['retired', true]);
+    assert.equal(Object.values(states).filter((x) => x[0] === 'retired').length, 2);
+    // The other replica still trusts the old key until it re-reads the store.
+    assert.equal((await b.verify(oldToken)).iss, ISSUER);
+    await b.refresh();
+    await assert.rejects(b.verify(oldToken), (e: KubeSgxError) => e.code === 'TOKEN_INVALID');
+    assert.equal(b.active.kid, fresh.kid);
+    await storeA.close();
+    await storeB.close();
+    const again = new SqliteStore(dir);
+    assert.deepEqual((await TokenSigner.open(again, new Vault(kek), ISSUER, c.now)).describeKeys(), a.describeKeys(), 'revocations survive a restart');
+    await again.close();
+  });
+
   test('refused: a KEK that cannot open the existing keys, a negative delay; rotations queue in order', async () => {
     const store = new SqliteStore(join(tmp.dir, 'c'));
     const vault = new Vault(randomBytes(32));
@@ -134,6 +166,9 @@ describe('signing-key rotation: admin API', () => {
       assert.equal((await svc.app.request('/admin/signing-keys/rotate', { method: 'POST', headers: auth, body: '{' })).status, 400);
       assert.equal((await (await svc.app.request('/certs')).json() as { keys: unknown[] }).keys.length, 1, 'refused requests added nothing');
 
+      for (const body of ['{"revokePrevious": "yes"}', '{"revokePrevious": true, "activateAfterSeconds": 60}']) {
+        assert.equal((await svc.app.request('/admin/signing-keys/rotate', { method: 'POST', headers: auth, body })).status, 400, body);
+      }
       const r = await svc.app.request('/admin/signing-keys/rotate', { method: 'POST', headers: auth, body: '{"activateAfterSeconds": 600}' });
       assert.equal(r.status, 201);
       const made = (await r.json()) as { kid: string; keys: Array<{ kid: string; state: string }> };
@@ -144,6 +179,12 @@ describe('signing-key rotation: admin API', () => {
       assert.deepEqual(list.keys.map((k) => k.kid), made.keys.map((k) => k.kid));
       const status = (await (await svc.app.request('/status')).json()) as { signingKeys: Array<{ state: string }> };
       assert.deepEqual(status.signingKeys.map((k) => k.state), ['active', 'next']);
+      const revoke = await svc.app.request('/admin/signing-keys/rotate', { method: 'POST', headers: auth, body: '{"revokePrevious": true}' });
+      assert.equal(revoke.status, 201);
+      const revoked = (await revoke.json()) as { kid: string; keys: Array<{ kid: string; state: string }> };
+      assert.deepEqual(revoked.keys.map((k) => (k.kid === revoked.kid ? 'new' : k.state)).sort(), ['new', 'retired', 'retired']);
+      assert.equal(revoked.keys.find((k) => k.kid === revoked.kid)?.state, 'active');
+      assert.deepEqual(((await (await svc.app.request('/certs')).json()) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid), [revoked.kid]);
     } finally {
       await svc.dispose();
     }
@@ -151,7 +192,7 @@ describe('signing-key rotation: admin API', () => {
 });
 
 describe('signing-key rotation: kubernetes store', () => {
-  test('rotated keys are Secrets of their own; Secrets from before rotation read as active since created', async () => {
+  test('rotated keys are Secrets of their own, revocations update them; Secrets from before rotation read as active since created', async () => {
     const kube = await startFakeKube();
     try {
       const store = new KubernetesStore({ kubeConfig: kube.kubeConfig, namespace: 'kube-sgx' });
@@ -163,13 +204,20 @@ describe('signing-key rotation: kubernetes store', () => {
       assert.ok(names.includes('kube-sgx-signing-key'));
       const replica = await TokenSigner.open(new KubernetesStore({ kubeConfig: kube.kubeConfig, namespace: 'kube-sgx' }), vault, ISSUER);
       assert.deepEqual(replica.describeKeys().map((k) => [k.kid, k.state]), [[signer.active.kid, 'active'], [next.kid, 'next']]);
+      // Revocation is written into the existing Secrets and read back by every replica.
+      const fresh = await signer.rotate(0, true);
+      await replica.refresh();
+      assert.deepEqual(replica.describeKeys().map((k) => (k.kid === fresh.kid ? k.state : `old:${k.state}`)).sort(), ['active', 'old:retired', 'old:retired']);
+      assert.equal(replica.active.kid, fresh.kid);
       // A Secret written before rotation existed has no activeFrom.
       const first = [...kube.objects.values()].find((o) => o.metadata.name === 'kube-sgx-signing-key')!;
       const data = first.data as Record<string, string>;
       const createdAt = Number(Buffer.from(data.createdAt!, 'base64').toString());
       delete data.activeFrom;
+      delete data.revokedAt;
       const legacy = await store.listSigningKeys();
       assert.equal(legacy[0]!.activeFrom, createdAt);
+      assert.equal(legacy[0]!.revokedAt, undefined);
     } finally {
       await kube.close();
     }

@@ -140,16 +140,30 @@ export class KubernetesStore implements Store {
         const createdAt = Number(field(s, 'createdAt'));
         // Secrets written before key rotation have no activeFrom: active since created.
         const activeFrom = s.data?.activeFrom === undefined ? createdAt : Number(field(s, 'activeFrom'));
-        return { kid: field(s, 'kid'), certificateDer: field(s, 'certificateDer'), sealedPrivateKey: field(s, 'sealedPrivateKey'), createdAt, activeFrom };
+        const revokedAt = s.data?.revokedAt === undefined ? undefined : Number(field(s, 'revokedAt'));
+        return { kid: field(s, 'kid'), certificateDer: field(s, 'certificateDer'), sealedPrivateKey: field(s, 'sealedPrivateKey'), createdAt, activeFrom, ...(revokedAt !== undefined ? { revokedAt } : {}) };
       })
       .sort((a, b) => a.activeFrom - b.activeFrom || a.createdAt - b.createdAt);
   }
 
   async addSigningKey(k: StoredSigningKey): Promise<void> {
     // Secret names allow [a-z0-9-.]: a digest of the kid keeps them unique and valid.
-    const name = `kube-sgx-signing-key-${createHash('sha256').update(k.kid).digest('hex').slice(0, 16)}`;
+    const name = hashName('kube-sgx-signing-key', k.kid);
     if (!(await this.create(name, 'signing-key', signingKeyData(k)))) {
       throw new KubeSgxError('STORE_UNAVAILABLE', `Kubernetes API: Secret ${name} for signing key ${k.kid} already exists`);
+    }
+  }
+
+  async revokeSigningKeys(kids: string[], at: number): Promise<void> {
+    for (const kid of kids) {
+      // Another replica may be writing the same Secret: re-read and retry on a resourceVersion conflict.
+      for (let attempt = 0; ; attempt++) {
+        const secret = (await this.list('signing-key')).find((s) => dec(s.data?.kid) === kid);
+        if (!secret || secret.data?.revokedAt !== undefined) break;
+        const data = Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, dec(v)!]));
+        if (await this.replace(secret, { ...data, revokedAt: String(at) })) break;
+        if (attempt >= 20) throw new KubeSgxError('STORE_UNAVAILABLE', `Kubernetes API: could not revoke signing key ${kid} (update conflicts)`);
+      }
     }
   }
 

@@ -14,7 +14,7 @@ import type { ChallengeOutcome, Store, StoredPolicyVersion, StoredSecret, Stored
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS signing_keys (
   kid TEXT PRIMARY KEY, certificate_der TEXT NOT NULL, sealed_private_key TEXT NOT NULL, created_at INTEGER NOT NULL,
-  active_from INTEGER);
+  active_from INTEGER, revoked_at INTEGER);
 CREATE TABLE IF NOT EXISTS policies (
   attestation_type TEXT NOT NULL, version INTEGER NOT NULL, text TEXT, created_at INTEGER NOT NULL,
   PRIMARY KEY (attestation_type, version));
@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS challenges (
 `;
 
 interface PolicyRow { attestation_type: string; version: number; text: string | null; created_at: number }
-interface KeyRow { kid: string; certificate_der: string; sealed_private_key: string; created_at: number; active_from: number | null }
+interface KeyRow { kid: string; certificate_der: string; sealed_private_key: string; created_at: number; active_from: number | null; revoked_at: number | null }
 interface SecretRow { name: string; release_policy: string; sealed_value: string; created_at: number; updated_at: number }
 
 export class SqliteStore implements Store {
@@ -45,6 +45,7 @@ export class SqliteStore implements Store {
       // Databases from before key rotation: add the column; NULL reads as "active since created".
       const cols = this.db.prepare('PRAGMA table_info(signing_keys)').all() as Array<{ name: string }>;
       if (!cols.some((c) => c.name === 'active_from')) this.db.exec('ALTER TABLE signing_keys ADD COLUMN active_from INTEGER');
+      if (!cols.some((c) => c.name === 'revoked_at')) this.db.exec('ALTER TABLE signing_keys ADD COLUMN revoked_at INTEGER');
     } catch (e) {
       throw new KubeSgxError('STORE_UNAVAILABLE', `cannot open SQLite store in ${dataDir ?? ':memory:'}: ${(e as Error).message}`, { cause: e });
     }
@@ -66,7 +67,21 @@ export class SqliteStore implements Store {
 
   async listSigningKeys(): Promise<StoredSigningKey[]> {
     const rows = this.db.prepare('SELECT * FROM signing_keys ORDER BY COALESCE(active_from, created_at), created_at, kid').all() as KeyRow[];
-    return rows.map((r) => ({ kid: r.kid, certificateDer: r.certificate_der, sealedPrivateKey: r.sealed_private_key, createdAt: r.created_at, activeFrom: r.active_from ?? r.created_at }));
+    return rows.map((r) => ({
+      kid: r.kid,
+      certificateDer: r.certificate_der,
+      sealedPrivateKey: r.sealed_private_key,
+      createdAt: r.created_at,
+      activeFrom: r.active_from ?? r.created_at,
+      ...(r.revoked_at !== null ? { revokedAt: r.revoked_at } : {}),
+    }));
+  }
+
+  async revokeSigningKeys(kids: string[], at: number): Promise<void> {
+    const stmt = this.db.prepare('UPDATE signing_keys SET revoked_at = ? WHERE kid = ? AND revoked_at IS NULL');
+    this.db.transaction(() => {
+      for (const kid of kids) stmt.run(at, kid);
+    })();
   }
 
   private insertSigningKey(k: StoredSigningKey): void {

@@ -16,6 +16,8 @@ export interface StoredSigningKey {
   createdAt: number;
   /** When tokens start being signed with it (ms); published in /certs from createdAt on. */
   activeFrom: number;
+  /** Set when the key was withdrawn at once (suspected compromise): from then on it is neither published nor trusted. */
+  revokedAt?: number;
 }
 
 export interface StoredPolicyVersion {
@@ -46,6 +48,8 @@ export interface Store {
   listSigningKeys(): Promise<StoredSigningKey[]>;
   /** Adds a key (rotation); durable when the promise resolves. */
   addSigningKey(key: StoredSigningKey): Promise<void>;
+  /** Marks keys revoked from `at` on (ms); durable when the promise resolves. Unknown kids are ignored. */
+  revokeSigningKeys(kids: string[], at: number): Promise<void>;
 
   /** The newest policy version for a type, if any was ever set. */
   currentPolicy(attestationType: string): Promise<StoredPolicyVersion | undefined>;
