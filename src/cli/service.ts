@@ -3,7 +3,7 @@ import cluster from 'node:cluster';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { startAttestationService, prepareAttestationState, rotateServiceSigningKey, type AttestationServiceOptions } from '../service/server.js';
-import { DEFAULT_KEY_ACTIVATION_DELAY_S } from '../service/signer.js';
+import { DEFAULT_KEY_ACTIVATION_DELAY_S, MAX_KEY_ACTIVATION_DELAY_S } from '../service/signer.js';
 import { action, parseIntFlag, printJson, untilSignal, UsageError } from './io.js';
 
 interface ServiceFlags {
@@ -136,14 +136,15 @@ export function registerAttestationServiceCommand(parent: Command): void {
     .option('--store <kind>', 'sqlite | kubernetes', 'sqlite')
     .option('--namespace <ns>', 'namespace for --store kubernetes (default: the pod\'s namespace)')
     .option('--kek-file <file>', 'the service\'s key-encryption key (else $KUBE_SGX_KEK; with --data-dir, the generated one beside the data)')
-    .option('--activate-after <seconds>', 'seconds between publishing the key and signing with it (let replicas and relying parties refresh /certs)', String(DEFAULT_KEY_ACTIVATION_DELAY_S))
+    .option('--activate-after <seconds>', `seconds between publishing the key and signing with it, so replicas and relying parties refresh /certs (default ${DEFAULT_KEY_ACTIVATION_DELAY_S}; 0 with --revoke-previous)`)
     .option('--revoke-previous', 'suspected compromise: withdraw every earlier key at once (gone from /certs, its tokens refused) and sign with the new key now')
     .action(
-      action(async (f: { dataDir?: string; store: string; namespace?: string; kekFile?: string; activateAfter: string; revokePrevious?: boolean }) => {
+      action(async (f: { dataDir?: string; store: string; namespace?: string; kekFile?: string; activateAfter?: string; revokePrevious?: boolean }) => {
         if (f.store !== 'sqlite' && f.store !== 'kubernetes') throw new UsageError(`--store must be sqlite or kubernetes, got ${JSON.stringify(f.store)}`);
         if (f.store === 'sqlite' && !f.dataDir) throw new UsageError('rotate-key needs --data-dir (the service\'s) or --store kubernetes');
-        // --revoke-previous implies signing at once; an explicit non-zero delay with it is refused downstream.
-        const delayS = f.revokePrevious && f.activateAfter === String(DEFAULT_KEY_ACTIVATION_DELAY_S) ? 0 : parseIntFlag('--activate-after', f.activateAfter, 0, 30 * 24 * 3600);
+        // --revoke-previous signs at once; an explicit non-zero delay with it is refused by rotateSigningKey.
+        const delayS =
+          f.activateAfter !== undefined ? parseIntFlag('--activate-after', f.activateAfter, 0, MAX_KEY_ACTIVATION_DELAY_S) : f.revokePrevious ? 0 : DEFAULT_KEY_ACTIVATION_DELAY_S;
         printJson(
           await rotateServiceSigningKey(
             { store: f.store, ...(f.dataDir ? { dataDir: f.dataDir } : {}), ...(f.namespace ? { kubernetes: { namespace: f.namespace } } : {}), ...(f.kekFile ? { kekFile: f.kekFile } : {}) },

@@ -21,15 +21,13 @@ import { parsePolicy, policyHash } from './policy/index.js';
 import { toProblem } from './problems.js';
 import type { RateLimiter } from './ratelimit.js';
 import type { SecretService } from './secrets.js';
-import { DEFAULT_KEY_ACTIVATION_DELAY_S, type TokenSigner } from './signer.js';
+import { DEFAULT_KEY_ACTIVATION_DELAY_S, MAX_KEY_ACTIVATION_DELAY_S, type TokenSigner } from './signer.js';
 import { evaluateReleasePolicy } from './skr.js';
 import type { Store } from './store/types.js';
 import type { AttestationVerifier } from './verifier.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 const POLICY_TOKEN_LIFETIME_S = 3600;
-/** A rotated key waits at most 30 days to sign. */
-const MAX_KEY_ACTIVATION_DELAY_S = 30 * 24 * 3600;
 
 export interface ServiceDeps {
   verifier: AttestationVerifier;

@@ -53,6 +53,9 @@ export const KEY_RETIREMENT_MS = TOKEN_LIFETIME_S * 1000;
 /** Default time between publishing a rotated key and signing with it: replicas and relying parties refresh /certs meanwhile. */
 export const DEFAULT_KEY_ACTIVATION_DELAY_S = 3600;
 
+/** A rotated key waits at most 30 days to sign. */
+export const MAX_KEY_ACTIVATION_DELAY_S = 30 * 24 * 3600;
+
 const keyContext = (kid: string) => `signing-key:${kid}`;
 
 async function newStoredKey(vault: Vault, createdAt: number, activeFrom: number): Promise<StoredSigningKey> {
