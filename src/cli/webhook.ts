@@ -5,16 +5,15 @@
  */
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { action, parseIntFlag, printJson, untilSignal, UsageError, EXIT_OK, EXIT_REJECTED } from './io.js';
 import { createLogger } from '../ops/log.js';
 import { startOpsServer } from '../ops/server.js';
 import { defaultWebhookConfig, loadWebhookConfigFile, type WebhookConfig } from '../webhook/config.js';
 import { startWebhookServer } from '../webhook/server.js';
-import { NodeEpcCapacity } from '../webhook/nodecap.js';
+import type { NodeEpcCapacity } from '../webhook/nodecap.js';
 import { generateWebhookCertificates, writeWebhookCertificates, type WebhookKeyType } from '../webhook/certs.js';
 import { renderWebhookManifestsYaml } from '../webhook/manifests.js';
-import { formatDoctorReport, parseNodeGroupTemplates, runDoctor } from '../webhook/doctor.js';
 import { KubeSgxError } from '../errors.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -23,7 +22,10 @@ async function configFrom(file: string | undefined): Promise<WebhookConfig> {
   return file ? loadWebhookConfigFile(file) : defaultWebhookConfig;
 }
 
-function loadKubeConfig(file: string | undefined): KubeConfig {
+// @kubernetes/client-node (about 30 MB of heap and most of a second to import) is loaded only by the
+// commands that talk to the API server, so a webhook with a fixed maxEpcPerNode never pays for it.
+async function loadKubeConfig(file: string | undefined): Promise<KubeConfig> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   try {
     if (file) kc.loadFromFile(file);
@@ -52,10 +54,8 @@ export function registerWebhookCommands(program: Command): void {
         const log = createLogger('webhook');
         let capacity: NodeEpcCapacity | undefined;
         if (config.maxEpcPerNode === 'fromNodes') {
-          const kc = new KubeConfig();
-          if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
-          else kc.loadFromDefault();
-          capacity = NodeEpcCapacity.fromConfig(kc, config);
+          const { NodeEpcCapacity } = await import('../webhook/nodecap.js');
+          capacity = NodeEpcCapacity.fromConfig(await loadKubeConfig(o.kubeconfig), config);
           await capacity.refresh();
         }
         const server = await startWebhookServer({
@@ -151,9 +151,10 @@ export function registerWebhookCommands(program: Command): void {
     .option('--json', 'print the report as JSON')
     .action(
       action(async (o: { kubeconfig?: string; config?: string; nodeGroups?: string; json?: boolean }) => {
+        const { formatDoctorReport, parseNodeGroupTemplates, runDoctor } = await import('../webhook/doctor.js');
         const config = await configFrom(o.config);
         const nodeGroups = o.nodeGroups ? parseNodeGroupTemplates(await readFile(o.nodeGroups, 'utf8')) : undefined;
-        const report = await runDoctor({ kubeConfig: loadKubeConfig(o.kubeconfig), config, ...(nodeGroups ? { nodeGroups } : {}) });
+        const report = await runDoctor({ kubeConfig: await loadKubeConfig(o.kubeconfig), config, ...(nodeGroups ? { nodeGroups } : {}) });
         if (o.json) printJson(report);
         else process.stdout.write(formatDoctorReport(report));
         return report.ok ? EXIT_OK : EXIT_REJECTED;

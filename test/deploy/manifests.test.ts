@@ -50,6 +50,9 @@ function firstContainer(o: K8sObject): Record<string, unknown> & { args: string[
   return spec.containers[0];
 }
 
+/** Every command registered, as `kube-sgx --help` sees them. */
+const program = await buildProgram();
+
 describe('deploy kustomizations', () => {
   test('base, three overlays and the no-cert-manager example are found', () => {
     const rel = installable.map((d) => relative(deployDir, d));
@@ -58,7 +61,6 @@ describe('deploy kustomizations', () => {
     }
   });
 
-  const program = buildProgram();
   for (const dir of installable) {
     const name = relative(deployDir, dir);
     describe(name, () => {
@@ -269,7 +271,6 @@ describe('documented commands', () => {
   }
 
   test('every kube-sgx command in docs/deploy.md and deploy/examples uses registered commands and flags', (t) => {
-    const program = buildProgram();
     const files = [join(repoRoot, 'docs/deploy.md'), join(deployDir, 'examples/README.md'), join(deployDir, 'examples/no-cert-manager/kustomization.yaml')];
     const problems: string[] = [];
     const pending: string[] = [];
@@ -374,7 +375,6 @@ describe('validators catch what they claim to', () => {
   });
 
   test('CLI flags: unknown command, unknown flag, missing value', () => {
-    const program = buildProgram();
     assert.match(cliArgProblems(program, ['no-such-command'], 'x').join(), /not a kube-sgx command/);
     const withCommand = program.commands.find((c) => c.options.length > 0);
     if (!withCommand) return; // no component CLI registered yet
