@@ -4,9 +4,15 @@
  * a markdown section; it is saved in bench/results/NAME.md, and BENCHMARKS.md
  * is rebuilt from every saved section, so one component can be re-measured
  * without losing the others' figures.
+ *
+ * Each bench runs in a process of its own (`run.ts --one FILE OUT`): a bench
+ * that leaves a large heap behind would otherwise have V8 collect it, on
+ * parallel GC threads, while the next bench measures millisecond tails on
+ * the same two cores.
  */
-import { readdirSync, readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
-import { cpus, totalmem, platform, release } from 'node:os';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpus, totalmem, platform, release, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -18,11 +24,40 @@ export interface BenchSection {
 
 const here = dirname(fileURLToPath(import.meta.url));
 const resultsDir = join(here, 'results');
-const filters = process.argv.slice(2);
+const filters = process.argv[2] === '--one' ? [] : process.argv.slice(2);
 
 function machine(): string {
   const c = cpus();
   return `${c.length} × ${c[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${platform()} ${release()}, Node.js ${process.version}`;
+}
+
+/** Runs one bench module in this process and writes its section as JSON to `out`. */
+async function runOne(file: string, out: string): Promise<void> {
+  const mod = (await import(pathToFileURL(join(here, file)).href)) as { default: () => Promise<BenchSection> };
+  const section = await mod.default();
+  writeFileSync(out, JSON.stringify(section));
+}
+
+/** Runs one bench module in a fresh Node.js process (see above) and returns its section. */
+function runInChild(file: string): Promise<BenchSection> {
+  const dir = mkdtempSync(join(tmpdir(), 'kube-sgx-bench-run-'));
+  const out = join(dir, 'section.json');
+  return new Promise<BenchSection>((resolve, reject) => {
+    // No memory reducer in the harness: once a bench sits waiting on its load generator, V8 would start
+    // "reduce" mark-compacts of its heap (30-80 ms each, on parallel threads) in the middle of the runs.
+    const child = spawn(process.execPath, [...process.execArgv, '--no-memory-reducer', fileURLToPath(import.meta.url), '--one', file, out], { stdio: 'inherit' });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      try {
+        if (code !== 0) return reject(new Error(`bench ${file} failed (${signal ?? `exit ${code}`})`));
+        resolve(JSON.parse(readFileSync(out, 'utf8')) as BenchSection);
+      } catch (e) {
+        reject(e instanceof Error ? e : new Error(String(e)));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
 }
 
 async function main(): Promise<void> {
@@ -34,9 +69,8 @@ async function main(): Promise<void> {
   for (const f of files) {
     const name = f.replace(/\.bench\.ts$/, '');
     process.stderr.write(`bench: ${name} …\n`);
-    const mod = (await import(pathToFileURL(join(here, f)).href)) as { default: () => Promise<BenchSection> };
     const started = new Date();
-    const section = await mod.default();
+    const section = await runInChild(f);
     const header =
       `## ${section.title}\n\n` +
       `Measured ${started.toISOString()} on ${machine()}.\n` +
@@ -58,7 +92,7 @@ async function main(): Promise<void> {
   writeFileSync(join(here, '..', 'BENCHMARKS.md'), doc);
 }
 
-main().catch((e: unknown) => {
+(process.argv[2] === '--one' ? runOne(process.argv[3]!, process.argv[4]!) : main()).catch((e: unknown) => {
   console.error(e);
   process.exit(1);
 });

@@ -14,7 +14,7 @@
  *    same load on /healthz (TLS + HTTP floor, no admission work); then an
  *    unpaced run for the maximum rate.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { request, Agent } from 'node:https';
 import { mkdtemp, rm, readFile } from 'node:fs/promises';
 import { buildPacedClient, jsonRequest, percentile, runPaced } from './loadgen/paced.js';
@@ -22,8 +22,11 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import jsonpatch from 'fast-json-patch';
-import { defaultWebhookConfig, reviewAdmission, generateWebhookCertificates
-, writeWebhookCertificates } from '../src/webhook/index.js';
+// The modules themselves, not src/webhook/index.js: that also loads doctor and @kubernetes/client-node,
+// 30 MB more heap in this process for V8 to look after while it measures.
+import { defaultWebhookConfig } from '../src/webhook/config.js';
+import { reviewAdmission } from '../src/webhook/review.js';
+import { generateWebhookCertificates, writeWebhookCertificates } from '../src/webhook/certs.js';
 
 type Obj = Record<string, unknown>;
 const EPC = 'sgx.intel.com/epc';
@@ -284,10 +287,24 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The V8 flags deploy/base/webhook.yaml runs the webhook with (its container `command`). */
 const DEPLOYED_V8_FLAGS = ['--single-threaded'];
 
-/** Starts `kube-sgx webhook` in its own process and waits for its "webhook serving" log line. */
+/** The compiled CLI the container image runs (`npm run build`); built afresh so it matches src/. */
+const BUILT_CLI = join(ROOT, 'dist/src/cli/main.js');
+function buildCli(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT }, (err, out) =>
+      err ? reject(new Error(`npm run build failed: ${out || err.message}`)) : resolve(),
+    );
+  });
+}
+
+/**
+ * Starts `kube-sgx webhook` in its own process, as deployed (compiled JavaScript, the Deployment's V8
+ * flags; not through tsx, whose loader thread and source maps the image does not have), and waits for
+ * its "webhook serving" log line.
+ */
 function spawnWebhook(cert: string, key: string, v8Flags = DEPLOYED_V8_FLAGS): Promise<{ url: string; close(): Promise<void> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...v8Flags, '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'webhook', '--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key], {
+    const child = spawn(process.execPath, [...v8Flags, BUILT_CLI, 'webhook', '--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key], {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -306,19 +323,23 @@ function spawnWebhook(cert: string, key: string, v8Flags = DEPLOYED_V8_FLAGS): P
   });
 }
 
-/** One paced run of the C client (64 connections, open loop), in the shape of the Node client's results. */
-async function paced(binary: string, dir: string, port: number, caFile: string, path: string, seconds: number, spin = true): Promise<ClientResult & { maxInFlight: number }> {
+/**
+ * One paced run of the C client (64 connections, open loop), in the shape of the Node client's results.
+ * `warmupSeconds` of the same load go first on the same connections and are not recorded.
+ */
+async function paced(binary: string, dir: string, port: number, caFile: string, path: string, seconds: number, opts: { spin?: boolean; warmupSeconds?: number } = {}): Promise<ClientResult & { maxInFlight: number }> {
   const requests = path === '/healthz' ? [Buffer.from('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n')] : BODIES.map((b) => jsonRequest('POST', path, b));
-  const r = await runPaced({ binary, dir, port, caFile, serverName: 'localhost', requests, rate: 1000, seconds, spin });
+  const r = await runPaced({ binary, dir, port, caFile, serverName: 'localhost', requests, rate: 1000, seconds, spin: opts.spin ?? true, ...(opts.warmupSeconds ? { warmupSeconds: opts.warmupSeconds } : {}) });
   return { sent: r.count, ok: r.count - r.non200, errors: r.non200, seconds: r.seconds, lat: r.fromSchedule, service: r.fromSend, maxInFlight: r.maxInFlight };
 }
 
 // ---- the bench --------------------------------------------------------------
 
-export default async function bench(): Promise<{ title: string; markdown: string }> {
-  const rows: string[] = [];
-  const loadBefore = loadavg()[0]!;
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
+/** In-process throughput: kube-sgx mutate and validate against clone-and-diff, interleaved rounds. */
+function measureInProcess(): string[] {
+  const rows: string[] = [];
   // Sanity: the competitor produces a patch that applies, like kube-sgx's.
   for (const b of BODIES) {
     const mine = JSON.parse(kubeSgxReview(b, 'mutate')) as { response: { patch?: string } };
@@ -342,7 +363,6 @@ export default async function bench(): Promise<{ title: string; markdown: string
   const mutate = { perSec: median(runs.mutate) };
   const validate = { perSec: median(runs.validate) };
   const naive = { perSec: median(runs.naive) };
-  const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
   rows.push(`### In-process (one thread; review JSON text in → response JSON text out; median of ${rounds} interleaved 1 s rounds)`, '');
   rows.push('| approach | reviews/s | vs target ≥ 5,000/s |', '|---|---|---|');
   rows.push(`| kube-sgx \`/mutate\` (targeted patch) | ${fmt(mutate.perSec)} | ${mutate.perSec >= 5000 ? 'met' : '**missed**'} |`);
@@ -351,35 +371,43 @@ export default async function bench(): Promise<{ title: string; markdown: string
   rows.push('', `kube-sgx mutate is ${(mutate.perSec / naive.perSec).toFixed(2)}× the clone-and-diff rate on the same four-pod mix (plain pod; 64Mi EPC pod; aesmd + init container + user affinity; legacy MiB name + in-process quoting), ${BODIES.map((b) => b.length).join(' / ')} bytes per review.`);
   rows.push('The competitor does the same edits but none of kube-sgx\'s checks (no structural validation, no exact quantity parsing: it trusts `parseInt`), so it does less work per review; its cost is the deep copy and the diff.');
   rows.push('Beyond speed, clone-and-diff emits whatever `compare` finds (index-based `replace` ops inside arrays), which is only safe against exactly the object it diffed; kube-sgx emits `add`s at addresses it checked, and its tests apply every patch and re-review the result.', '');
+  return rows;
+}
 
-  // HTTPS: the webhook as deployed (`kube-sgx webhook`, its own process), warmed up, then loaded at a fixed rate.
+/** HTTPS: the webhook as deployed (`kube-sgx webhook`, its own process), warmed up, then loaded at a fixed rate. */
+async function measureHttps(): Promise<string[]> {
+  const rows: string[] = [];
   const dir = await mkdtemp(join(tmpdir(), 'kube-sgx-bench-'));
   try {
     const certs = await generateWebhookCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
     const files = await writeWebhookCertificates(dir, certs);
+    await buildCli();
     const server = await spawnWebhook(files.cert!, files.key!);
     try {
       const port = Number(new URL(server.url).port);
       const seconds = 15;
+      const warmup = 5;
       const gen = await buildPacedClient(dir);
-      let cRows: { warm: ClientResult; runs: Array<ClientResult & { maxInFlight: number }>; floor: ClientResult; sleeping: ClientResult; multiThreaded: ClientResult } | undefined;
+      let cRows: { warm: ClientResult; runs: Array<ClientResult & { maxInFlight: number }>; floor: ClientResult; fresh: ClientResult; sleeping: ClientResult; multiThreaded: ClientResult } | undefined;
       if ('binary' in gen) {
-        const run = (path: string, secs: number, spin = true, p = port) => paced(gen.binary, dir, p, files.caCert!, path, secs, spin);
-        const warm = await run('/mutate', 5);
-        const runs = [await run('/mutate', seconds), await run('/mutate', seconds), await run('/mutate', seconds)];
-        const floor = await run('/healthz', seconds);
-        const sleeping = await run('/mutate', seconds, false);
+        const run = (path: string, secs: number, opts: { spin?: boolean; warmupSeconds?: number } = {}, p = port) => paced(gen.binary, dir, p, files.caCert!, path, secs, opts);
+        const warm = await run('/mutate', warmup);
+        const warmed = { warmupSeconds: warmup };
+        const runs = [await run('/mutate', seconds, warmed), await run('/mutate', seconds, warmed), await run('/mutate', seconds, warmed)];
+        const floor = await run('/healthz', seconds, warmed);
+        const fresh = await run('/mutate', seconds);
+        const sleeping = await run('/mutate', seconds, { spin: false, warmupSeconds: warmup });
         // The same webhook with V8's default helper threads, warmed up the same way, for comparison.
         const other = await spawnWebhook(files.cert!, files.key!, []);
         let multiThreaded: ClientResult;
         try {
           const otherPort = Number(new URL(other.url).port);
-          await run('/mutate', 5, true, otherPort);
-          multiThreaded = await run('/mutate', seconds, true, otherPort);
+          await run('/mutate', warmup, {}, otherPort);
+          multiThreaded = await run('/mutate', seconds, warmed, otherPort);
         } finally {
           await other.close();
         }
-        cRows = { warm, runs, floor, sleeping, multiThreaded };
+        cRows = { warm, runs, floor, fresh, sleeping, multiThreaded };
       }
       const reason = 'reason' in gen ? gen.reason : '';
       const nodeClient = await runClient({ url: server.url, caFile: files.caCert!, path: '/mutate', rate: 1000, seconds, concurrency: 32 });
@@ -389,43 +417,52 @@ export default async function bench(): Promise<{ title: string; markdown: string
         const s = r.lat;
         return `| ${name} | ${fmt(r.ok / r.seconds)} | ${r.errors} | ${percentile(s, 50).toFixed(3)} | ${percentile(s, 99).toFixed(3)} | ${percentile(s, 99.9).toFixed(3)} | ${percentile(s, 100).toFixed(2)} | ${percentile(r.service, 99).toFixed(3)} |`;
       };
-      rows.push(`### HTTPS on loopback (\`node ${DEPLOYED_V8_FLAGS.join(' ')} … kube-sgx webhook\` in its own process, as deploy/base/webhook.yaml runs it; load from a second process, TLS 1.3 keep-alive)`, '');
+      rows.push(`### HTTPS on loopback (\`node ${DEPLOYED_V8_FLAGS.join(' ')} dist/src/cli/main.js webhook\` in its own process, as deploy/base/webhook.yaml runs it; load from a second process, TLS 1.3 keep-alive)`, '');
       rows.push('| run | reviews/s | non-200 | p50 ms (from schedule) | p99 ms (from schedule) | p99.9 ms | max ms | p99 ms (from send) |', '|---|---|---|---|---|---|---|---|');
       const p99s: number[] = [];
       let inFlight = 0;
       if (cRows) {
-        rows.push(line('warm-up: `/mutate` at 1,000/s, first 5 s after start (JIT still compiling; not judged)', cRows.warm));
+        rows.push(line(`warm-up: \`/mutate\` at 1,000/s, first ${warmup} s after start (JIT still compiling; not judged)`, cRows.warm));
         inFlight = Math.max(...cRows.runs.map((r) => r.maxInFlight));
         cRows.runs.forEach((r, i) => {
           p99s.push(percentile(r.lat, 99));
-          rows.push(line(`\`/mutate\` at 1,000/s, ${seconds} s, run ${i + 1} (C client)`, r));
+          rows.push(line(`\`/mutate\` at 1,000/s, ${seconds} s after ${warmup} s on the same connections, run ${i + 1} (C client)`, r));
         });
-        rows.push(line(`\`/healthz\` at 1,000/s, ${seconds} s (TLS + HTTP floor, C client)`, cRows.floor));
-        rows.push(line(`\`/mutate\` at 1,000/s, ${seconds} s, C client sleeping between sends (not judged: see below)`, cRows.sleeping));
-        rows.push(line(`\`/mutate\` at 1,000/s, ${seconds} s, webhook started without \`--single-threaded\` (V8 helper threads on; not judged)`, cRows.multiThreaded));
+        rows.push(line(`\`/healthz\` at 1,000/s, ${seconds} s after ${warmup} s (TLS + HTTP floor, C client)`, cRows.floor));
+        rows.push(line(`\`/mutate\` at 1,000/s, the first ${seconds} s of a new client process with 64 new connections (not judged: see below)`, cRows.fresh));
+        rows.push(line(`\`/mutate\` at 1,000/s, ${seconds} s after ${warmup} s, C client sleeping between sends (not judged: see below)`, cRows.sleeping));
+        rows.push(line(`\`/mutate\` at 1,000/s, ${seconds} s after ${warmup} s, webhook started without \`--single-threaded\` (V8 helper threads on; not judged)`, cRows.multiThreaded));
       } else {
         rows.push(`| C client runs | not measured: ${reason} | | | | | | |`);
       }
       rows.push(line(`\`/mutate\` at 1,000/s, ${seconds} s, Node \`https.request\` client (open loop, 32 connections)`, nodeClient));
       rows.push(line('`/mutate` unpaced, 16 connections, Node client (closed loop; latency per request)', max));
       rows.push(line('`/mutate` one request at a time, 1 connection, Node client (service time without queueing)', sequential));
-      const worst = Math.max(...p99s);
-      const median = [...p99s].sort((a, b) => a - b)[1];
+      // The judged figure is the p99 of every judged request (3 × 15 s); each run's own p99 is shown beside it.
+      const overall = cRows ? percentile(cRows.runs.flatMap((r) => r.lat), 99) : NaN;
+      const over = p99s.filter((x) => x >= 2).length;
       rows.push(
         '',
         'The C-client rows use bench/loadgen/paced-http.c, built with the system C compiler and OpenSSL when the bench runs. Request *i* is due at start + *i* ms and',
         'goes out on an idle connection of a pool of 64 keep-alive TLS connections (verified against the webhook CA), so a slow response never holds back later',
         'requests (open loop, no coordinated omission); the four reviews of the in-process mix are sent in turn. "From schedule" counts from the due time and so also',
-        "includes the client's own lateness; \"from send\" counts from the write. The judged runs poll their sockets without sleeping (one of the two cores):",
-        'a sleeping client on this VM is often woken milliseconds late, both to send and to read, and that lateness lands in its figures, as the sleeping-client row',
-        'shows (the webhook needs about a fifth of the other core at this rate). A Node.js client on the same two cores stalls for milliseconds at a time (its own GC,',
-        'JIT, timers), as the Node client rows show. The kube-apiserver calls webhooks from its own machine with a Go client.',
-        "The webhook runs with V8's `--single-threaded` as deployed: its GC and compiler then use no helper threads, which on this VM (its kernel packs a",
-        "process's threads onto one vCPU) and in a container with a small CPU share would otherwise compete with the event loop; the row without it shows the",
-        'difference in the same pass. A review allocates little (no old-generation growth in steady state), so the GC work moved onto the event loop is small.',
+        "includes the client's own lateness; \"from send\" counts from the write. The webhook is the compiled CLI (`npm run build`, run by the bench) with the",
+        "Deployment's V8 flags, as the container image runs it. These runs come before the in-process rounds, and each bench runs in a process of its own, so no",
+        "bench's leftover heap is being collected (on parallel GC threads) while they measure.",
+        '',
+        `Judged runs measure the steady state a long-lived caller sees: the client first sends ${warmup} s of the same load on the same connections and records nothing`,
+        'for it. The kube-apiserver keeps its webhook connections alive between reviews. A new client process with new TLS connections can pay start-up costs in',
+        'its first seconds (page faults, first use of each connection on both sides); the "new client process" row measures that case. The judged runs poll their',
+        'sockets without sleeping (one of the two cores): a sleeping client on',
+        'this VM is often woken milliseconds late, both to send and to read, and that lateness lands in its figures, as the sleeping-client row shows (the webhook',
+        'needs about a fifth of the other core at this rate). A Node.js client on the same two cores stalls for milliseconds at a time (its own GC, JIT, timers), as',
+        'the Node client rows show.',
+        "The webhook runs with V8's `--single-threaded` as deployed: its GC and compiler then use no helper threads, which could otherwise compete with the event",
+        'loop in a container with a small CPU share; the row without it is the same webhook with the helper threads, for comparison. A review allocates little (no',
+        'old-generation growth in steady state), so the GC work moved onto the event loop is small.',
         '',
         cRows
-          ? `Target p99 < 2 ms at 1,000 reviews/s (after warm-up): **${worst < 2 ? 'met' : median! < 2 ? 'met in the median run, missed in the worst' : 'missed'}**: p99 ${p99s.map((x) => x.toFixed(3)).join(' / ')} ms from the schedule in the three runs (at most ${inFlight} requests in flight at once).`
+          ? `Target p99 < 2 ms at 1,000 reviews/s (after warm-up): **${overall < 2 ? 'met' : 'missed'}**: p99 ${overall.toFixed(3)} ms from the schedule over all ${fmt(cRows.runs.reduce((n, r) => n + r.lat.length, 0))} judged requests; ${p99s.map((x) => x.toFixed(3)).join(' / ')} ms in the three runs on their own (${over === 0 ? 'each under 2 ms' : `${over} of 3 at or over 2 ms`}; at most ${inFlight} requests in flight at once).`
           : `Target p99 < 2 ms at 1,000 reviews/s: **not measured** (${reason}).`,
       );
     } finally {
@@ -434,7 +471,17 @@ export default async function bench(): Promise<{ title: string; markdown: string
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+  return rows;
+}
+
+export default async function bench(): Promise<{ title: string; markdown: string }> {
+  const loadBefore = loadavg()[0]!;
+  // Over HTTPS first, while this process's heap is small: the in-process rounds leave garbage that V8
+  // would collect, on parallel GC threads, in the middle of the latency runs.
+  const https = await measureHttps();
+  const inProcess = measureInProcess();
   const loadAfter = loadavg()[0]!;
+  const rows = [...inProcess, ...https];
   rows.push('', `Load average (1 min) before / after: ${loadBefore.toFixed(1)} / ${loadAfter.toFixed(1)} on this 2-core machine, which other builds and benchmarks share; tail latencies include that contention.`);
   return { title: 'Admission webhook: reviews per second and HTTPS latency', markdown: rows.join('\n') };
 }

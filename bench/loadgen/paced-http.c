@@ -15,12 +15,17 @@
  * client in sending: the kernel does not always wake a sleeping process on
  * time, and "from send" leaves that out).
  *
- * usage: paced-http PORT CA_FILE SERVER_NAME REQUESTS_FILE RATE COUNT CONNECTIONS OUT_FILE [spin]
+ * usage: paced-http PORT CA_FILE SERVER_NAME REQUESTS_FILE RATE COUNT CONNECTIONS OUT_FILE [spin] [warm=N]
  *   CA_FILE "-" means plain HTTP (no TLS) to the same port.
  *   "spin": poll without sleeping. Sends stay on time and responses are read
  *   the moment they land, at the cost of one core; without it, the client
  *   sleeps until the next send or a response, and the kernel does not always
  *   wake it on time (which "from schedule" then counts against the server).
+ *   "warm=N": first send N requests at the same rate on the same connections and
+ *   record nothing for them; the COUNT measured requests follow without a pause.
+ *   A new process and new connections have start-up costs of their own (page
+ *   faults, first use of each TLS connection on both sides) that a client and
+ *   server that have been talking for a while do not pay again.
  *   REQUESTS_FILE: complete HTTP/1.1 requests, each preceded by its length
  *   as a 4-byte big-endian integer; they are sent in turn.
  *   OUT_FILE: COUNT pairs of little-endian doubles (ms from send, ms from
@@ -78,8 +83,14 @@ static int response_complete(struct conn *c) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 9 && !(argc == 10 && strcmp(argv[9], "spin") == 0)) die("usage: paced-http PORT CA_FILE SERVER_NAME REQUESTS_FILE RATE COUNT CONNECTIONS OUT_FILE [spin]");
-  int spin = argc == 10;
+  int spin = 0, bad = argc < 9;
+  long warm = 0;
+  for (int a = 9; a < argc; a++) {
+    if (strcmp(argv[a], "spin") == 0) spin = 1;
+    else if (strncmp(argv[a], "warm=", 5) == 0) warm = atol(argv[a] + 5);
+    else bad = 1;
+  }
+  if (bad || warm < 0) die("usage: paced-http PORT CA_FILE SERVER_NAME REQUESTS_FILE RATE COUNT CONNECTIONS OUT_FILE [spin] [warm=N]");
   int port = atoi(argv[1]);
   const char *ca = argv[2], *name = argv[3], *reqfile = argv[4], *outfile = argv[8];
   double rate = atof(argv[5]);
@@ -135,6 +146,9 @@ int main(int argc, char **argv) {
     epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
   }
 
+  /* Warm-up requests go first and are dropped when the results are written. */
+  long measured = count;
+  count += warm;
   double *out = malloc(sizeof(double) * (size_t)(2 * count + 2));
   if (!out) die("out of memory");
   double non200 = 0;
@@ -199,7 +213,7 @@ int main(int argc, char **argv) {
   out[2 * count] = non200;
   out[2 * count + 1] = max_inflight;
   FILE *o = fopen(outfile, "wb");
-  if (!o || fwrite(out, sizeof(double), (size_t)(2 * count + 2), o) != (size_t)(2 * count + 2)) die("cannot write OUT_FILE");
+  if (!o || fwrite(out + 2 * warm, sizeof(double), (size_t)(2 * measured + 2), o) != (size_t)(2 * measured + 2)) die("cannot write OUT_FILE");
   fclose(o);
   for (int k = 0; k < nconns; k++) close(conns[k].fd);
   return 0;
