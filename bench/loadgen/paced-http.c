@@ -23,9 +23,8 @@
  *   wake it on time (which "from schedule" then counts against the server).
  *   "warm=N": first send N requests at the same rate on the same connections and
  *   record nothing for them; the COUNT measured requests follow without a pause.
- *   A new process and new connections have start-up costs of their own (page
- *   faults, first use of each TLS connection on both sides) that a client and
- *   server that have been talking for a while do not pay again.
+ *   A new process on new connections can be slower in its first seconds than a
+ *   client and server that have been talking for a while.
  *   REQUESTS_FILE: complete HTTP/1.1 requests, each preceded by its length
  *   as a 4-byte big-endian integer; they are sent in turn.
  *   OUT_FILE: COUNT pairs of little-endian doubles (ms from send, ms from

@@ -51,7 +51,7 @@ export interface PacedRun {
   /**
    * Seconds of the same load first, on the same connections in the same process, recorded nowhere:
    * the measured requests then meet a client and connections that are already warm, as a
-   * long-lived caller's pool is (a fresh process and fresh TLS connections have start-up costs).
+   * long-lived caller's pool is (a fresh process on fresh TLS connections can be slower at first).
    */
   warmupSeconds?: number;
 }
