@@ -234,4 +234,29 @@ describe('kube-sgx webhook (CLI)', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  test('maxEpcPerNode: fromNodes with an unreadable kubeconfig: KUBECONFIG_INVALID naming the file, exit 1, nothing served', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kube-sgx-webhook-cli-'));
+    try {
+      const certs = await generateWebhookCertificates({ dnsNames: ['localhost'] });
+      const files = await writeWebhookCertificates(dir, certs);
+      await writeFile(join(dir, 'config.yaml'), 'maxEpcPerNode: fromNodes\n');
+      const missing = join(dir, 'no-such-kubeconfig');
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli/main.ts', 'webhook', '--listen', '127.0.0.1:0', '--tls-cert', files.cert!, '--tls-key', files.key!, '--config', join(dir, 'config.yaml'), '--kubeconfig', missing],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+      assert.equal(code, 1, out);
+      assert.match(out, /"code":\s*"KUBECONFIG_INVALID"/);
+      assert.ok(out.includes(missing), out);
+      assert.doesNotMatch(out, /webhook serving/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
