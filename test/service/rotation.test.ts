@@ -36,6 +36,32 @@ describe('signing-key rotation', () => {
   const tmp = tempDir('kube-sgx-rotation-');
   after(() => tmp.cleanup());
 
+  /**
+   * Two replicas (signers on two SqliteStores) of one database file, on a settable clock.
+   * `restart()` closes both and returns the key states a process opening the file afresh reads.
+   */
+  async function twoReplicas(name: string) {
+    const c = clock(Date.parse('2026-11-29T00:00:00Z'));
+    const dir = join(tmp.dir, name);
+    const kek = randomBytes(32);
+    const storeA = new SqliteStore(dir);
+    const storeB = new SqliteStore(dir);
+    // One after the other: the first creates the initial key, the second reads it.
+    const a = await TokenSigner.open(storeA, new Vault(kek), ISSUER, c.now);
+    const b = await TokenSigner.open(storeB, new Vault(kek), ISSUER, c.now);
+    const restart = async () => {
+      await storeA.close();
+      await storeB.close();
+      const again = new SqliteStore(dir);
+      try {
+        return (await TokenSigner.open(again, new Vault(kek), ISSUER, c.now)).describeKeys();
+      } finally {
+        await again.close();
+      }
+    };
+    return { c, a, b, restart };
+  }
+
   test('published first, signs from activeFrom, old key retires 8 h after its successor took over', async () => {
     const c = clock(Date.parse('2026-11-29T00:00:00Z'));
     const store = new SqliteStore(join(tmp.dir, 'a'));
@@ -62,13 +88,7 @@ describe('signing-key rotation', () => {
   });
 
   test('another replica on the same store sees a rotation after refresh(); a restart keeps every key and its state', async () => {
-    const c = clock(Date.parse('2026-11-29T00:00:00Z'));
-    const dir = join(tmp.dir, 'b');
-    const kek = randomBytes(32);
-    const storeA = new SqliteStore(dir);
-    const storeB = new SqliteStore(dir);
-    const a = await TokenSigner.open(storeA, new Vault(kek), ISSUER, c.now);
-    const b = await TokenSigner.open(storeB, new Vault(kek), ISSUER, c.now);
+    const { c, a, b, restart } = await twoReplicas('b');
     assert.equal(b.active.kid, a.active.kid);
     c.t += 60_000;
     const next = await a.rotate(0);
@@ -76,22 +96,11 @@ describe('signing-key rotation', () => {
     await b.refresh();
     assert.deepEqual(b.published.map((k) => k.kid), a.published.map((k) => k.kid));
     assert.equal(b.active.kid, next.kid);
-    await storeA.close();
-    await storeB.close();
-    const again = new SqliteStore(dir);
-    const reopened = await TokenSigner.open(again, new Vault(kek), ISSUER, c.now);
-    assert.deepEqual(reopened.describeKeys(), a.describeKeys());
-    await again.close();
+    assert.deepEqual(await restart(), a.describeKeys());
   });
 
   test('revokePrevious: earlier keys (waiting ones too) leave /certs at once, their tokens are refused, the new key signs now; replicas follow', async () => {
-    const c = clock(Date.parse('2026-11-29T00:00:00Z'));
-    const dir = join(tmp.dir, 'revoke');
-    const kek = randomBytes(32);
-    const storeA = new SqliteStore(dir);
-    const storeB = new SqliteStore(dir);
-    const a = await TokenSigner.open(storeA, new Vault(kek), ISSUER, c.now);
-    const b = await TokenSigner.open(storeB, new Vault(kek), ISSUER, c.now);
+    const { c, a, b, restart } = await twoReplicas('revoke');
     const oldToken = await a.sign({ iss: ISSUER, exp: Math.floor(c.t / 1000) + 3600 });
     const waiting = await a.rotate(HOUR);
     c.t += 1000;
@@ -109,11 +118,7 @@ describe('signing-key rotation', () => {
     await b.refresh();
     await assert.rejects(b.verify(oldToken), (e: KubeSgxError) => e.code === 'TOKEN_INVALID');
     assert.equal(b.active.kid, fresh.kid);
-    await storeA.close();
-    await storeB.close();
-    const again = new SqliteStore(dir);
-    assert.deepEqual((await TokenSigner.open(again, new Vault(kek), ISSUER, c.now)).describeKeys(), a.describeKeys(), 'revocations survive a restart');
-    await again.close();
+    assert.deepEqual(await restart(), a.describeKeys(), 'revocations survive a restart');
   });
 
   test('refused: a KEK that cannot open the existing keys, a negative delay; rotations queue in order', async () => {
