@@ -17,7 +17,27 @@ import { defaultWebhookConfig, type WebhookConfig } from './config.js';
 import { reviewAdmissionWithOutcome, type ReviewKind } from './review.js';
 import { configuredMaxEpcBytes } from './validate.js';
 
-export const MAX_REVIEW_BODY_BYTES = 1024 * 1024;
+/**
+ * Largest AdmissionReview accepted. The webhook is registered for pod CREATE,
+ * whose review carries `object` only (`oldObject` is null). etcd refuses
+ * requests over 1.5 MiB, but that bounds the stored protobuf; the same pod
+ * re-encoded as JSON by the API server (defaults and managedFields included)
+ * is several times larger when it consists of many small fields. 16 MiB holds
+ * the JSON of any pod etcd can store with room for the review around it.
+ */
+export const MAX_REVIEW_BODY_BYTES = 16 * 1024 * 1024;
+/**
+ * Review bodies buffered at once, over all connections. One review of any
+ * accepted size is always let through; beyond that, concurrent large bodies
+ * wait for the client's retry (429) instead of growing the heap without bound.
+ */
+export const MAX_BUFFERED_REVIEW_BYTES = 32 * 1024 * 1024;
+/**
+ * A refused body is still read (and discarded) up to this many bytes, so the
+ * client finishes writing and reads the 4xx instead of a reset (EPIPE); past it
+ * the connection is closed.
+ */
+const MAX_DRAIN_BYTES = 64 * 1024 * 1024;
 
 export interface WebhookServerOptions {
   /** "HOST:PORT"; port 0 picks a free port. */
@@ -27,6 +47,10 @@ export interface WebhookServerOptions {
   config?: WebhookConfig;
   /** Largest EPC per node, when known (e.g. NodeEpcCapacity.current). Defaults to the config's fixed value. */
   maxEpcPerNode?: () => bigint | undefined;
+  /** Largest review body (bytes); larger ones get 413. Default MAX_REVIEW_BODY_BYTES. */
+  maxBodyBytes?: number;
+  /** Review bytes buffered at once over all connections; beyond it 429. Default MAX_BUFFERED_REVIEW_BYTES. */
+  maxBufferedBytes?: number;
   /** Re-read the certificate files at least this often (ms), besides file-change events. Default 10 s. */
   certPollMs?: number;
   logger?: Logger;
@@ -44,7 +68,7 @@ function makeMetrics(registry: Registry) {
   return {
     reviews: new Counter({
       name: 'kube_sgx_webhook_reviews_total',
-      help: 'Admission reviews answered, by endpoint and outcome (skipped, allowed, patched, denied, bad_request).',
+      help: 'Admission reviews answered, by endpoint and outcome (skipped, allowed, patched, denied, bad_request, too_large, busy).',
       labelNames: ['endpoint', 'outcome'] as const,
       registers: [registry],
     }),
@@ -59,6 +83,11 @@ function makeMetrics(registry: Registry) {
       name: 'kube_sgx_webhook_certificate_reloads_total',
       help: 'Serving certificate reloads, by result (ok, error).',
       labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    buffered: new Gauge({
+      name: 'kube_sgx_webhook_review_bytes_buffered',
+      help: 'Review body bytes held now over all connections (bounded by the buffer budget).',
       registers: [registry],
     }),
     notAfter: new Gauge({
@@ -76,6 +105,8 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   const metrics = makeMetrics(registry);
   const fixedMax = configuredMaxEpcBytes(config);
   const maxEpc = opts.maxEpcPerNode ?? (() => fixedMax);
+  const maxBodyBytes = opts.maxBodyBytes ?? MAX_REVIEW_BODY_BYTES;
+  const budget = new BodyBudget(opts.maxBufferedBytes ?? MAX_BUFFERED_REVIEW_BYTES, metrics.buffered);
 
   let current: CertificatePair;
   try {
@@ -120,14 +151,14 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     const endpoint: ReviewKind = path === '/mutate' ? 'mutate' : 'validate';
     if (req.method !== 'POST') return sendText(res, 405, 'use POST with an AdmissionReview\n');
     const started = process.hrtime.bigint();
-    const body = await readBody(req);
-    if (typeof body === 'string') {
-      metrics.reviews.inc({ endpoint, outcome: 'bad_request' });
-      res.setHeader('connection', 'close');
-      return sendJson(res, 400, { error: { code: 'WEBHOOK_BAD_REVIEW', message: body } });
-    }
+    const read = await readBody(req, res, maxBodyBytes, budget);
     try {
-      const { review, outcome } = reviewAdmissionWithOutcome(body, config, endpoint, { maxEpcPerNodeBytes: maxEpc() });
+      if (!read.ok) {
+        metrics.reviews.inc({ endpoint, outcome: read.outcome });
+        if (read.status === 429) res.setHeader('retry-after', '1');
+        return sendJson(res, read.status, { error: { code: read.code, message: read.message } });
+      }
+      const { review, outcome } = reviewAdmissionWithOutcome(read.body, config, endpoint, { maxEpcPerNodeBytes: maxEpc() });
       metrics.reviews.inc({ endpoint, outcome });
       sendJson(res, 200, review);
       if (outcome === 'denied') log.info({ uid: review.response.uid, endpoint, message: review.response.status?.message }, 'pod denied');
@@ -137,6 +168,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
       log.warn({ code: err.code, message: err.message }, 'bad admission review');
       sendJson(res, 400, { error: err.toJSON() });
     } finally {
+      read.release();
       metrics.duration.observe({ endpoint }, Number(process.hrtime.bigint() - started) / 1e9);
     }
   }
@@ -178,41 +210,89 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   };
 }
 
-/** The body as a Buffer, or a string saying why it was refused. */
-function readBody(req: IncomingMessage): Promise<Buffer | string> {
+/** Review bytes buffered now over all connections; one request may always proceed. */
+class BodyBudget {
+  private inFlight = 0;
+  constructor(
+    private readonly limit: number,
+    private readonly gauge: Gauge,
+  ) {}
+  tryReserve(n: number): boolean {
+    if (this.inFlight > 0 && this.inFlight + n > this.limit) return false;
+    this.inFlight += n;
+    this.gauge.set(this.inFlight);
+    return true;
+  }
+  release(n: number): void {
+    this.inFlight -= n;
+    this.gauge.set(this.inFlight);
+  }
+}
+
+type BodyRead =
+  | { ok: true; body: Buffer; release: () => void }
+  | { ok: false; status: 400 | 413 | 429; code: string; message: string; outcome: 'bad_request' | 'too_large' | 'busy'; release: () => void };
+
+/**
+ * Reads the body within `limit` bytes and the shared budget. A refused body
+ * is answered at once but still read and discarded (up to MAX_DRAIN_BYTES,
+ * and within the server's requestTimeout), so a client still writing gets
+ * the 4xx instead of a reset; the connection then stays usable.
+ */
+function readBody(req: IncomingMessage, res: ServerResponse, limit: number, budget: BodyBudget): Promise<BodyRead> {
   return new Promise((resolve) => {
-    const declared = Number(req.headers['content-length'] ?? NaN);
-    if (declared > MAX_REVIEW_BODY_BYTES) {
-      req.resume();
-      return resolve(`body of ${declared} bytes exceeds the ${MAX_REVIEW_BODY_BYTES}-byte limit`);
-    }
+    let reserved = 0;
+    const release = () => {
+      budget.release(reserved);
+      reserved = 0;
+    };
     const chunks: Buffer[] = [];
     let size = 0;
-    let done = false;
+    let settled = false;
+    let drained = 0;
+    const refuse = (status: 400 | 413 | 429, code: string, message: string, outcome: 'bad_request' | 'too_large' | 'busy') => {
+      settled = true;
+      chunks.length = 0;
+      release();
+      resolve({ ok: false, status, code, message, outcome, release });
+    };
+    const header = req.headers['content-length'];
+    const declared = header === undefined ? undefined : Number(header);
+    if (declared !== undefined && declared > limit) {
+      refuse(413, 'WEBHOOK_REVIEW_TOO_LARGE', `body of ${declared} bytes exceeds the ${limit}-byte limit`, 'too_large');
+    } else if (declared !== undefined) {
+      if (budget.tryReserve(declared)) reserved = declared;
+      else refuse(429, 'WEBHOOK_BUSY', 'too many large reviews in flight; retry', 'busy');
+    }
     req.on('data', (chunk: Buffer) => {
-      if (done) return;
-      size += chunk.length;
-      if (size > MAX_REVIEW_BODY_BYTES) {
-        done = true;
-        resolve(`body exceeds the ${MAX_REVIEW_BODY_BYTES}-byte limit`);
+      if (settled) {
+        drained += chunk.length;
+        if (drained > MAX_DRAIN_BYTES && res.writableFinished) req.socket.destroy();
         return;
+      }
+      size += chunk.length;
+      if (size > limit) return refuse(413, 'WEBHOOK_REVIEW_TOO_LARGE', `body exceeds the ${limit}-byte limit`, 'too_large');
+      if (size > reserved) {
+        // No (or a wrong) Content-Length: reserve as the bytes come.
+        if (!budget.tryReserve(size - reserved)) return refuse(429, 'WEBHOOK_BUSY', 'too many large reviews in flight; retry', 'busy');
+        reserved = size;
       }
       chunks.push(chunk);
     });
     req.on('end', () => {
-      if (done) return;
-      done = true;
-      resolve(size === 0 ? 'empty body: expected an AdmissionReview' : Buffer.concat(chunks, size));
+      if (settled) return;
+      settled = true;
+      if (size === 0) resolve({ ok: false, status: 400, code: 'WEBHOOK_BAD_REVIEW', message: 'empty body: expected an AdmissionReview', outcome: 'bad_request', release });
+      else resolve({ ok: true, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), release });
     });
     const fail = () => {
-      if (!done) {
-        done = true;
-        resolve('request body could not be read (connection closed)');
-      }
+      if (settled) return;
+      settled = true;
+      release();
+      resolve({ ok: false, status: 400, code: 'WEBHOOK_BAD_REVIEW', message: 'request body could not be read (connection closed)', outcome: 'bad_request', release });
     };
     req.on('error', fail);
     req.on('close', fail); // a client gone mid-body: settle, so nothing waits forever
-
   });
 }
 

@@ -1,5 +1,6 @@
 /** Shared fixtures for the webhook tests: pods, reviews, and "apply the patch for real". */
 import assert from 'node:assert/strict';
+import { request } from 'node:https';
 import jsonpatch from 'fast-json-patch';
 import { mutatePod, type JsonPatchOp, type WebhookConfig } from '../../src/webhook/index.js';
 
@@ -66,3 +67,38 @@ export function requestsOf(p: Obj, list: 'containers' | 'initContainers', i: num
   const c = (spec[list] as Obj[])[i]!;
   return ((c.resources as Obj | undefined)?.requests ?? {}) as Obj;
 }
+
+export interface Reply {
+  status: number;
+  body: string;
+  peerSerial: string;
+}
+
+/** One HTTPS request to the webhook on its own connection. */
+export function call(url: string, ca: string, path: string, opts: { method?: string; body?: string | Buffer; chunked?: boolean } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(path, url);
+    const req = request(
+      { hostname: u.hostname, port: u.port, path: u.pathname, method: opts.method ?? 'POST', ca, agent: false, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        const peerSerial = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().serialNumber;
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), peerSerial }));
+      },
+    );
+    req.on('error', reject);
+    if (opts.body !== undefined) {
+      if (opts.chunked) {
+        // Write in pieces without a content-length so the server must count.
+        const b = Buffer.from(opts.body);
+        for (let i = 0; i < b.length; i += 64 * 1024) req.write(b.subarray(i, i + 64 * 1024));
+      } else {
+        req.setHeader('content-length', Buffer.byteLength(opts.body));
+        req.write(opts.body);
+      }
+    }
+    req.end();
+  });
+}
+
