@@ -10,7 +10,7 @@ import { readFileSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { builtinModules } from 'node:module';
 import { spawnSync } from 'node:child_process';
-import { repoRoot } from './kustomize.js';
+import { repoRoot } from './render.js';
 
 interface Instruction {
   op: string;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import fastJsonPatch from 'fast-json-patch';
 import { parse as parseYamlText } from 'yaml';
 import type { Operation } from 'fast-json-patch';
-import { loadYamlObjects, repoRoot, type K8sObject } from './kustomize.js';
+import { loadYamlObjects, repoRoot, type K8sObject } from './render.js';
 import { schemaProblems, crossReferenceProblems, podOwners, containersOf } from './validate.js';
 import { mutatePod, validatePod, parseWebhookConfig } from '../../src/webhook/index.js';
 import { parseAttestationPolicy, evaluateAttestationPolicy, parseReleasePolicy, evaluateReleasePolicy } from '../../src/service/index.js';

@@ -1,5 +1,5 @@
 /**
- * deploy/: every kustomization renders (with the renderer in kustomize.ts), every
+ * deploy/: every kustomization renders (with the real `kubectl kustomize`), every
  * object passes the Kubernetes schema with no unknown fields, and the objects
  * agree with each other and with the CLI they run.
  */
@@ -8,11 +8,12 @@ import 'reflect-metadata';
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { join, relative } from 'node:path';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync, readFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { parse as parseYaml } from 'yaml';
-import { renderDir, findKustomizations, repoRoot, loadYamlObjects, type K8sObject } from './kustomize.js';
+import { renderDir, findKustomizations, repoRoot, loadYamlObjects, type K8sObject } from './render.js';
 import { schemaProblems, crossReferenceProblems, cliArgProblems, podOwners, containersOf } from './validate.js';
+import { containerIdentity, filePermissionProblems, imageUserFromDockerfile } from './podsecurity.js';
 import { buildProgram } from '../../src/cli/main.js';
 import { buildWebhookConfigurations } from '../../src/webhook/manifests.js';
 import { parseSgxResourceList } from '../../src/deviceplugin/agent.js';
@@ -30,8 +31,16 @@ function isEntrypointWithNodeFlags(command: unknown): boolean {
 
 
 const deployDir = join(repoRoot, 'deploy');
-/** Secrets the manifests mount but the operator creates (documented in docs/deploy.md). */
-const externalSecrets = ['kube-sgx-webhook-tls', 'kube-sgx-attestation-keys', 'kube-sgx-sim-platform'];
+/** Secrets the manifests mount but the operator creates (docs/deploy.md), with the keys the docs' commands give them. */
+const externalSecretKeys: Record<string, string[]> = {
+  'kube-sgx-webhook-tls': ['tls.crt', 'tls.key', 'ca.crt'],
+  'kube-sgx-attestation-keys': ['kek', 'admin-token'],
+  'kube-sgx-sim-platform': [],
+};
+const externalSecrets = Object.keys(externalSecretKeys);
+const imageUser = imageUserFromDockerfile(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
+/** The base leaves the image to the overlays (an `images:` there would miss containers components add). */
+const IMAGE_PLACEHOLDER = 'kube-sgx';
 
 const installable = findKustomizations(deployDir).filter((d) => {
   const k = parseYaml(readFileSync(join(d, 'kustomization.yaml'), 'utf8')) as { kind?: string };
@@ -124,6 +133,43 @@ describe('deploy kustomizations', () => {
         }
       });
 
+      test('every container of every pod uses one fully qualified image (the base: the placeholder overlays replace)', () => {
+        const images = new Set(podOwners(objects).flatMap((w) => containersOf(w.podSpec).map((c) => String(c.image))));
+        if (name === 'base') {
+          assert.deepEqual([...images], [IMAGE_PLACEHOLDER]);
+          return;
+        }
+        assert.equal(images.size, 1, `images: ${[...images].join(', ')}`);
+        const [image] = images;
+        // registry host (with a dot), repository, and a tag or a digest: never docker.io/library/<name> by default
+        assert.match(image, /^[a-z0-9.-]+\.[a-z]{2,}(:\d+)?\/[a-z0-9._/-]+(:[\w.-]+|@sha256:[0-9a-f]{64})$/, image);
+      });
+
+      test('every pod declares its own user, group, root stance and seccomp profile', () => {
+        for (const w of podOwners(objects)) {
+          const sc = (w.podSpec.securityContext ?? {}) as Record<string, unknown>;
+          const where = `${w.obj.kind}/${w.obj.metadata.name}`;
+          assert.equal(typeof sc.runAsUser, 'number', `${where}: pod runAsUser`);
+          assert.equal(typeof sc.runAsGroup, 'number', `${where}: pod runAsGroup`);
+          assert.equal(typeof sc.runAsNonRoot, 'boolean', `${where}: pod runAsNonRoot`);
+          assert.deepEqual(sc.seccompProfile, { type: 'RuntimeDefault' }, `${where}: seccomp`);
+          for (const c of containersOf(w.podSpec)) {
+            const who = containerIdentity(w.podSpec, c, imageUser);
+            const csc = (c.securityContext ?? {}) as { runAsNonRoot?: boolean };
+            const nonRoot = csc.runAsNonRoot ?? sc.runAsNonRoot;
+            // the kubelet refuses to start a runAsNonRoot container whose uid is 0
+            if (nonRoot === true) assert.notEqual(who.uid, 0, `${where}/${String(c.name)} runAsNonRoot with uid 0`);
+            assert.equal(who.dacOverride, false, `${where}/${String(c.name)}: root with capabilities`);
+          }
+        }
+      });
+
+      test('every container can read each Secret and ConfigMap file it mounts; copying init containers can write', () => {
+        const { problems, checked } = filePermissionProblems(objects, podOwners(objects), externalSecretKeys, imageUser);
+        assert.ok(checked > 0);
+        assert.deepEqual(problems, []);
+      });
+
       test('node components tolerate SGX pool taints; Deployments stay off-node-critical', () => {
         for (const ds of objects.filter((o) => o.kind === 'DaemonSet')) {
           const spec = (ds.spec as { template: { spec: { tolerations?: { key: string }[] } } }).template.spec;
@@ -195,6 +241,15 @@ describe('overlay specifics', () => {
     assert.ok(firstContainer(ds).args.some((a) => a.startsWith('--resources=') && a.includes('kubernetes.azure.com/sgx_epc_mem_in_MiB')));
     const cfg = parseYaml((byKind(objects, 'ConfigMap', 'kube-sgx-webhook-config').data as Record<string, string>)['config.yaml']) as { epcResourceNames: string[] };
     assert.deepEqual(cfg.epcResourceNames, ['sgx.intel.com/epc', 'kubernetes.azure.com/sgx_epc_mem_in_MiB']);
+  });
+
+  test('aks: both DaemonSets tolerate AKS Spot pools besides the SGX taints', () => {
+    const objects = renderDir(join(deployDir, 'overlays', 'aks'));
+    for (const name of ['kube-sgx-node-agent', 'kube-sgx-quote-helper']) {
+      const tolerations = (byKind(objects, 'DaemonSet', name).spec as { template: { spec: { tolerations: Record<string, string>[] } } }).template.spec.tolerations;
+      assert.ok(tolerations.some((t) => t.key === 'kubernetes.azure.com/scalesetpriority' && t.operator === 'Equal' && t.value === 'spot' && t.effect === 'NoSchedule'), name);
+      assert.ok(tolerations.some((t) => t.key === 'kubernetes.azure.com/sgx_epc_mem_in_MiB'), name);
+    }
   });
 
   test('intel: only sgx.intel.com names', () => {
@@ -292,8 +347,7 @@ describe('documented commands', () => {
   });
 });
 
-describe('renderer', () => {
-  // The renderer must fail on what it does not implement, or the tests above could pass on a wrong rendering.
+describe('rendering', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'kube-sgx-kustomize-'));
   test.after(() => rmSync(tmp, { recursive: true, force: true }));
   const write = (dir: string, files: Record<string, string>) => {
@@ -301,43 +355,35 @@ describe('renderer', () => {
     for (const [f, text] of Object.entries(files)) writeFileSync(join(tmp, dir, f), text);
     return join(tmp, dir);
   };
-  const cm = 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: c, namespace: n }\ndata: { a: "1" }\n';
 
-  test('applies JSON 6902 patches, labels and images', () => {
-    const dir = write('ok', {
-      'kustomization.yaml':
-        'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [cm.yaml, pod.yaml]\n' +
-        'patches:\n  - target: { kind: ConfigMap, name: c }\n    patch: |-\n      - { op: replace, path: /data/a, value: "2" }\n' +
-        'labels:\n  - pairs: { x: y }\nimages:\n  - { name: img, newName: reg/img, newTag: "9" }\n',
-      'cm.yaml': cm,
-      'pod.yaml': 'apiVersion: v1\nkind: Pod\nmetadata: { name: p }\nspec: { containers: [{ name: a, image: "img:1" }, { name: b, image: other }] }\n',
+  test('is kubectl kustomize: its errors come through, naming the kustomization', () => {
+    const dir = write('broken', {
+      'kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [missing.yaml]\n',
     });
-    const out = renderDir(dir);
-    assert.deepEqual(out[0].data, { a: '2' });
-    assert.equal(out[0].metadata.labels?.x, 'y');
-    const containers = (out[1].spec as { containers: { image: string }[] }).containers;
-    assert.deepEqual(containers.map((c) => c.image), ['reg/img:9', 'other']);
+    assert.throws(() => renderDir(dir), (e: Error) => e.message.startsWith(`kubectl kustomize ${dir}:`) && /missing\.yaml/.test(e.message));
   });
 
-  test('refuses unsupported fields, strategic-merge patches, patches that match nothing, duplicates', () => {
-    const k = (extra: string) => `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [cm.yaml]\n${extra}`;
-    const cases: Record<string, string> = {
-      namePrefix: k('namePrefix: x-\n'),
-      strategic: k('patches:\n  - target: { kind: ConfigMap, name: c }\n    patch: |-\n      data: { a: "3" }\n'),
-      nomatch: k('patches:\n  - target: { kind: ConfigMap, name: zzz }\n    patch: "[]"\n'),
-      badpath: k('patches:\n  - target: { kind: ConfigMap, name: c }\n    patch: |-\n      - { op: replace, path: /data/missing/x, value: 1 }\n'),
-      dup: 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [cm.yaml, cm.yaml]\n',
-    };
-    for (const [name, text] of Object.entries(cases)) {
-      const dir = write(name, { 'kustomization.yaml': text, 'cm.yaml': cm });
-      assert.throws(() => renderDir(dir), /kustomize/, name);
-    }
-  });
-
-  test('loadYamlObjects rejects YAML syntax errors and objects without a name', () => {
+  test('parseYamlObjects rejects YAML syntax errors and objects without a name', () => {
     const dir = write('bad', { 'a.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: [ }\n', 'b.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n' });
     assert.throws(() => loadYamlObjects(join(dir, 'a.yaml')));
     assert.throws(() => loadYamlObjects(join(dir, 'b.yaml')), /without metadata.name/);
+  });
+
+  test('an operator adds a toleration in one file and both DaemonSets of the overlay get it', () => {
+    // A copy of deploy/, edited as the comment in tolerations.yaml says.
+    const copy = join(tmp, 'deploy-copy');
+    cpSync(deployDir, copy, { recursive: true });
+    for (const overlay of ['aks', 'intel', 'simulation']) {
+      const file = join(copy, 'overlays', overlay, 'tolerations.yaml');
+      writeFileSync(file, readFileSync(file, 'utf8') + '- op: add\n  path: /spec/template/spec/tolerations/-\n  value: { key: example.com/pool, operator: Exists, effect: NoExecute }\n');
+      const daemonSets = renderDir(join(copy, 'overlays', overlay)).filter((o) => o.kind === 'DaemonSet');
+      assert.ok(daemonSets.length >= 2);
+      for (const ds of daemonSets) {
+        const tolerations = (ds.spec as { template: { spec: { tolerations: { key: string }[] } } }).template.spec.tolerations;
+        assert.ok(tolerations.some((t) => t.key === 'example.com/pool'), `${overlay}: ${ds.metadata.name}`);
+        assert.ok(tolerations.some((t) => t.key === 'sgx.intel.com/epc'), `${overlay}: ${ds.metadata.name} keeps the SGX tolerations`);
+      }
+    }
   });
 });
 
@@ -372,6 +418,17 @@ describe('validators catch what they claim to', () => {
     for (const want of [/targetPort nope/, /Service\/kube-sgx\/kube-sgx-webhook: selector matches no pod/, /serviceAccountName ghost/, /calls port 8443/, /scaleTargetRef .*ghost/, /PodDisruptionBudget\/kube-sgx\/kube-sgx-webhook: selector/, /path \/mutate-v1-pod is not served/]) {
       assert.match(p, want);
     }
+  });
+
+  test('file permissions: a non-root init container without the pod fsGroup cannot read 0440 Secret files', () => {
+    const objs = renderDir(join(deployDir, 'overlays', 'simulation'));
+    const owners = () => podOwners(objs);
+    assert.deepEqual(filePermissionProblems(objs, owners(), externalSecretKeys, imageUser).problems, []);
+    mutate(objs, 'DaemonSet', 'kube-sgx-quote-helper', (o) => delete o.spec.template.spec.securityContext.fsGroup);
+    mutate(objs, 'Deployment', 'kube-sgx-webhook', (o) => (o.spec.template.spec.initContainers = [{ name: 'copy', image: 'x', command: ['cp', '-R', '/a', '/etc/kube-sgx/config'], volumeMounts: [{ name: 'config', mountPath: '/etc/kube-sgx/config' }] }]));
+    const p = filePermissionProblems(objs, owners(), externalSecretKeys, imageUser).problems.join('\n');
+    assert.match(p, /kube-sgx-quote-helper\/sim-platform \(uid 10001, gid 10001, groups -\) cannot read \/etc\/kube-sgx\/sim-platform\/platform.json: 0:0 440/);
+    assert.match(p, /kube-sgx-webhook\/copy .*: \/etc\/kube-sgx\/config is not a writable emptyDir/);
   });
 
   test('CLI flags: unknown command, unknown flag, missing value', () => {

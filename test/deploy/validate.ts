@@ -11,7 +11,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import type { Command, Option } from 'commander';
-import type { K8sObject } from './kustomize.js';
+import type { K8sObject } from './render.js';
 
 type Rec = Record<string, unknown>;
 const isRec = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
