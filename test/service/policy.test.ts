@@ -151,3 +151,85 @@ issuancerules {
     assert.equal(policyHash('version=1.0;'), expected);
   });
 });
+
+/** CPU time (user + system, ms) spent running fn; bounded in tests instead of wall-clock time. */
+function cpuMs(fn: () => void): number {
+  const start = process.cpuUsage();
+  fn();
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+}
+
+describe('MAA policy evaluation cost is bounded', () => {
+  // Many claims that each satisfy every condition but the last: plain backtracking tries claims^conditions assignments.
+  const manyClaims = (n: number): Claim[] => [...enclave(), ...Array.from({ length: n }, (_, i) => svc(`x-kube-sgx-advisory-ids`, `INTEL-SA-${String(i).padStart(5, '0')}`))];
+
+  test('50 unnamed conditions over 60 claims, last one failing: evaluated without combinatorial search', () => {
+    const conds = Array.from({ length: 49 }, () => '[type=="x-kube-sgx-advisory-ids"]');
+    const text = `version=1.0; authorizationrules { ${conds.join(' && ')} && [type=="absent"] => permit(); };`;
+    const p = parsePolicy(text);
+    let out: ReturnType<typeof evaluatePolicy> | undefined;
+    const ms = cpuMs(() => (out = evaluatePolicy(p, manyClaims(53))));
+    assert.equal(out?.permitted, false);
+    assert.ok(ms < 2000, `took ${ms} ms of CPU`);
+  });
+
+  test('a chain of 50 named conditions, each referring to the previous one, is polynomial and finds the same binding', () => {
+    // c0..c48 all match advisory ids (value differing from the previous one), the last must equal c48's value.
+    const conds = ['c0:[type=="x-kube-sgx-advisory-ids"]'];
+    for (let i = 1; i < 49; i++) conds.push(`c${i}:[type=="x-kube-sgx-advisory-ids", value!=c${i - 1}.value]`);
+    const fail = parsePolicy(`version=1.0; authorizationrules { ${conds.join(' && ')} && [type=="absent", value==c48.value] => permit(); };`);
+    const ok = parsePolicy(`version=1.0; authorizationrules { => permit(); }; issuancerules { ${conds.join(' && ')} && [type=="x-ms-sgx-svn"] => issue(type="last", value=c48.value); };`);
+    const claims = manyClaims(40);
+    let denied: ReturnType<typeof evaluatePolicy> | undefined;
+    let issued: ReturnType<typeof evaluatePolicy> | undefined;
+    const ms = cpuMs(() => {
+      denied = evaluatePolicy(fail, claims);
+      issued = evaluatePolicy(ok, claims);
+    });
+    assert.equal(denied?.permitted, false);
+    // First assignment in order: c0 = id 0, c1 = id 1 (differs from id 0), c2 = id 0, … c48 = id 0.
+    assert.equal(issued?.issued.last, 'INTEL-SA-00000');
+    assert.ok(ms < 2000, `took ${ms} ms of CPU`);
+  });
+
+  test('the evaluation budget stops a costly join with its own error instead of running on', () => {
+    const p = parsePolicy(`version=1.0; authorizationrules {
+  a:[type=="x-kube-sgx-advisory-ids"] && b:[type=="x-kube-sgx-advisory-ids"] && [type=="x-kube-sgx-advisory-ids", value!=a.value] && [type=="x-ms-sgx-svn", value==b.value] => permit(); };`);
+    // Tiny budget to show the cap works; the default is POLICY_LIMITS.maxEvaluationSteps.
+    assert.throws(() => evaluatePolicy(p, manyClaims(30), 10_000), (e: unknown) => e instanceof KubeSgxError && e.code === 'POLICY_EVALUATION_LIMIT');
+    assert.equal(evaluatePolicy(p, manyClaims(30)).permitted, false);
+    // 60 claims of one type: about 220,000 comparisons, over the default cap.
+    assert.throws(() => evaluatePolicy(p, manyClaims(60)), (e: unknown) => e instanceof KubeSgxError && e.code === 'POLICY_EVALUATION_LIMIT' && /200000 claim comparisons/.test(e.message));
+  });
+
+  test('size limits are refused at parse time with line, column and a typed code', () => {
+    const tooManyConds = `version=1.0;\nauthorizationrules {\n  ${Array.from({ length: 65 }, () => '[type=="a"]').join(' && ')} => permit();\n};`;
+    let e = syntaxError(tooManyConds);
+    assert.equal(e.code, 'POLICY_TOO_LARGE');
+    assert.equal((e.details as { line: number }).line, 3);
+    assert.equal((e.details as { limit: string }).limit, 'maxConditionsPerRule');
+    const tooManyRules = `version=1.0;\nauthorizationrules {\n${Array.from({ length: 257 }, () => '  => permit();\n').join('')}};`;
+    e = syntaxError(tooManyRules);
+    assert.equal(e.code, 'POLICY_TOO_LARGE');
+    assert.deepEqual([(e.details as { line: number }).line, (e.details as { limit: string }).limit], [259, 'maxRulesPerSection']);
+    e = syntaxError(`version=1.0;\nauthorizationrules { => permit(); };\n${' '.repeat(70_000)}`);
+    assert.equal(e.code, 'POLICY_TOO_LARGE');
+    assert.match(e.message, /^line 3, column \d+: the policy is \d+ characters long/);
+    e = syntaxError(`version=1.0; authorizationrules { [${Array.from({ length: 17 }, () => 'type=="a"').join(', ')}] => permit(); };`);
+    assert.equal((e.details as { limit: string }).limit, 'maxTestsPerCondition');
+    // Three named claims held at once while a fourth condition is matched.
+    e = syntaxError(`version=1.0;\nauthorizationrules {\n  a:[type=="x"] && b:[type=="y"] && c:[type=="z"] &&\n  [type=="w", value==a.value] && [type=="v", value==b.value] && [type=="u", value==c.value] => permit();\n};`);
+    assert.equal(e.code, 'POLICY_TOO_COMPLEX');
+    assert.deepEqual(e.details, { line: 4, column: 3, limit: 'maxJoinWidth', max: 2 });
+  });
+
+  test('claims are read as own properties: issuing "toString" or "constructor" issues just that value', () => {
+    const p = parsePolicy(`version=1.0; authorizationrules { => permit(); }; issuancerules { => issue(type="toString", value=1); => issue(type="constructor", value="x"); };`);
+    const out = evaluatePolicy(p, enclave());
+    assert.equal(Object.getOwnPropertyDescriptor(out.issued, 'toString')?.value, 1);
+    assert.equal(Object.getOwnPropertyDescriptor(out.issued, 'constructor')?.value, 'x');
+    const none = parsePolicy(`version=1.0; authorizationrules { [type=="toString"] => permit(); };`);
+    assert.equal(evaluatePolicy(none, enclave()).permitted, false);
+  });
+});

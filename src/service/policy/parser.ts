@@ -5,7 +5,9 @@
  * properties) is refused with POLICY_UNSUPPORTED at its line and column —
  * never skipped, so a policy never silently means less than it says.
  */
+import { KubeSgxError } from '../../errors.js';
 import { policyError, tokenize, type Token } from './lexer.js';
+import { liveSources, limitError, POLICY_LIMITS } from './limits.js';
 import type { Action, ClaimValue, CompareOp, Condition, Policy, PropertyTest, Rule, SourcePos, ValueExpr, ValueType } from './ast.js';
 
 /** Claim names the service owns: policies may test them but not issue or add them. */
@@ -82,6 +84,9 @@ class Parser {
       const rules: Rule[] = [];
       while (!this.isPunct('}')) {
         if (this.atEof()) throw policyError('POLICY_SYNTAX', this.cur, `missing "}" closing ${t.text}`);
+        if (rules.length === POLICY_LIMITS.maxRulesPerSection) {
+          throw limitError('maxRulesPerSection', this.cur, `${t.text} has more than ${POLICY_LIMITS.maxRulesPerSection} rules`);
+        }
         rules.push(this.parseRule(name === 'authorizationrules' ? 'authorization' : 'issuance'));
       }
       this.next();
@@ -100,9 +105,13 @@ class Parser {
       conditions.push(this.parseCondition());
       while (this.isPunct('&&')) {
         this.next();
+        if (conditions.length === POLICY_LIMITS.maxConditionsPerRule) {
+          throw limitError('maxConditionsPerRule', this.cur, `a rule has more than ${POLICY_LIMITS.maxConditionsPerRule} conditions`);
+        }
         conditions.push(this.parseCondition());
       }
     }
+    this.checkJoinWidth(conditions);
     this.expectPunct('=>', 'between the conditions and the action');
     const action = this.parseAction(section, conditions);
     // MAA's grammar ends each rule with ";" (some published examples omit it).
@@ -111,6 +120,20 @@ class Parser {
       throw policyError('POLICY_SYNTAX', this.cur, `expected ";" after the action, found ${this.describe(this.cur)}`);
     }
     return { conditions, action, pos };
+  }
+
+  /** Refuses a rule whose matching would have to remember too many named claims at once (see limits.ts). */
+  private checkJoinWidth(conditions: Condition[]): void {
+    const live = liveSources(conditions);
+    for (let i = 0; i < conditions.length; i++) {
+      if (live[i]!.length > POLICY_LIMITS.maxJoinWidth) {
+        const at = conditions[i]!.pos;
+        const names = live[i]!.map((j) => conditions[j]!.ident ?? '?').join(', ');
+        throw new KubeSgxError('POLICY_TOO_COMPLEX', `line ${at.line}, column ${at.column}: this condition is matched while ${live[i]!.length} named conditions (${names}) are still referenced later in the rule; at most ${POLICY_LIMITS.maxJoinWidth} may be (split the rule, using add() for intermediate claims)`, {
+          details: { line: at.line, column: at.column, limit: 'maxJoinWidth', max: POLICY_LIMITS.maxJoinWidth },
+        });
+      }
+    }
   }
 
   private pos(): SourcePos {
@@ -134,6 +157,9 @@ class Parser {
     const tests: PropertyTest[] = [this.parseTest()];
     while (this.isPunct(',')) {
       this.next();
+      if (tests.length === POLICY_LIMITS.maxTestsPerCondition) {
+        throw limitError('maxTestsPerCondition', this.cur, `a condition has more than ${POLICY_LIMITS.maxTestsPerCondition} property tests`);
+      }
       tests.push(this.parseTest());
     }
     this.expectPunct(']', 'to close the claim condition');
@@ -285,6 +311,12 @@ class Parser {
 
 /** Parses policy text; throws POLICY_SYNTAX / POLICY_UNSUPPORTED with line and column. */
 export function parsePolicy(text: string): Policy {
+  if (text.length > POLICY_LIMITS.maxTextLength) {
+    const before = text.slice(0, POLICY_LIMITS.maxTextLength);
+    const line = before.split('\n').length;
+    const column = POLICY_LIMITS.maxTextLength - before.lastIndexOf('\n');
+    throw limitError('maxTextLength', { line, column }, `the policy is ${text.length} characters long; at most ${POLICY_LIMITS.maxTextLength} are accepted`);
+  }
   return new Parser(tokenize(text)).parsePolicy();
 }
 
