@@ -88,8 +88,52 @@ const withEnclaveFlags = (c: Command) =>
     .option('--isv-svn <n>', 'ISVSVN (0-65535)')
     .option('--debug', 'a debug enclave (ATTRIBUTES.DEBUG set)');
 
+interface TdFlags {
+  mrtd?: string;
+  mrconfigid?: string;
+  mrowner?: string;
+  mrownerconfig?: string;
+  rtmr0?: string;
+  rtmr1?: string;
+  rtmr2?: string;
+  rtmr3?: string;
+}
+
+const TD_FLAGS = ['mrtd', 'mrconfigid', 'mrowner', 'mrownerconfig', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3'] as const;
+const SGX_FLAGS = { mrenclave: '--mrenclave', mrsigner: '--mrsigner', isvProdId: '--isv-prod-id', isvSvn: '--isv-svn' } as const;
+
+const tdOnlyFlagsGiven = (f: TdFlags) => TD_FLAGS.filter((k) => f[k] !== undefined).map((k) => `--${k}`);
+const sgxOnlyFlagsGiven = (f: EnclaveFlags) => (Object.keys(SGX_FLAGS) as (keyof typeof SGX_FLAGS)[]).filter((k) => f[k] !== undefined).map((k) => SGX_FLAGS[k]);
+
+function tdOptions(f: TdFlags) {
+  const m = (name: (typeof TD_FLAGS)[number]) => (f[name] !== undefined ? hexFlag(`--${name}`, f[name], { exact: 48 }) : undefined);
+  const rtmr = [m('rtmr0'), m('rtmr1'), m('rtmr2'), m('rtmr3')];
+  const mrTd = m('mrtd');
+  const mrConfigId = m('mrconfigid');
+  const mrOwner = m('mrowner');
+  const mrOwnerConfig = m('mrownerconfig');
+  return {
+    rtmr,
+    ...(mrTd ? { mrTd } : {}),
+    ...(mrConfigId ? { mrConfigId } : {}),
+    ...(mrOwner ? { mrOwner } : {}),
+    ...(mrOwnerConfig ? { mrOwnerConfig } : {}),
+  };
+}
+
+const withTdFlags = (c: Command) =>
+  c
+    .option('--mrtd <hex>', 'TDX: MRTD of the simulated TD (48 bytes)')
+    .option('--mrconfigid <hex>', 'TDX: MRCONFIGID (48 bytes)')
+    .option('--mrowner <hex>', 'TDX: MROWNER (48 bytes)')
+    .option('--mrownerconfig <hex>', 'TDX: MROWNERCONFIG (48 bytes)')
+    .option('--rtmr0 <hex>', 'TDX: RTMR0 (48 bytes)')
+    .option('--rtmr1 <hex>', 'TDX: RTMR1 (48 bytes)')
+    .option('--rtmr2 <hex>', 'TDX: RTMR2 (48 bytes)')
+    .option('--rtmr3 <hex>', 'TDX: RTMR3 (48 bytes)');
+
 export function registerSimCommands(parent: Command): void {
-  const sim = parent.command('sim').description('a simulated SGX platform: PCK hierarchy, collateral, EREPORT, QE3, SIGSTRUCT, MRENCLAVE, PCCS');
+  const sim = parent.command('sim').description('a simulated SGX/TDX platform: PCK hierarchy, collateral, EREPORT, QE3, TDREPORT, TD QE, SIGSTRUCT, MRENCLAVE, PCCS');
 
   withPlatformFlags(sim.command('init').description('create (or open) a simulated platform directory; prints its summary')).action(
     action(async (f: PlatformFlags) => {
@@ -106,31 +150,68 @@ export function registerSimCommands(parent: Command): void {
     }),
   );
 
-  withEnclaveFlags(withPlatformFlags(sim.command('quote').description('EREPORT a simulated enclave and quote it: writes OUT/quote.bin and OUT/collateral.json')))
-    .option('--quote-version <n>', 'quote version 3 (certification data type 5) or 4 (type 6 wrapping 5); not --version, which the root command owns', '3')
+  withTdFlags(withEnclaveFlags(withPlatformFlags(sim.command('quote').description('quote a simulated enclave (EREPORT + QE3) or, with --tee tdx, a simulated TD (TDREPORT + TD QE): writes OUT/quote.bin and OUT/collateral.json'))))
+    .option('--tee <tee>', 'sgx (an enclave) or tdx (a trust domain)', 'sgx')
+    .option('--quote-version <n>', 'SGX: 3 (certification data type 5) or 4 (type 6 wrapping 5), default 3; TDX: 4 (TD 1.0 body) or 5 (TD 1.5 body, type 3), default 4; not --version, which the root command owns')
     .requiredOption('--out <dir>', 'output directory')
     .action(
-      action(async (f: PlatformFlags & EnclaveFlags & { quoteVersion: string; out: string }) => {
-        const version = parseIntFlag('--quote-version', f.quoteVersion, 3, 4) as 3 | 4;
+      action(async (f: PlatformFlags & EnclaveFlags & TdFlags & { tee: string; quoteVersion?: string; out: string }) => {
+        if (f.tee !== 'sgx' && f.tee !== 'tdx') throw new UsageError(`--tee: expected sgx or tdx, got ${JSON.stringify(f.tee)}`);
+        const tdx = f.tee === 'tdx';
+        const misplaced = tdx ? sgxOnlyFlagsGiven(f) : tdOnlyFlagsGiven(f);
+        if (misplaced.length > 0) throw new UsageError(`${misplaced.join(', ')}: not for --tee ${f.tee}`);
+        const version = tdx
+          ? (parseIntFlag('--quote-version', f.quoteVersion ?? '4', 4, 5) as 4 | 5)
+          : (parseIntFlag('--quote-version', f.quoteVersion ?? '3', 3, 4) as 3 | 4);
         const opts = enclaveOptions(f);
+        const td = tdx ? tdOptions(f) : undefined;
         const p = await openPlatform(f);
-        const report = p.ereport({ targetInfo: p.qeTargetInfo(), ...opts });
-        const { quote } = p.getQuote(report, { version });
+        let quote: Buffer;
+        let collateral;
+        if (td) {
+          quote = p.getTdQuote(p.tdReport({ ...td, reportData: opts.reportData, debug: opts.debug, quoteVersion: version as 4 | 5 }));
+          collateral = p.tdxCollateral();
+        } else {
+          quote = p.getQuote(p.ereport({ targetInfo: p.qeTargetInfo(), ...opts }), { version: version as 3 | 4 }).quote;
+          collateral = p.collateral();
+        }
         mkdirSync(f.out, { recursive: true });
         const quotePath = join(f.out, 'quote.bin');
         const collateralPath = join(f.out, 'collateral.json');
         writeFileSync(quotePath, quote);
-        writeFileSync(collateralPath, serializeCollateral(p.collateral()));
+        writeFileSync(collateralPath, serializeCollateral(collateral));
         printJson({
           quote: quotePath,
           collateral: collateralPath,
           rootCa: join(p.dir, 'root-ca.pem'),
+          tee: f.tee,
           version,
           size: quote.length,
           scenario: p.scenario,
           expectedStatus: SCENARIO_STATUS[p.scenario],
           reportData: opts.reportData.toString('hex'),
         });
+      }),
+    );
+
+  withTdFlags(
+    sim
+      .command('td-report')
+      .description("simulated TDG.MR.REPORT: a 1,024-byte TDREPORT MACed for the platform's simulated TD QE (QGS and `sim quote --tee tdx` accept it)")
+      .requiredOption('--platform <dir>', 'platform directory')
+      .requiredOption('--report-data <hex>', 'REPORTDATA, up to 64 bytes (zero-padded)')
+      .option('--debug', 'a debug TD (TDATTRIBUTES.DEBUG set)')
+      .option('--quote-version <n>', 'the quote the TD QE will make of it: 4 (TDREPORT version 0, TDX 1.0) or 5 (version 1, TDX 1.5)', '4'),
+  )
+    .requiredOption('--out <file>', 'output file (tdreport.bin)')
+    .action(
+      action(async (f: PlatformFlags & TdFlags & { reportData: string; debug?: boolean; quoteVersion: string; out: string }) => {
+        const quoteVersion = parseIntFlag('--quote-version', f.quoteVersion, 4, 5) as 4 | 5;
+        const reportData = hexFlag('--report-data', f.reportData, { max: 64 });
+        const td = tdOptions(f);
+        const p = await openPlatform(f);
+        writeFileSync(f.out, p.tdReport({ ...td, reportData, debug: f.debug === true, quoteVersion }));
+        printJson({ tdReport: f.out, size: 1024, quoteVersion });
       }),
     );
 

@@ -18,3 +18,6 @@ export {
   type BuildSigstructOptions,
 } from './sigstruct.js';
 export { EnclaveMeasurement, measureEnclave, measureLayoutFile, parseEnclaveLayout, type EnclaveLayout } from './measure.js';
+export { SIM_TDX_MODULE, SIM_TD_QE, SIM_DEFAULT_TD } from './td-identity.js';
+export { type TdReportOptions } from './td.js';
+export { simulateTdQuote, type SimulateTdQuoteOptions, type SimulatedTdQuote } from './tdx.js';

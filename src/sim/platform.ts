@@ -14,10 +14,12 @@ import { SGX_ATTRIBUTE_FLAGS, SGX_TARGET_INFO_SIZE } from '../sgx/constants.js';
 import { encodeReportBody, makeReportBody } from '../sgx/report.js';
 import { ReportKeys, keyTargetOf } from './ereport.js';
 import { SCENARIO_STATUS, SIM_APP_ATTRIBUTES, SIM_CPU_SVN, SIM_DEFAULT_ENCLAVE, SIM_QE, TCB_SCENARIOS, type TcbScenario } from './identity.js';
-import { seedFingerprint } from './keys.js';
+import { derive, deriveP256Key, seedFingerprint } from './keys.js';
 import { COLLATERAL_REFRESH_MS, createMaterial, generateCollateral, type PlatformMaterial } from './material.js';
 import { certPem } from './pki.js';
 import { SimQuotingEnclave } from './qe.js';
+import { SimTdQuotingEnclave, TdReportMac, simulateTdReport, type TdReportOptions } from './td.js';
+import { tdxCollateralFrom } from './tdx-json.js';
 import { FILES, createPlatformDir, isEmptyOrMissing, loadPlatform, saveCollateral } from './store.js';
 
 export interface SimPlatformOpenOptions {
@@ -75,6 +77,10 @@ export class SimPlatform {
   private readonly clock: () => Date;
   private readonly reportKeys: ReportKeys;
   private readonly qe: SimQuotingEnclave;
+  private readonly tdMac: TdReportMac;
+  private readonly tdQe: SimTdQuotingEnclave;
+  /** TDX collateral, derived from (and cached with) the current SGX collateral */
+  private tdx: { from: Collateral; tdx: Collateral } | undefined;
 
   private constructor(dir: string, material: PlatformMaterial, collateral: Collateral, now: Date | undefined) {
     this.dir = dir;
@@ -87,6 +93,11 @@ export class SimPlatform {
     this.reportKeys = new ReportKeys(material.reportSecret, SIM_CPU_SVN, Buffer.from(material.meta.reportKeyId, 'hex'));
     const chain = [material.certs.pck, material.certs.pckCa, material.certs.root].map(certPem);
     this.qe = new SimQuotingEnclave(this.reportKeys, material.keys.attestation, material.keys.pck, chain, Buffer.from(material.meta.qeId, 'hex'));
+    // The TD QE's attestation key and QE ID come from the stored report secret (no new files, so
+    // platform directories made before TDX support gain it, and seeded platforms agree everywhere).
+    this.tdMac = new TdReportMac(this.reportKeys);
+    const tdSecret = material.reportSecret;
+    this.tdQe = new SimTdQuotingEnclave(this.tdMac, deriveP256Key(tdSecret, 'td-qe-attestation'), material.keys.pck, chain, derive(tdSecret, 'td-qe-id', 16));
   }
 
   /**
@@ -263,6 +274,38 @@ export class SimPlatform {
    */
   getQuote(report: Uint8Array, opts: { version?: 3 | 4; qeReportInfo?: { nonce: Uint8Array; appTargetInfo: Uint8Array } } = {}): { quote: Buffer; qeReport?: Buffer } {
     return this.qe.getQuote(report, opts);
+  }
+
+  /**
+   * Simulated TDG.MR.REPORT: the 1,024-byte TDREPORT of a TD with the given
+   * identity, MACed so that only this platform's TD QE (`getTdQuote`) accepts it.
+   */
+  tdReport(opts: TdReportOptions = {}): Buffer {
+    return simulateTdReport(this.tdMac, opts);
+  }
+
+  /**
+   * The simulated TD QE: checks a TDREPORT as Intel's does (format, MAC,
+   * hashes; see SimTdQuotingEnclave.getQuote for the error codes) and returns
+   * a TD quote, v4 or v5 as the report's version decides.
+   */
+  getTdQuote(tdReport: Uint8Array): Buffer {
+    return this.tdQe.getQuote(tdReport);
+  }
+
+  /** Size of a TD quote this platform produces (v4: TD report 1.0 body; v5: 1.5). */
+  tdQuoteSize(version: 4 | 5 = 4): number {
+    return this.tdQe.quoteSize(version);
+  }
+
+  /**
+   * The TDX collateral (TCB Info id TDX, QE Identity id TD_QE) for this
+   * platform, valid over the same window as `collateral()` and re-issued with it.
+   */
+  tdxCollateral(): Collateral {
+    const sgx = this.collateral();
+    if (this.tdx?.from !== sgx) this.tdx = { from: sgx, tdx: tdxCollateralFrom(sgx, this.scenario, this.material.keys.tcbSigning) };
+    return this.tdx.tdx;
   }
 
   /**

@@ -1,0 +1,132 @@
+/**
+ * TDX TCB Info v3 (`id` TDX, with `tdxModule`, `tdxModuleIdentities` and
+ * `tdxtcbcomponents`) and the TD QE Identity v2 (`id` TD_QE) of the
+ * simulated platform, member for member in the order Intel's PCS emits them
+ * (compare testdata/dcap/phala-dcap-qvl/sample/tdx_quote_collateral.json).
+ * The platform levels are the SGX scenario's levels (tcb-json.ts) with TDX
+ * components added, so each scenario gives the same status for TDX as for SGX.
+ */
+import type { KeyObject } from 'node:crypto';
+import { parseCollateral, type Collateral } from '../dcap/collateral.js';
+import { SIM_FMSPC, SIM_PCE_ID, SIM_PCK_TCB, type TcbScenario } from './identity.js';
+import { TCB_EVALUATION_DATA_NUMBER, isoSeconds, scenarioLevels, signJsonText } from './tcb-json.js';
+import { SIM_TDX_MODULE, SIM_TD_QE } from './td-identity.js';
+
+const SGX_COMPONENT_NAMES: ReadonlyArray<{ category?: string; type?: string }> = [
+  { category: 'BIOS', type: 'Early Microcode Update' },
+  { category: 'OS/VMM', type: 'SGX Late Microcode Update' },
+  { category: 'OS/VMM', type: 'TXT SINIT' },
+  { category: 'BIOS' },
+  { category: 'BIOS' },
+  { category: 'BIOS' },
+  {},
+  { category: 'OS/VMM', type: 'SEAMLDR ACM' },
+];
+const TDX_COMPONENT_NAMES: ReadonlyArray<{ category?: string; type?: string }> = [
+  { category: 'OS/VMM', type: 'TDX Module' },
+  { category: 'OS/VMM', type: 'TDX Module' },
+  { category: 'OS/VMM', type: 'TDX Late Microcode Update' },
+];
+
+const named = (svns: readonly number[], names: ReadonlyArray<{ category?: string; type?: string }>) => svns.map((svn, i) => ({ svn, ...(names[i] ?? {}) }));
+
+/**
+ * TDX components of a TCB level: bytes 0–1 (module SVN and version) are judged
+ * by the module identity, so like Intel's they carry the module SVN and 0;
+ * byte 2 (TDX microcode) moves with the level.
+ */
+function tdxComponents(delta: number): number[] {
+  const c = Array.from(SIM_TDX_MODULE.teeTcbSvn);
+  c[1] = 0;
+  c[2] = Math.max(0, c[2] + delta);
+  return c;
+}
+
+const hexUpper = (b: Uint8Array) => Buffer.from(b).toString('hex').toUpperCase();
+
+/** The module identity's TCB levels: the simulated module's SVN is current. */
+const MODULE_LEVELS = [
+  { tcb: { isvsvn: SIM_TDX_MODULE.teeTcbSvn[0] }, tcbDate: '2024-03-13T00:00:00Z', tcbStatus: 'UpToDate' },
+  { tcb: { isvsvn: SIM_TDX_MODULE.teeTcbSvn[0] - 2 }, tcbDate: '2023-08-09T00:00:00Z', tcbStatus: 'OutOfDate', advisoryIDs: ['INTEL-SA-00837'] },
+];
+
+/** Compact `tcbInfo` JSON text (v3, TDX) for a scenario. */
+export function tdxTcbInfoJson(scenario: TcbScenario, issueDate: Date, nextUpdate: Date): string {
+  const moduleMrSigner = hexUpper(SIM_TDX_MODULE.mrSignerSeam);
+  const levels = scenarioLevels(scenario);
+  return JSON.stringify({
+    id: 'TDX',
+    version: 3,
+    issueDate: isoSeconds(issueDate),
+    nextUpdate: isoSeconds(nextUpdate),
+    fmspc: SIM_FMSPC,
+    pceId: SIM_PCE_ID,
+    tcbType: 0,
+    tcbEvaluationDataNumber: TCB_EVALUATION_DATA_NUMBER,
+    tdxModule: { mrsigner: moduleMrSigner, attributes: '0000000000000000', attributesMask: 'FFFFFFFFFFFFFFFF' },
+    tdxModuleIdentities: [{ id: 'TDX_01', mrsigner: moduleMrSigner, attributes: '0000000000000000', attributesMask: 'FFFFFFFFFFFFFFFF', tcbLevels: MODULE_LEVELS }],
+    tcbLevels: levels.map((l) => ({
+      tcb: {
+        sgxtcbcomponents: named(l.components, SGX_COMPONENT_NAMES),
+        pcesvn: l.pcesvn,
+        // a level above the PCK's own TCB (higher PCESVN) also needs newer TDX microcode, one below less
+        tdxtcbcomponents: named(tdxComponents(2 * Math.sign(l.pcesvn - SIM_PCK_TCB.pcesvn)), TDX_COMPONENT_NAMES),
+      },
+      tcbDate: l.tcbDate,
+      tcbStatus: l.tcbStatus,
+      ...(l.advisoryIDs ? { advisoryIDs: l.advisoryIDs } : {}),
+    })),
+  });
+}
+
+/** Compact `enclaveIdentity` JSON text (v2, id TD_QE) for the simulated TD QE. */
+export function tdQeIdentityJson(issueDate: Date, nextUpdate: Date): string {
+  const attrs = Buffer.alloc(16);
+  attrs.writeBigUInt64LE(SIM_TD_QE.attributes.flags, 0);
+  attrs.writeBigUInt64LE(SIM_TD_QE.attributes.xfrm, 8);
+  // Intel's TD_QE masks, as for QE: INIT|PROVISIONKEY with DEBUG clear; MODE64BIT and XFRM ignored
+  const mask = Buffer.from('FBFFFFFFFFFFFFFF0000000000000000', 'hex');
+  const expected = Buffer.from(attrs.map((b, i) => b & mask[i]));
+  return JSON.stringify({
+    id: 'TD_QE',
+    version: 2,
+    issueDate: isoSeconds(issueDate),
+    nextUpdate: isoSeconds(nextUpdate),
+    tcbEvaluationDataNumber: TCB_EVALUATION_DATA_NUMBER,
+    miscselect: '00000000',
+    miscselectMask: 'FFFFFFFF',
+    attributes: hexUpper(expected),
+    attributesMask: hexUpper(mask),
+    mrsigner: hexUpper(SIM_TD_QE.mrSigner),
+    isvprodid: SIM_TD_QE.isvProdId,
+    tcbLevels: [
+      { tcb: { isvsvn: SIM_TD_QE.isvSvn }, tcbDate: '2024-03-13T00:00:00Z', tcbStatus: 'UpToDate' },
+      { tcb: { isvsvn: SIM_TD_QE.isvSvn - 2 }, tcbDate: '2023-02-15T00:00:00Z', tcbStatus: 'OutOfDate', advisoryIDs: ['INTEL-SA-00615'] },
+    ],
+  });
+}
+
+/**
+ * The TDX collateral of a platform, derived from its SGX collateral: the same
+ * CRLs and issuer chains (one PCK hierarchy serves both, as on Intel's TDX
+ * platforms), with the TDX TCB Info and TD QE Identity issued for the same
+ * window and signed by the same TCB Signing key.
+ */
+export function tdxCollateralFrom(sgx: Collateral, scenario: TcbScenario, tcbSigningKey: KeyObject): Collateral {
+  const window = JSON.parse(sgx.tcb_info) as { issueDate: string; nextUpdate: string };
+  const issued = new Date(window.issueDate);
+  const next = new Date(window.nextUpdate);
+  const tcbInfo = tdxTcbInfoJson(scenario, issued, next);
+  const qeIdentity = tdQeIdentityJson(issued, next);
+  return parseCollateral({
+    pck_crl_issuer_chain: sgx.pck_crl_issuer_chain,
+    root_ca_crl: sgx.root_ca_crl,
+    pck_crl: sgx.pck_crl,
+    tcb_info_issuer_chain: sgx.tcb_info_issuer_chain,
+    tcb_info: tcbInfo,
+    tcb_info_signature: signJsonText(tcbInfo, tcbSigningKey),
+    qe_identity_issuer_chain: sgx.qe_identity_issuer_chain,
+    qe_identity: qeIdentity,
+    qe_identity_signature: signJsonText(qeIdentity, tcbSigningKey),
+  });
+}
