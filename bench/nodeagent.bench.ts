@@ -20,8 +20,8 @@ import { join, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client, Server, ServerCredentials, credentials, type MethodDefinition, type ServerWritableStream } from '@grpc/grpc-js';
 import { deviceApi, KUBELET_MAX_RECV_BYTES, type ListAndWatchResponseMsg } from '../src/deviceplugin/api.js';
-import { KubeletStandIn } from '../src/deviceplugin/kubelet-stand-in.js';
-import { EpcMibPlugin, RESOURCE_EPC_MIB } from '../src/deviceplugin/sgx-plugins.js';
+import { KubeletStandIn } from '../src/demo/kubelet-stand-in.js';
+import { EpcMibPlugin, RESOURCE_EPC_MIB } from '../src/nodeagent/sgx-plugins.js';
 import { discoverSgx } from '../src/node/discovery.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

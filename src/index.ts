@@ -8,6 +8,8 @@ export * from './dcap/index.js';
 export * from './sim/index.js';
 export * from './node/index.js';
 export * from './deviceplugin/index.js';
+export * from './nodeagent/index.js';
 export * from './quotehelper/index.js';
 export * from './webhook/index.js';
+export * from './doctor/index.js';
 export * from './service/index.js';

@@ -9,8 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { EXIT_USAGE } from './io.js';
 
 /**
- * Registers one top-level command (or a few that share a module: `webhook`
- * also adds `doctor`). Component modules are imported inside, so a process
+ * Registers one top-level command (or a few that share a module). Component modules are imported inside, so a process
  * loads only the component it runs: importing all of them costs about 1.3 s
  * and 45 MB of heap, which each DaemonSet pod would pay at start and keep for
  * its life (the webhook alone needs about 10 MB).
@@ -23,7 +22,6 @@ const loadQuote: Loader = async (program) => {
   verifier.registerQuoteCommands(quote);
   quoteHelper.registerQuoteGetCommand(quote);
 };
-const loadWebhook: Loader = async (program) => (await import('./webhook.js')).registerWebhookCommands(program);
 
 /** Every top-level command, in the order `kube-sgx --help` lists them. */
 const COMMANDS: Readonly<Record<string, Loader>> = {
@@ -32,8 +30,8 @@ const COMMANDS: Readonly<Record<string, Loader>> = {
   sim: async (program) => (await import('./sim.js')).registerSimCommands(program),
   'node-agent': async (program) => (await import('./nodeagent.js')).registerNodeAgentCommand(program),
   'quote-helper': async (program) => (await import('./quotehelper.js')).registerQuoteHelperCommand(program),
-  webhook: loadWebhook,
-  doctor: loadWebhook,
+  webhook: async (program) => (await import('./webhook.js')).registerWebhookCommands(program),
+  doctor: async (program) => (await import('./doctor.js')).registerDoctorCommand(program),
   'attestation-service': async (program) => (await import('./service.js')).registerAttestationServiceCommand(program),
   demo: async (program) => (await import('./demo.js')).registerDemoCommand(program),
 };

@@ -1,8 +1,8 @@
 /** `kube-sgx node-agent`: SGX discovery, kubelet device plugins, Node EPC capacity and labels. */
 import type { Command } from 'commander';
-import { startNodeAgent, parseSgxResourceList } from '../deviceplugin/agent.js';
+import { startNodeAgent, parseSgxResourceList } from '../nodeagent/agent.js';
 import { DEFAULT_KUBELET_DIR } from '../deviceplugin/manager.js';
-import { DEFAULT_SLOTS } from '../deviceplugin/sgx-plugins.js';
+import { DEFAULT_SLOTS } from '../nodeagent/sgx-plugins.js';
 import { createLogger } from '../ops/log.js';
 import { action, parseIntFlag, untilSignal, UsageError } from './io.js';
 import { isKubeSgxError } from '../errors.js';

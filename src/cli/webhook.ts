@@ -1,12 +1,11 @@
 /**
  * `kube-sgx webhook` (serve), `kube-sgx webhook certs`, `kube-sgx webhook
- * manifests`, and `kube-sgx doctor`. Parsing and wiring only; the work is in
+ * manifests`. Parsing and wiring only; the work is in
  * src/webhook/.
  */
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import type { KubeConfig } from '@kubernetes/client-node';
-import { action, parseIntFlag, printJson, untilSignal, UsageError, EXIT_OK, EXIT_REJECTED } from './io.js';
+import { action, parseIntFlag, printJson, untilSignal, UsageError } from './io.js';
 import { createLogger } from '../ops/log.js';
 import { startOpsServer } from '../ops/server.js';
 import { defaultWebhookConfig, loadWebhookConfigFile, type WebhookConfig } from '../webhook/config.js';
@@ -14,27 +13,12 @@ import { startWebhookServer } from '../webhook/server.js';
 import type { NodeEpcCapacity } from '../webhook/nodecap.js';
 import { generateWebhookCertificates, writeWebhookCertificates, type WebhookKeyType } from '../webhook/certs.js';
 import { renderWebhookManifestsYaml } from '../webhook/manifests.js';
-import { KubeSgxError } from '../errors.js';
+import { loadKubeConfig } from './kubeconfig.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
 async function configFrom(file: string | undefined): Promise<WebhookConfig> {
   return file ? loadWebhookConfigFile(file) : defaultWebhookConfig;
-}
-
-// @kubernetes/client-node (about 30 MB of heap and most of a second to import) is loaded only by the
-// commands that talk to the API server, so a webhook with a fixed maxEpcPerNode never pays for it.
-async function loadKubeConfig(file: string | undefined): Promise<KubeConfig> {
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
-  try {
-    if (file) kc.loadFromFile(file);
-    else kc.loadFromDefault();
-  } catch (e) {
-    throw new KubeSgxError('KUBECONFIG_INVALID', `cannot load kubeconfig${file ? ` ${file}` : ''}: ${(e as Error).message}`, { cause: e });
-  }
-  if (!kc.getCurrentCluster()) throw new KubeSgxError('KUBECONFIG_INVALID', 'kubeconfig has no current cluster (use --kubeconfig FILE)');
-  return kc;
 }
 
 export function registerWebhookCommands(program: Command): void {
@@ -139,25 +123,6 @@ export function registerWebhookCommands(program: Command): void {
             matchConditions: o.matchConditions,
           }),
         );
-      }),
-    );
-
-  program
-    .command('doctor')
-    .description('check a cluster for SGX scheduling, webhook and autoscaling problems (exit 1 when any is found)')
-    .option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, in-cluster, or ~/.kube/config)')
-    .option('--config <file>', 'webhook config (YAML or JSON): labels, taints, names, namespace')
-    .option('--node-groups <file>', 'AWS ASG / Azure VMSS node groups with their autoscaler tags (YAML or JSON list)')
-    .option('--json', 'print the report as JSON')
-    .action(
-      action(async (o: { kubeconfig?: string; config?: string; nodeGroups?: string; json?: boolean }) => {
-        const { formatDoctorReport, parseNodeGroupTemplates, runDoctor } = await import('../webhook/doctor.js');
-        const config = await configFrom(o.config);
-        const nodeGroups = o.nodeGroups ? parseNodeGroupTemplates(await readFile(o.nodeGroups, 'utf8')) : undefined;
-        const report = await runDoctor({ kubeConfig: await loadKubeConfig(o.kubeconfig), config, ...(nodeGroups ? { nodeGroups } : {}) });
-        if (o.json) printJson(report);
-        else process.stdout.write(formatDoctorReport(report));
-        return report.ok ? EXIT_OK : EXIT_REJECTED;
       }),
     );
 }

@@ -1,3 +1,8 @@
+/**
+ * The kubelet device-plugin framework: the v1beta1 API, the per-plugin gRPC
+ * server and the manager that registers plugins and survives kubelet
+ * restarts. Generic: the SGX plugins and the node agent are in src/nodeagent/.
+ */
 export {
   deviceApi,
   encodeListAndWatchResponse,
@@ -27,20 +32,4 @@ export { DevicePluginServer } from './server.js';
 export type { DevicePluginServerHooks } from './server.js';
 export { DevicePluginManager, DEFAULT_KUBELET_DIR, KUBELET_SOCKET } from './manager.js';
 export type { DevicePluginManagerOptions, DevicePluginManagerHooks, PluginRegistrationStatus, RegistrationState } from './manager.js';
-export { planEpcLayout, epcUnitId, parseEpcUnitId, epcDevices, numaOfUnit, DEFAULT_MAX_MESSAGE_BYTES } from './epc-layout.js';
-export type { EpcLayout, EpcNodeUnits } from './epc-layout.js';
-export {
-  EpcMibPlugin,
-  SgxSlotPlugin,
-  deviceSpecsFor,
-  RESOURCE_EPC_MIB,
-  RESOURCE_ENCLAVE,
-  RESOURCE_PROVISION,
-  RESOURCE_EPC_BYTES,
-  DEFAULT_SLOTS,
-} from './sgx-plugins.js';
-export { KubeletStandIn, isExtendedResourceName } from './kubelet-stand-in.js';
-export type { KubeletStandInOptions, StandInRegistration, StandInResource } from './kubelet-stand-in.js';
-export { NodeAgentMetrics } from './metrics.js';
-export { startNodeAgent, parseSgxResourceList, ALL_SGX_RESOURCES } from './agent.js';
-export type { NodeAgent, NodeAgentOptions, NodeAgentStatus, SgxResourceName } from './agent.js';
+export type { DevicePluginServerFactory, PluginServer } from './manager.js';

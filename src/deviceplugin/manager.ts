@@ -43,6 +43,32 @@ export interface DevicePluginManagerHooks extends DevicePluginServerHooks {
   onKubeletRestart?(): void;
 }
 
+/** What the manager needs of one plugin's server (DevicePluginServer is the real one). */
+export interface PluginServer {
+  readonly plugin: DevicePlugin;
+  readonly socketPath: string;
+  readonly streamCount: number;
+  readonly inventoryDevices: number;
+  readonly inventoryHealthy: number;
+  readonly inventoryBytes: number;
+  /** Re-reads the plugin's inventory and pushes it when it changed. */
+  refresh(): boolean;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+  /** False once the socket file it bound is gone or replaced. */
+  socketIntact(): Promise<boolean>;
+}
+
+/**
+ * Makes the server for one plugin. Injectable so tests can drive the
+ * registration and restart logic with servers that fail on cue (as Intel's
+ * pkg/deviceplugin/manager.go does with its devicePluginServer factory).
+ */
+export type DevicePluginServerFactory = (plugin: DevicePlugin, kubeletDir: string, logger: Logger, hooks: DevicePluginServerHooks) => PluginServer;
+
+const defaultServerFactory: DevicePluginServerFactory = (plugin, dir, logger, hooks) => new DevicePluginServer(plugin, dir, logger, hooks);
+
 export interface DevicePluginManagerOptions {
   kubeletDir?: string;
   logger?: Logger;
@@ -51,10 +77,12 @@ export interface DevicePluginManagerOptions {
   /** Deadline for one Register call; the kubelet dials back inside it (10 s). Default 15 s. */
   registerTimeoutMs?: number;
   hooks?: DevicePluginManagerHooks;
+  /** Default: a DevicePluginServer (gRPC on a unix socket in kubeletDir). */
+  serverFactory?: DevicePluginServerFactory;
 }
 
 interface Entry {
-  server: DevicePluginServer;
+  server: PluginServer;
   state: RegistrationState;
   needsRegister: boolean;
   registrations: number;
@@ -94,8 +122,9 @@ export class DevicePluginManager {
       }
       names.add(p.resourceName).add(p.socketName);
     }
+    const makeServer = opts.serverFactory ?? defaultServerFactory;
     this.entries = plugins.map((p) => ({
-      server: new DevicePluginServer(p, this.kubeletDir, this.log, this.hooks),
+      server: makeServer(p, this.kubeletDir, this.log, this.hooks),
       state: 'unregistered',
       needsRegister: true,
       registrations: 0,
@@ -104,7 +133,7 @@ export class DevicePluginManager {
     }));
   }
 
-  get servers(): DevicePluginServer[] {
+  get servers(): PluginServer[] {
     return this.entries.map((e) => e.server);
   }
 

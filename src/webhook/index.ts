@@ -1,6 +1,6 @@
 /**
  * kube-sgx admission webhook: pod mutation and validation for SGX workloads,
- * the HTTPS server, certificates and webhook manifests, and `kube-sgx doctor`.
+ * the HTTPS server, certificates and webhook manifests.
  * See docs/webhook.md.
  */
 export {
@@ -52,14 +52,3 @@ export {
   type WebhookManifestOptions,
   type WebhookConfigurations,
 } from './manifests.js';
-export {
-  runDoctor,
-  formatDoctorReport,
-  parseNodeGroupTemplates,
-  nodeGroupTemplateSchema,
-  type DoctorOptions,
-  type DoctorReport,
-  type DoctorFinding,
-  type DoctorSeverity,
-  type NodeGroupTemplate,
-} from './doctor.js';

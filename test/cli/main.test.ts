@@ -16,8 +16,9 @@ test('with no command named, every command is registered, in help order', async 
 });
 
 test('a named command registers only itself and what shares its module', async () => {
-  assert.deepEqual((await buildProgram('webhook')).commands.map((c) => c.name()), ['webhook', 'doctor']);
-  assert.deepEqual((await buildProgram('doctor')).commands.map((c) => c.name()), ['webhook', 'doctor']);
+  // doctor has its own module (src/cli/doctor.ts) since it moved out of the webhook (issue 16).
+  assert.deepEqual((await buildProgram('webhook')).commands.map((c) => c.name()), ['webhook']);
+  assert.deepEqual((await buildProgram('doctor')).commands.map((c) => c.name()), ['doctor']);
   assert.deepEqual((await buildProgram('node-agent')).commands.map((c) => c.name()), ['node-agent']);
   const quote = await buildProgram('quote');
   assert.deepEqual(quote.commands.map((c) => c.name()), ['quote']);

@@ -16,7 +16,7 @@ import { schemaProblems, crossReferenceProblems, cliArgProblems, podOwners, cont
 import { containerIdentity, filePermissionProblems, imageUserFromDockerfile } from './podsecurity.js';
 import { buildProgram } from '../../src/cli/main.js';
 import { buildWebhookConfigurations } from '../../src/webhook/manifests.js';
-import { parseSgxResourceList } from '../../src/deviceplugin/agent.js';
+import { parseSgxResourceList } from '../../src/nodeagent/agent.js';
 import { parseHostPort } from '../../src/ops/server.js';
 import { parseWebhookConfig } from '../../src/webhook/index.js';
 

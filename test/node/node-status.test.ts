@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { NodeStatusUpdater, nodeFactsFor, parseQuantity } from '../../src/node/node-status.js';
 import { discoverSgx } from '../../src/node/discovery.js';
-import { startNodeAgent } from '../../src/deviceplugin/agent.js';
-import { RESOURCE_ENCLAVE } from '../../src/deviceplugin/sgx-plugins.js';
+import { startNodeAgent } from '../../src/nodeagent/agent.js';
+import { RESOURCE_ENCLAVE } from '../../src/nodeagent/sgx-plugins.js';
 import { makeFakeHost, tempDir, removeDir, MiB } from './fake-host.js';
 
 interface Seen {

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { readdir } from 'node:fs/promises';
-import { KubeletStandIn } from '../../src/deviceplugin/kubelet-stand-in.js';
-import { RESOURCE_ENCLAVE, RESOURCE_EPC_MIB } from '../../src/deviceplugin/sgx-plugins.js';
+import { KubeletStandIn } from '../../src/demo/kubelet-stand-in.js';
+import { RESOURCE_ENCLAVE, RESOURCE_EPC_MIB } from '../../src/nodeagent/sgx-plugins.js';
 import { makeFakeHost, tempDir, removeDir, MiB } from '../node/fake-host.js';
 
 const CLI = join(process.cwd(), 'src', 'cli', 'main.ts');

@@ -9,9 +9,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { Client, Server, ServerCredentials, credentials, status as GrpcStatus } from '@grpc/grpc-js';
 import { deviceApi } from '../../src/deviceplugin/api.js';
-import { startNodeAgent, type NodeAgent } from '../../src/deviceplugin/agent.js';
-import { KubeletStandIn } from '../../src/deviceplugin/kubelet-stand-in.js';
-import { RESOURCE_ENCLAVE, RESOURCE_EPC_MIB, RESOURCE_PROVISION } from '../../src/deviceplugin/sgx-plugins.js';
+import { startNodeAgent, type NodeAgent } from '../../src/nodeagent/agent.js';
+import { KubeletStandIn } from '../../src/demo/kubelet-stand-in.js';
+import { RESOURCE_ENCLAVE, RESOURCE_EPC_MIB, RESOURCE_PROVISION } from '../../src/nodeagent/sgx-plugins.js';
 import { makeFakeHost, tempDir, removeDir, touch, MiB } from '../node/fake-host.js';
 
 const ALL = [RESOURCE_EPC_MIB, RESOURCE_ENCLAVE, RESOURCE_PROVISION];

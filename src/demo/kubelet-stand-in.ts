@@ -33,7 +33,7 @@ import {
   type ListAndWatchResponseMsg,
   type PreferredAllocationResponseMsg,
   type RegisterRequestMsg,
-} from './api.js';
+} from '../deviceplugin/api.js';
 
 export interface StandInRegistration {
   resourceName: string;

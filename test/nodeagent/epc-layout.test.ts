@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { deviceApi, encodeListAndWatchResponse, listAndWatchEncodedLength, KUBELET_MAX_RECV_BYTES, type InventoryDevice } from '../../src/deviceplugin/api.js';
 import fc from 'fast-check';
-import { planEpcLayout, epcDevices, parseEpcUnitId, epcUnitId, numaOfUnit, DEFAULT_MAX_MESSAGE_BYTES, EPC_UNIT_ID_PATTERN } from '../../src/deviceplugin/epc-layout.js';
+import { planEpcLayout, epcDevices, parseEpcUnitId, epcUnitId, numaOfUnit, DEFAULT_MAX_MESSAGE_BYTES, EPC_UNIT_ID_PATTERN } from '../../src/nodeagent/epc-layout.js';
 import type { MethodDefinition } from '@grpc/grpc-js';
 
 const lw = () => deviceApi().devicePlugin.ListAndWatch as MethodDefinition<unknown, { devices: { ID: string; health: string; topology?: { nodes: { ID?: number }[] } }[] }>;
@@ -105,7 +105,7 @@ describe('EPC MiB layout', () => {
 
 describe('EpcMibPlugin', () => {
   test('--epc-bytes EPC is advertised without topology (node unknown)', async () => {
-    const { EpcMibPlugin } = await import('../../src/deviceplugin/sgx-plugins.js');
+    const { EpcMibPlugin } = await import('../../src/nodeagent/sgx-plugins.js');
     const p = new EpcMibPlugin();
     const base = {
       hostRoot: '/x',
@@ -134,7 +134,7 @@ describe('EpcMibPlugin', () => {
   });
 
   test('Allocate: every ID known and listed once per call; the same units may come back in a later call', async () => {
-    const { EpcMibPlugin } = await import('../../src/deviceplugin/sgx-plugins.js');
+    const { EpcMibPlugin } = await import('../../src/nodeagent/sgx-plugins.js');
     const p = new EpcMibPlugin();
     const host = (mib: number) => ({
       hostRoot: '/x', cpuSgx: true, cpuFlc: true, enclaveDevices: ['/dev/sgx_enclave'], provisionDevices: [], enclaveDevice: '/dev/sgx_enclave',

@@ -10,9 +10,9 @@
  */
 import { KubeSgxError } from '../errors.js';
 import { AESMD_SOCKET_DIR, type SgxInventory } from '../node/discovery.js';
-import type { ContainerAllocateResponseMsg, DeviceSpecMsg, InventoryDevice } from './api.js';
+import type { ContainerAllocateResponseMsg, DeviceSpecMsg, InventoryDevice } from '../deviceplugin/api.js';
 import { epcDevices, MIB, numaOfUnit, parseEpcUnitId, planEpcLayout, type EpcLayout } from './epc-layout.js';
-import { firstAvailable, type DevicePlugin } from './plugin.js';
+import { firstAvailable, type DevicePlugin } from '../deviceplugin/plugin.js';
 
 export const RESOURCE_EPC_MIB = 'kubernetes.azure.com/sgx_epc_mem_in_MiB';
 export const RESOURCE_ENCLAVE = 'sgx.intel.com/enclave';

@@ -13,10 +13,10 @@ import { createLogger, type Logger } from '../ops/log.js';
 import { startOpsServer, type OpsServer } from '../ops/server.js';
 import { discoverSgx, type SgxInventory } from '../node/discovery.js';
 import type { NodeStatusUpdater } from '../node/node-status.js';
-import { HEALTHY } from './api.js';
-import { DevicePluginManager, DEFAULT_KUBELET_DIR, type PluginRegistrationStatus } from './manager.js';
+import { HEALTHY } from '../deviceplugin/api.js';
+import { DevicePluginManager, DEFAULT_KUBELET_DIR, type PluginRegistrationStatus } from '../deviceplugin/manager.js';
 import { NodeAgentMetrics } from './metrics.js';
-import type { DevicePlugin } from './plugin.js';
+import type { DevicePlugin } from '../deviceplugin/plugin.js';
 import {
   DEFAULT_SLOTS,
   EpcMibPlugin,

@@ -4,33 +4,15 @@
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { generateWebhookCertificates, type WebhookCertBundle } from '../../src/webhook/certs.js';
 import { buildWebhookConfigurations } from '../../src/webhook/manifests.js';
-import { formatDoctorReport, parseNodeGroupTemplates, runDoctor } from '../../src/webhook/doctor.js';
-import { NodeEpcCapacity, nodeListerFromKubeConfig } from '../../src/webhook/nodecap.js';
-import { parseWebhookConfig } from '../../src/webhook/index.js';
+import { formatDoctorReport, parseNodeGroupTemplates, runDoctor } from '../../src/doctor/doctor.js';
+import { fakeApi, kubeConfigFor, list, node, b64, type Routes } from './fake-api.js';
 
-type Routes = Record<string, unknown>;
-
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-const list = (kind: string, items: unknown[]) => ({ apiVersion: 'v1', kind, metadata: {}, items });
-
-function node(name: string, o: { labels?: Record<string, string>; taints?: unknown[]; capacity?: Record<string, string>; allocatable?: Record<string, string> }) {
-  return {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name, labels: { 'kubernetes.io/hostname': name, ...o.labels } },
-    spec: { taints: o.taints ?? [] },
-    status: { capacity: { cpu: '8', ...o.capacity }, allocatable: { cpu: '8', ...(o.allocatable ?? o.capacity) } },
-  };
-}
 function readyPod(name: string, nodeName: string, app: string) {
   return {
     metadata: { name, namespace: 'kube-sgx', labels: { app } },
@@ -44,25 +26,6 @@ function daemonSet(name: string, app: string) {
 const SGX_LABEL = { 'sgx.intel.com/capable': 'true' };
 const SGX_TAINT = [{ key: 'sgx.intel.com/epc', effect: 'NoSchedule' }];
 const GOOD_CAP = { 'sgx.intel.com/epc': '68719476736', 'sgx.intel.com/enclave': '110', 'sgx.intel.com/provision': '110' };
-
-async function fakeApi(routes: Routes): Promise<{ server: Server; url: string; seen: string[] }> {
-  const seen: string[] = [];
-  const server = createServer((req, res) => {
-    const u = new URL(req.url ?? '/', 'http://x');
-    const key = u.pathname + (u.searchParams.get('labelSelector') ? `?labelSelector=${u.searchParams.get('labelSelector')}` : '');
-    seen.push(key);
-    const body = routes[key] ?? routes[u.pathname];
-    if (body === undefined) {
-      res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: `${u.pathname} not found` }));
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(body));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
-}
 
 /** Runs the CLI in a child process (async: the fake API lives in this process and must keep answering). */
 function runCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
@@ -78,17 +41,6 @@ function runCli(args: string[]): Promise<{ status: number | null; stdout: string
       resolve({ status, stdout, stderr });
     });
   });
-}
-
-function kubeConfigFor(url: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'fake', server: url, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 'test-token' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'u' }],
-    currentContext: 'fake',
-  });
-  return kc;
 }
 
 function healthyRoutes(ca: WebhookCertBundle): Routes {
@@ -221,51 +173,4 @@ describe('kube-sgx doctor', () => {
     assert.throws(() => parseNodeGroupTemplates('[{"name": "x", "provider": "gcp"}]'), /0\.provider/);
   });
 
-  test('maxEpcPerNode fromNodes reads node allocatable through the API and caches it', async () => {
-    const api = await fakeApi({
-      '/api/v1/nodes': list('NodeList', [
-        node('a', { capacity: { 'sgx.intel.com/epc': '32Gi' } }),
-        node('b', { capacity: { 'kubernetes.azure.com/sgx_epc_mem_in_MiB': '65536' } }),
-        node('c', {}),
-      ]),
-    });
-    try {
-      const cap = new NodeEpcCapacity(nodeListerFromKubeConfig(kubeConfigFor(api.url)), 60_000);
-      assert.equal(cap.current(), undefined, 'first call does not wait');
-      assert.equal(await cap.refresh(), 64n << 30n);
-      assert.equal(cap.current(), 64n << 30n);
-      const calls = api.seen.filter((p) => p === '/api/v1/nodes').length;
-      cap.current();
-      assert.equal(api.seen.filter((p) => p === '/api/v1/nodes').length, calls, 'cached within the TTL');
-      assert.equal(parseWebhookConfig({ maxEpcPerNode: 'fromNodes' }).maxEpcPerNode, 'fromNodes');
-    } finally {
-      api.server.close();
-    }
-  });
-});
-
-describe('NodeEpcCapacity', () => {
-  test('an API failure keeps the last known value and records the error; the TTL triggers one refresh', async () => {
-    let fail = false;
-    let calls = 0;
-    let now = 0;
-    const cap = new NodeEpcCapacity(
-      async () => {
-        calls++;
-        if (fail) throw new Error('connection refused');
-        return [{ status: { allocatable: { 'sgx.intel.com/epc': '8Gi' } } }];
-      },
-      1000,
-      () => now,
-    );
-    assert.equal(await cap.refresh(), 8n << 30n);
-    fail = true;
-    now = 5000;
-    assert.equal(cap.current(), 8n << 30n, 'stale value served while refreshing');
-    assert.equal(cap.current(), 8n << 30n);
-    await cap.refresh();
-    assert.equal(calls, 2, 'concurrent refreshes share one request');
-    assert.equal(cap.current(), 8n << 30n);
-    assert.equal(cap.lastError, 'connection refused');
-  });
 });

@@ -12,7 +12,7 @@
  * are trimmed proportionally per NUMA node, and the agent logs why.
  */
 import { KubeSgxError } from '../errors.js';
-import type { InventoryDevice } from './api.js';
+import type { InventoryDevice } from '../deviceplugin/api.js';
 
 export const MIB = 1024 * 1024;
 /** Default budget for one ListAndWatch message: 4 MiB minus 64 KiB of headroom. */

@@ -27,10 +27,10 @@ import {
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { KubeSgxError } from '../errors.js';
-import { ENCLAVE_RESOURCE, EPC_RESOURCE, LEGACY_EPC_RESOURCE, defaultWebhookConfig, type WebhookConfig } from './config.js';
-import { parsePemCertificates } from './certs.js';
-import { nodeEpcBytes } from './nodecap.js';
-import { formatBinarySI } from './quantity.js';
+import { ENCLAVE_RESOURCE, EPC_RESOURCE, LEGACY_EPC_RESOURCE, defaultWebhookConfig, type WebhookConfig } from '../webhook/config.js';
+import { parsePemCertificates } from '../webhook/certs.js';
+import { nodeEpcBytes } from '../webhook/nodecap.js';
+import { formatBinarySI } from '../webhook/quantity.js';
 import type { X509Certificate } from 'node:crypto';
 
 export type DoctorSeverity = 'error' | 'warning';
