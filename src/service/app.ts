@@ -65,7 +65,9 @@ export function createServiceApp(deps: ServiceDeps): Hono<Env> {
       const route = c.req.routePath || 'unmatched';
       deps.metrics.requests.inc({ route, status: String(status) });
       const entry = { method: c.req.method, path: c.req.path, status, ms: Math.round((performance.now() - started) * 100) / 100, client: clientOf(c) };
-      if (status >= 500) deps.logger.error(entry, 'request');
+      // 499: the client went away mid-request; nothing for an operator to act on.
+      if (status === 499) deps.logger.debug(entry, 'request');
+      else if (status >= 500) deps.logger.error(entry, 'request');
       else if (status >= 400) deps.logger.info(entry, 'request');
       else deps.logger.debug(entry, 'request');
     }

@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { KubeSgxError } from '../errors.js';
-import { b64url, decodeBase64Any } from './encoding.js';
+import { b64url, decodeBase64Any, parseJsonBounded } from './encoding.js';
 import { evaluatePolicy, type Claim } from './policy/index.js';
 import type { ActivePolicy } from './policies.js';
 import { assertSgxQuote, classifyVerifierError, type AttestationVerifier, type VerifiedQuote } from './verifier.js';
@@ -91,11 +91,7 @@ function sha256(b: Uint8Array): Buffer {
 }
 
 function parseJsonData(d: DataField, name: string): unknown {
-  try {
-    return JSON.parse(Buffer.from(d.data).toString('utf8'));
-  } catch (e) {
-    throw new KubeSgxError('INVALID_REQUEST', `${name} has dataType JSON but is not JSON`, { path: [name, 'data'], cause: e });
-  }
+  return parseJsonBounded(Buffer.from(d.data).toString('utf8'), `${name}.data (dataType JSON)`, [name, 'data'], 'INVALID_REQUEST');
 }
 
 /**
@@ -167,7 +163,7 @@ export function incomingClaims(claims: Record<string, unknown>): Claim[] {
   for (const [type, v] of Object.entries(claims)) {
     if (Array.isArray(v)) for (const x of v) push(type, x);
     else push(type, v);
-    const legacy = LEGACY[type];
+    const legacy = Object.hasOwn(LEGACY, type) ? LEGACY[type] : undefined;
     if (legacy) push(legacy, v);
   }
   return out;

@@ -11,6 +11,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
 import { KubeSgxError, toKubeSgxError } from '../errors.js';
 import { checkApiVersion } from './attest.js';
+import { parseJsonBounded } from './encoding.js';
 import { toProblem } from './problems.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -43,10 +44,16 @@ export async function readText(c: Context<Env>): Promise<string> {
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of incoming) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw tooLarge();
-    chunks.push(chunk);
+  try {
+    for await (const chunk of incoming) {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) throw tooLarge();
+      chunks.push(chunk);
+    }
+  } catch (e) {
+    if (e instanceof KubeSgxError) throw e;
+    // Node ends the stream with "aborted" (ECONNRESET) when the client closes mid-body: its doing, not ours.
+    throw new KubeSgxError('CLIENT_CLOSED_REQUEST', `the client closed the connection after ${size} bytes of the request body`, { cause: e });
   }
   return Buffer.concat(chunks).toString('utf8');
 }
@@ -61,10 +68,21 @@ export async function readJson(c: Context<Env>): Promise<unknown> {
 export async function readOptionalJson(c: Context<Env>): Promise<unknown> {
   const text = await readText(c);
   if (text.trim() === '') return undefined;
+  return parseJsonBounded(text, 'the request body');
+}
+
+/**
+ * The percent-decoded rest of the path after `prefix` (a secret or resource
+ * name). hono leaves `%2F` and `%25` encoded in `c.req.path`, so one decode
+ * here gives the name as the client wrote it; malformed escapes (`%ZZ`, a
+ * lone `%`, invalid or overlong UTF-8 such as `%C0%AF`) are the client's error.
+ */
+export function pathRest(c: Context<Env>, prefix: string): string {
+  const raw = c.req.path.slice(prefix.length);
   try {
-    return JSON.parse(text);
+    return decodeURIComponent(raw);
   } catch (e) {
-    throw new KubeSgxError('INVALID_JSON', `the request body is not JSON: ${(e as Error).message}`, { cause: e });
+    throw new KubeSgxError('INVALID_REQUEST', `the path after ${prefix} is not valid percent-encoded UTF-8`, { path: ['name'], cause: e });
   }
 }
 

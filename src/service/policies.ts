@@ -140,6 +140,20 @@ export function readPolicyUpload(body: string, expectPayload: boolean, trust: Po
   return upload;
 }
 
+/**
+ * The JWS `alg` must name the certificate's key type (RFC 7518 §3.1): RS256 an
+ * RSA key, ES256 a P-256 key. Otherwise node would verify an "ES256" header
+ * as an RSA signature, and throw on key types it cannot use with SHA-256.
+ */
+function assertAlgFitsKey(alg: 'RS256' | 'ES256', cert: X509Certificate): void {
+  const key = cert.publicKey;
+  const fits = alg === 'RS256' ? key.asymmetricKeyType === 'rsa' : key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+  if (!fits) {
+    const has = `${key.asymmetricKeyType ?? 'unknown'}${key.asymmetricKeyDetails?.namedCurve ? ` ${key.asymmetricKeyDetails.namedCurve}` : ''}`;
+    throw new KubeSgxError('POLICY_INVALID_JWS', `JWS alg ${alg} needs ${alg === 'RS256' ? 'an RSA' : 'a P-256 EC'} certificate key; x5c[0] holds a key of type ${has}`, { path: ['alg'] });
+  }
+}
+
 function readPolicyJws(body: string, expectPayload: boolean): PolicyUpload {
   let raw = body.trim();
   if (raw.startsWith('"') && raw.endsWith('"')) {
@@ -165,8 +179,14 @@ function readPolicyJws(body: string, expectPayload: boolean): PolicyUpload {
     } catch (e) {
       throw new KubeSgxError('POLICY_INVALID_JWS', 'x5c[0] is not a base64 DER certificate', { cause: e });
     }
+    assertAlgFitsKey(alg, cert);
     const sig = Buffer.from(decodeBase64Any(parts[2], 'JWS signature'));
-    const ok = cryptoVerify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), alg === 'ES256' ? { key: cert.publicKey, dsaEncoding: 'ieee-p1363' } : cert.publicKey, sig);
+    let ok: boolean;
+    try {
+      ok = cryptoVerify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), alg === 'ES256' ? { key: cert.publicKey, dsaEncoding: 'ieee-p1363' } : cert.publicKey, sig);
+    } catch (e) {
+      throw new KubeSgxError('POLICY_INVALID_JWS', `the policy JWS signature cannot be checked with its x5c certificate: ${(e as Error).message}`, { cause: e });
+    }
     if (!ok) throw new KubeSgxError('POLICY_INVALID_JWS', 'the policy JWS signature does not verify with its x5c certificate');
     signer = { kty: alg === 'RS256' ? 'RSA' : 'EC', x5c: x5c.filter((x): x is string => typeof x === 'string') };
   } else if (alg !== 'none') {

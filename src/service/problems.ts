@@ -12,6 +12,7 @@ export const PROBLEM_TYPE_BASE = 'https://kube-sgx.dev/problems/';
 const STATUS: Record<string, number> = {
   INVALID_REQUEST: 400,
   INVALID_JSON: 400,
+  JSON_TOO_DEEP: 400,
   INVALID_BASE64: 400,
   UNSUPPORTED_API_VERSION: 400,
   UNSUPPORTED_QUOTE_TYPE: 400,
@@ -44,6 +45,8 @@ const STATUS: Record<string, number> = {
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
+  // nginx's convention: the client closed the connection before the request was read (never seen by it).
+  CLIENT_CLOSED_REQUEST: 499,
   COLLATERAL_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
   STORE_UNAVAILABLE: 503,

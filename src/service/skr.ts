@@ -93,12 +93,17 @@ export function parseReleasePolicy(input: unknown): ReleasePolicy {
   return { version: v.version, anyOf };
 }
 
+/**
+ * The claim at `path`, own properties only: `in` would also see
+ * Object.prototype, making `{"claim": "toString", "exists": true}` true for
+ * every token.
+ */
 function lookup(claims: Record<string, unknown>, path: string): unknown {
   // A claim name may itself contain dots (rare): try the whole name first.
-  if (path in claims) return claims[path];
+  if (Object.hasOwn(claims, path)) return claims[path];
   let cur: unknown = claims;
   for (const part of path.split('.')) {
-    if (!isObject(cur) || !(part in cur)) return undefined;
+    if (!isObject(cur) || !Object.hasOwn(cur, part)) return undefined;
     cur = cur[part];
   }
   return cur;

@@ -4,7 +4,7 @@ import { KubeSgxError } from '../../errors.js';
 import type { ServiceDeps } from '../app.js';
 import { buildTokenClaims, verifySgxQuote } from '../attest.js';
 import { decodeBase64Any } from '../encoding.js';
-import { bearerToken, clientOf, readJson, readOptionalJson, type Env } from '../http.js';
+import { bearerToken, clientOf, pathRest, readJson, readOptionalJson, type Env } from '../http.js';
 import {
   CHALLENGE_TTL_MS, KBS_TOKEN_LIFETIME_S, encryptToTeeKey, kbsReportData, newNonce, parseKbsAttestBody, parseTeePublicKey, type TeePublicKey,
 } from '../kbs.js';
@@ -45,7 +45,7 @@ export function kbsRoutes(deps: ServiceDeps, admin: MiddlewareHandler<Env>, now:
   });
 
   app.get('/kbs/v0/resource/*', async (c) => {
-    const name = decodeURIComponent(c.req.path.slice('/kbs/v0/resource/'.length));
+    const name = pathRest(c, '/kbs/v0/resource/');
     const token = bearerToken(c);
     if (token === undefined) throw new KubeSgxError('TOKEN_INVALID', 'resource requests need "Authorization: Bearer <token from /kbs/v0/attest>"');
     const claims = await deps.signer.verify(token);
@@ -64,7 +64,7 @@ export function kbsRoutes(deps: ServiceDeps, admin: MiddlewareHandler<Env>, now:
     return c.body(JSON.stringify(jwe), 200, { 'content-type': 'application/jose+json' });
   });
 
-  const secretName = (c: Context<Env>) => decodeURIComponent(c.req.path.slice('/admin/secrets/'.length));
+  const secretName = (c: Context<Env>) => pathRest(c, '/admin/secrets/');
   app.get('/admin/secrets', admin, async (c) => c.json({ secrets: await deps.secrets.list() }));
   app.put('/admin/secrets/*', admin, async (c) => {
     const name = secretName(c);

@@ -6,7 +6,7 @@
  * short; promises keep the Store interface uniform with Kubernetes.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeSgxError } from '../../errors.js';
 import type { ChallengeOutcome, Store, StoredPolicyVersion, StoredSecret, StoredSigningKey } from './types.js';
@@ -29,6 +29,28 @@ interface PolicyRow { attestation_type: string; version: number; text: string | 
 interface KeyRow { kid: string; certificate_der: string; sealed_private_key: string; created_at: number; active_from: number | null; revoked_at: number | null }
 interface SecretRow { name: string; release_policy: string; sealed_value: string; created_at: number; updated_at: number }
 
+/**
+ * Makes the database file (created empty if missing) and any -wal/-shm left
+ * from an earlier run mode 0600, whatever the directory's mode or the umask.
+ * SQLite creates -wal and -shm with the database file's permissions, so the
+ * ones it makes later are 0600 too.
+ */
+function ownerOnly(dbPath: string): void {
+  const fd = openSync(dbPath, 'a', 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+  } finally {
+    closeSync(fd);
+  }
+  for (const suffix of ['-wal', '-shm', '-journal']) {
+    try {
+      chmodSync(dbPath + suffix, 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+}
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
@@ -36,7 +58,10 @@ export class SqliteStore implements Store {
   /** `dataDir` undefined = in-memory database (tests, throwaway runs). */
   constructor(dataDir?: string) {
     try {
-      if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      if (dataDir !== undefined) {
+        mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+        ownerOnly(join(dataDir, 'attestation.db'));
+      }
       this.db = new Database(dataDir === undefined ? ':memory:' : join(dataDir, 'attestation.db'));
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
