@@ -12,7 +12,10 @@ import { createQuoteHelperMetrics, type QuoteHelperMetrics } from './metrics.js'
 import { AesmServer, DEFAULT_AESM_SOCKET, type AesmServerOptions } from './server.js';
 import { SimBackend, type SimQuotingPlatform } from './sim-backend.js';
 
-export type QuoteHelperLimits = Pick<AesmServerOptions, 'maxFrameBytes' | 'idleTimeoutMs' | 'requestTimeoutMs' | 'maxConnections' | 'socketMode' | 'maxReplyPadBytes'>;
+export type QuoteHelperLimits = Pick<
+  AesmServerOptions,
+  'maxFrameBytes' | 'idleTimeoutMs' | 'silentTimeoutMs' | 'requestTimeoutMs' | 'maxConnections' | 'maxConnectionsPerPeer' | 'maxBusyConnections' | 'socketMode' | 'maxReplyPadBytes'
+>;
 
 export interface QuoteHelperOptions extends QuoteHelperLimits {
   /** Default /var/run/aesmd/aesm.socket. */
@@ -64,8 +67,9 @@ export async function startQuoteHelper(opts: QuoteHelperOptions): Promise<QuoteH
   try {
     server = await AesmServer.listen({
       socketPath, backend, logger: log, metrics,
-      maxFrameBytes: opts.maxFrameBytes, idleTimeoutMs: opts.idleTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs,
-      maxConnections: opts.maxConnections, socketMode: opts.socketMode, maxReplyPadBytes: opts.maxReplyPadBytes,
+      maxFrameBytes: opts.maxFrameBytes, idleTimeoutMs: opts.idleTimeoutMs, silentTimeoutMs: opts.silentTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs,
+      maxConnections: opts.maxConnections, maxConnectionsPerPeer: opts.maxConnectionsPerPeer, maxBusyConnections: opts.maxBusyConnections,
+      socketMode: opts.socketMode, maxReplyPadBytes: opts.maxReplyPadBytes,
     });
   } catch (e) {
     await backend.close();

@@ -1,8 +1,9 @@
 /**
  * The aesmd-compatible unix-socket server. Per connection: read one frame
  * (u32 LE length + Request), answer it, close — as aesmd does. Unlike aesmd it
- * caps the frame size, times out silent clients and answers BUSY before the
- * caller's own deadline, so a bad client never stops others being served.
+ * caps the frame size, times out silent clients, shares connection slots per
+ * peer (admission.ts) and answers BUSY — before the caller's own deadline, or
+ * when no slot is free — so a bad client never stops others being served.
  */
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -16,6 +17,8 @@ import { FrameAccumulator, lengthPrefix } from './framing.js';
 import { handleRequest, requestKind, requestTimeout } from './handlers.js';
 import type { QuoteHelperMetrics } from './metrics.js';
 import { type AesmRequest, type AesmResponse, RESPONSE_FOR, decodeRequest, encodeResponse } from './schema.js';
+import { ConnectionTable, type Slot } from './admission.js';
+import { peerCredentials, peerCredentialsAvailable } from './peer.js';
 
 export const DEFAULT_AESM_SOCKET = '/var/run/aesmd/aesm.socket';
 
@@ -29,13 +32,23 @@ export interface AesmServerOptions {
   /** A client must send its whole frame within this long after connecting (and close within it after the reply). Default 5 s. */
   idleTimeoutMs?: number;
   /**
+   * A client that has sent nothing this long after connecting is dropped
+   * (Intel's client writes its request right after connect). Also the whole-frame
+   * deadline of a connection that will be answered BUSY. Default 1 s.
+   */
+  silentTimeoutMs?: number;
+  /**
    * Upper bound on the time a request may take. A request's own `timeout`
    * (ms, as Intel's client sends it) lowers it; the reply is AESM_BUSY at 90 %
    * of the budget so the client gets an answer before its deadline. Default 15 s.
    */
   requestTimeoutMs?: number;
-  /** Concurrent connections; more are refused by the kernel backlog/close. Default 1024. */
+  /** Connections served at once over all peers; past it slots are shared fairly, then requests answered AESM_BUSY. Default 1024. */
   maxConnections?: number;
+  /** Connections served at once for one peer (uid, and pid when visible). Default 64. */
+  maxConnectionsPerPeer?: number;
+  /** Connections being answered AESM_BUSY at once; past it new connections are closed. Default maxConnections. */
+  maxBusyConnections?: number;
   /** Socket file mode. Default 0o666. */
   socketMode?: number;
   /** Cap on zero-padding a quote to buf_size. Default 1 MiB. */
@@ -50,7 +63,10 @@ export class AesmServer {
   private readonly maxFrameBytes: number;
   private readonly idleTimeoutMs: number;
   private readonly requestTimeoutMs: number;
+  private readonly silentTimeoutMs: number;
   private readonly maxReplyPadBytes: number;
+  private readonly table: ConnectionTable;
+  private peersKnown = false;
   private listening = false;
 
   private constructor(private readonly opts: AesmServerOptions) {
@@ -59,9 +75,17 @@ export class AesmServer {
     this.maxFrameBytes = opts.maxFrameBytes ?? 64 * 1024;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 5000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 15000;
+    this.silentTimeoutMs = opts.silentTimeoutMs ?? 1000;
     this.maxReplyPadBytes = opts.maxReplyPadBytes ?? 1024 * 1024;
+    const maxConnections = opts.maxConnections ?? 1024;
+    this.table = new ConnectionTable({
+      maxConnections,
+      maxConnectionsPerPeer: opts.maxConnectionsPerPeer ?? 64,
+      maxBusyConnections: opts.maxBusyConnections ?? maxConnections,
+    });
+    // No server.maxConnections: Node would close the connection at accept,
+    // before the client writes (Intel's client then dies of SIGPIPE).
     this.server = createServer({ allowHalfOpen: true }, (s) => this.onConnection(s));
-    this.server.maxConnections = opts.maxConnections ?? 1024;
   }
 
   /** Creates the parent directory, replaces a stale socket file, listens, chmods. */
@@ -83,10 +107,13 @@ export class AesmServer {
       throw new KubeSgxError('QUOTE_HELPER_SOCKET_DIR', `cannot create ${dirname(path)}: ${(e as Error).message}`, { path: ['socket'], cause: e });
     }
     await removeStaleSocket(path);
+    this.peersKnown = await peerCredentialsAvailable();
+    if (!this.peersKnown) this.log.warn('cannot read SO_PEERCRED here: all clients share one set of connection slots');
     await new Promise<void>((resolve, reject) => {
       const onError = (e: Error) => reject(new KubeSgxError('QUOTE_HELPER_LISTEN', `cannot listen on ${path}: ${e.message}`, { path: ['socket'], cause: e }));
       this.server.once('error', onError);
-      this.server.listen(path, () => {
+      // A deep backlog (the kernel caps it at somaxconn) so a burst of connects is queued, not refused.
+      this.server.listen({ path, backlog: 4096 }, () => {
         this.server.off('error', onError);
         resolve();
       });
@@ -110,8 +137,27 @@ export class AesmServer {
     }
   }
 
+  /** "uid:1000/pid:4242", "uid:1000" when the pid is not visible, "unknown" without SO_PEERCRED. */
+  private peerOf(socket: Socket): string {
+    const cred = this.peersKnown ? peerCredentials(socket) : undefined;
+    if (!cred) return 'unknown';
+    return cred.pid > 0 ? `uid:${cred.uid}/pid:${cred.pid}` : `uid:${cred.uid}`;
+  }
+
   private onConnection(socket: Socket): void {
     const m = this.opts.metrics;
+    const peer = this.peerOf(socket);
+    const admission = this.table.admit(peer, () => {
+      m?.rejectedConnections.inc({ reason: 'evicted' });
+      this.log.debug({ peer }, 'gave the slot of an unfinished connection to another peer');
+      socket.destroy();
+    });
+    if (admission.kind === 'refuse') {
+      m?.rejectedConnections.inc({ reason: 'overload' });
+      socket.destroy();
+      return;
+    }
+    const slot: Slot | undefined = admission.kind === 'slot' ? admission.slot : undefined;
     this.sockets.add(socket);
     m?.openConnections.inc();
     const acc = new FrameAccumulator(this.maxFrameBytes);
@@ -121,16 +167,26 @@ export class AesmServer {
       if (done) return;
       done = true;
       m?.rejectedConnections.inc({ reason });
-      this.log.debug({ reason, ...detail }, 'closing aesm connection without a reply');
+      this.log.debug({ reason, peer, ...detail }, 'closing aesm connection without a reply');
       socket.destroy();
     };
 
-    // An absolute deadline for the whole request frame (not an inactivity
-    // timer), so a client trickling one byte at a time cannot hold a slot.
-    const frameDeadline = setTimeout(() => reject('idle', { bytes: acc.bytes }), this.idleTimeoutMs);
+    // Absolute deadlines (not inactivity timers), so a client trickling one
+    // byte at a time cannot hold a slot: one for the first byte, one for the
+    // whole frame. A connection that will be answered BUSY gets the short one for both.
+    const frameDeadline = setTimeout(() => reject('idle', { bytes: acc.bytes }), slot ? this.idleTimeoutMs : this.silentTimeoutMs);
+    // Checked once more after the poll phase, so a request already in the
+    // socket buffer when the event loop was late is still read.
+    let silentDeadline: NodeJS.Timeout | undefined = setTimeout(
+      () => setImmediate(() => acc.bytes === 0 && reject('silent')),
+      this.silentTimeoutMs,
+    );
     socket.on('error', (e) => this.log.debug({ err: e.message }, 'aesm client socket error'));
     socket.on('close', () => {
       clearTimeout(frameDeadline);
+      clearTimeout(silentDeadline);
+      if (slot) this.table.release(slot);
+      else if (admission.kind === 'busy') admission.release();
       this.sockets.delete(socket);
       m?.openConnections.dec();
     });
@@ -141,20 +197,57 @@ export class AesmServer {
     });
     socket.on('data', (chunk: Buffer) => {
       if (done) return;
+      if (silentDeadline) {
+        clearTimeout(silentDeadline);
+        silentDeadline = undefined;
+        if (slot) slot.spoke = true;
+      }
       const st = acc.push(chunk);
       if (st.kind === 'incomplete') return;
       if (st.kind === 'oversized') return reject('oversized', { length: st.length });
       if (st.kind === 'empty') return reject('empty');
       done = true;
+      if (slot) slot.complete = true;
       clearTimeout(frameDeadline);
       socket.pause();
-      this.serve(socket, st.payload).catch((e: unknown) => {
+      const answer = slot ? this.serve(socket, st.payload) : this.answerBusy(socket, st.payload);
+      answer.catch((e: unknown) => {
         // A bug must cost one connection, never the process.
         m?.rejectedConnections.inc({ reason: 'internal-error' });
         this.log.error({ err: e instanceof Error ? e.message : String(e) }, 'internal error while answering an aesm request');
         socket.destroy();
       });
     });
+  }
+
+  /** No slot free for this peer: read the request and answer AESM_BUSY in its own reply type. */
+  private async answerBusy(socket: Socket, payload: Buffer): Promise<void> {
+    const m = this.opts.metrics;
+    let kind: ReturnType<typeof requestKind>;
+    try {
+      kind = requestKind(decodeRequest(payload));
+    } catch {
+      kind = undefined;
+    }
+    if (kind === undefined) {
+      m?.rejectedConnections.inc({ reason: 'malformed' });
+      socket.destroy();
+      return;
+    }
+    m?.requests.inc({ request: kind, result: aesmErrorName(AesmError.BUSY) });
+    m?.errors.inc({ code: aesmErrorName(AesmError.BUSY) });
+    this.reply(socket, { [RESPONSE_FOR[kind]]: { errorCode: AesmError.BUSY } });
+  }
+
+  private reply(socket: Socket, response: AesmResponse, written?: () => void): void {
+    if (socket.destroyed) return; // client went away meanwhile
+    // The client reads the reply and closes; one that never does is dropped.
+    socket.setTimeout(this.idleTimeoutMs, () => socket.destroy());
+    const reply = encodeResponse(response);
+    // Prefix and payload leave in one writev (cork), without copying the quote again.
+    socket.cork();
+    socket.write(lengthPrefix(reply.length));
+    socket.end(reply, written);
   }
 
   private async serve(socket: Socket, payload: Buffer): Promise<void> {
@@ -205,14 +298,7 @@ export class AesmServer {
     m?.requests.inc({ request: kind, result });
     if (errorCode !== 0) m?.errors.inc({ code: aesmErrorName(errorCode) });
 
-    if (socket.destroyed) return; // client went away meanwhile
-    // The client reads the reply and closes; one that never does is dropped.
-    socket.setTimeout(this.idleTimeoutMs, () => socket.destroy());
-    const reply = encodeResponse(response);
-    // Prefix and payload leave in one writev (cork), without copying the quote again.
-    socket.cork();
-    socket.write(lengthPrefix(reply.length));
-    socket.end(reply, () => {
+    this.reply(socket, response, () => {
       m?.latency.observe({ request: kind }, (performance.now() - started) / 1000);
     });
   }

@@ -142,24 +142,6 @@ describe('bad input never stops the helper', () => {
   });
 });
 
-describe('connection cap', () => {
-  test('connections beyond maxConnections are refused; serving resumes when slots free up', async () => {
-    const ts = await startFakeServer({ maxConnections: 4, idleTimeoutMs: 400 });
-    try {
-      const silent = Array.from({ length: 4 }, () => rawExchange(ts.socketPath, [], { timeoutMs: 3000 }));
-      await new Promise((r) => setTimeout(r, 100));
-      const refused = await rawExchange(ts.socketPath, [frame(encodeRequest({ getSupportedAttKeyIDNumReq: {} }))], { timeoutMs: 1000 });
-      assert.equal(refused.closedByServer, true);
-      assert.equal(refused.data.length, 0, 'over the cap: closed without a reply');
-      await Promise.all(silent); // idle deadline frees the slots
-      const client = new AesmClient({ socketPath: ts.socketPath, timeoutMs: 2000 });
-      assert.equal(await client.getSupportedAttKeyIdNum(), 1);
-    } finally {
-      await ts.close();
-    }
-  });
-});
-
 describe('internal faults', () => {
   test('an exception while answering costs one connection, not the process', async () => {
     const ts = await startFakeServer();
