@@ -54,7 +54,7 @@ export function registerWebhookCommands(program: Command): void {
           ? await startOpsServer({
               listen: o.metricsAddr,
               registry: server.registry,
-              ready: () => true,
+              ready: () => server.ready(),
               status: () => ({ url: server.url, maxEpcPerNode: config.maxEpcPerNode ?? null, nodeCapacityError: capacity?.lastError ?? null }),
             })
           : undefined;

@@ -10,6 +10,7 @@
 import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { KubeSgxError } from '../errors.js';
+import { HEALTH_PATHS, healthReply, type HealthSource } from '../ops/health.js';
 import { MAX_BODY_BYTES, adminAuth, clientOf, problemResponse, renderError, tooLarge, type Env } from './http.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { PolicyService, PolicyTrust } from './policies.js';
@@ -74,13 +75,13 @@ export function createServiceApp(deps: ServiceDeps): Hono<Env> {
   });
 
   // Ops endpoints are exempt from the rate limit (probes must not be starved).
-  app.get('/healthz', (c) => c.text('ok\n'));
-  app.get('/readyz', (c) => {
-    const r = deps.ready();
-    return c.text(r.ready ? 'ready\n' : `not ready${r.reason ? `: ${r.reason}` : ''}\n`, r.ready ? 200 : 503);
-  });
-  app.get('/metrics', async (c) => c.body(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType }));
-  app.get('/status', async (c) => c.json(await deps.status()));
+  const health: HealthSource = { registry: deps.metrics.registry, ready: deps.ready, status: deps.status };
+  for (const path of HEALTH_PATHS) {
+    app.get(path, async (c) => {
+      const r = (await healthReply(path, health))!;
+      return c.body(r.body, r.status as 200, { 'content-type': r.contentType });
+    });
+  }
 
   app.use('*', async (c, next) => {
     const wait = deps.rateLimiter.take(clientOf(c), now());

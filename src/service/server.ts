@@ -5,16 +5,14 @@
  * implementations are chosen.
  */
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
-import { createAdaptorServer } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { KubeSgxError } from '../errors.js';
 import { createLogger, silentLogger } from '../ops/log.js';
-import { parseHostPort } from '../ops/server.js';
-import { checkCertificatePair, readCertificatePair, watchCertificateFiles } from '../ops/tls-reload.js';
+import { listen } from '../ops/listen.js';
+import { loadCertificateFiles, type CertificateFiles, type CertificatePair } from '../ops/tls-reload.js';
 import { createServiceApp, type ServiceDeps } from './app.js';
 import { createDcapVerifier, type DcapVerifierOptions } from './dcap-verifier.js';
 import { ServiceMetrics } from './metrics.js';
@@ -259,76 +257,55 @@ export async function prepareAttestationState(opts: Omit<AttestationServiceOptio
 
 export async function startAttestationService(opts: AttestationServiceOptions): Promise<RunningAttestationService> {
   const logger = opts.logger ?? (process.env.NODE_TEST_CONTEXT ? silentLogger : createLogger('attestation-service'));
-  const { host, port } = parseHostPort(opts.listen, '--listen');
   const tlsFiles = opts.tls && 'certFile' in opts.tls ? opts.tls : undefined;
-  let tls: { cert: string | Buffer; key: string | Buffer } | undefined;
+  let tls: CertificatePair | CertificateFiles | undefined;
   if (tlsFiles) {
-    try {
-      const pair = await readCertificatePair(tlsFiles.certFile, tlsFiles.keyFile);
-      checkCertificatePair(pair);
-      tls = pair;
-    } catch (e) {
-      throw new KubeSgxError('CONFIG_INVALID', `cannot use --tls-cert ${tlsFiles.certFile} / --tls-key ${tlsFiles.keyFile}: ${(e as Error).message}`, { cause: e });
-    }
+    // cert-manager rotates the serving pair under us: follow the files, no restart.
+    tls = await loadCertificateFiles({
+      certFile: tlsFiles.certFile,
+      keyFile: tlsFiles.keyFile,
+      errorCode: 'CONFIG_INVALID',
+      ...(opts.certPollMs !== undefined ? { pollMs: opts.certPollMs } : {}),
+      logger,
+    });
   } else if (opts.tls && 'cert' in opts.tls) {
-    tls = opts.tls;
+    tls = { cert: Buffer.from(opts.tls.cert), key: Buffer.from(opts.tls.key) };
   }
 
   // Listen first: the issuer (token iss, jku) depends on the bound port.
   const route: { handler?: (req: Request, env: unknown) => Response | Promise<Response> } = {};
-  const server = createAdaptorServer({
-    fetch: (req, env) => (route.handler ? route.handler(req, env) : new Response('starting\n', { status: 503 })),
-    ...(tls ? { createServer: createHttpsServer, serverOptions: { cert: tls.cert, key: tls.key } } : {}),
+  const listening = await listen({
+    address: opts.listen,
+    flag: '--listen',
+    handler: getRequestListener((req, env) => (route.handler ? route.handler(req, env) : new Response('starting\n', { status: 503 }))),
+    ...(tls ? { tls } : {}),
+    keepAliveTimeoutMs: 5_000,
+    // Stop accepting; let in-flight requests finish; drop keep-alive connections as they go idle.
+    graceMs: opts.shutdownGraceMs ?? 10_000,
   });
-  (server as { keepAliveTimeout?: number }).keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const url = `${tls ? 'https' : 'http'}://${shownHost}:${addr.port}`;
+  const url = listening.url;
   const issuer = (opts.issuer ?? url).replace(/\/+$/, '');
 
   let svc: AssembledService;
   try {
     svc = await assembleAttestationService({ ...opts, logger }, issuer);
   } catch (e) {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await listening.close();
     throw e;
   }
   route.handler = (req, env) => svc.app.fetch(req, env as never);
+  if (tls && 'watch' in tls) tls.exportMetrics(svc.deps.metrics.registry, 'kube_sgx_attestation');
   const kids = svc.signer.published.map((k) => k.kid);
   logger.info({ url, issuer, simulation: svc.deps.simulation, store: svc.store.kind, kids }, 'attestation service listening');
-  // cert-manager rotates the serving pair under us: follow the files, no restart.
-  const certificates =
-    tlsFiles && tls
-      ? watchCertificateFiles({
-          certFile: tlsFiles.certFile,
-          keyFile: tlsFiles.keyFile,
-          current: { cert: Buffer.from(tls.cert), key: Buffer.from(tls.key) },
-          install: (pair) => (server as unknown as { setSecureContext(o: object): void }).setSecureContext(pair),
-          ...(opts.certPollMs !== undefined ? { pollMs: opts.certPollMs } : {}),
-          logger,
-        })
-      : undefined;
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       svc.setShuttingDown();
-      const grace = opts.shutdownGraceMs ?? 10_000;
-      // Stop accepting; let in-flight requests finish; drop keep-alive connections as they go idle.
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      const sweep = setInterval(() => (server as { closeIdleConnections?: () => void }).closeIdleConnections?.(), 50);
-      const force = setTimeout(() => (server as { closeAllConnections?: () => void }).closeAllConnections?.(), grace);
-      certificates?.close();
-      await closed;
-      clearInterval(sweep);
-      clearTimeout(force);
+      await listening.close();
       await svc.dispose();
       logger.info('attestation service stopped');
     })());
 
-  return { url, issuer, kids, store: svc.store, reloadCertificates: async () => (certificates ? certificates.reload() : false), close };
+  return { url, issuer, kids, store: svc.store, reloadCertificates: async () => (tls && 'watch' in tls ? tls.reload() : false), close };
 }

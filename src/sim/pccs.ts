@@ -15,10 +15,9 @@
  * local development server (put TLS in front when it must cross a network).
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { KubeSgxError } from '../errors.js';
-import { parseHostPort } from '../ops/server.js';
+import { listen, parseHostPort, type Listening } from '../ops/listen.js';
 import { SIM_CPU_SVN, SIM_PCK_TCB } from './identity.js';
 import type { SimPlatform } from './platform.js';
 
@@ -116,14 +115,13 @@ function send(res: ServerResponse, r: Reply, head: boolean): void {
 
 /** Starts the simulated PCCS; `url` is its base (e.g. http://127.0.0.1:8081). */
 export async function startSimPccs(opts: SimPccsOptions): Promise<SimPccs> {
-  let hp: { host: string; port: number };
   try {
-    hp = parseHostPort(opts.listen, '--listen');
+    parseHostPort(opts.listen, '--listen');
   } catch (e) {
     throw new KubeSgxError('SIM_BAD_ARGUMENT', e instanceof Error ? e.message : String(e), { path: ['listen'], cause: e });
   }
   const { platform } = opts;
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const head = req.method === 'HEAD';
     if (req.method !== 'GET' && !head) return send(res, { status: 405, headers: { Allow: 'GET, HEAD' }, body: 'method not allowed\n' }, false);
     let url: URL;
@@ -136,20 +134,12 @@ export async function startSimPccs(opts: SimPccsOptions): Promise<SimPccs> {
       .refreshCollateral()
       .then(() => send(res, route(platform, url.pathname, url.searchParams), head))
       .catch((e: unknown) => send(res, { status: 500, body: `${e instanceof Error ? e.message : String(e)}\n` }, head));
-  });
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(new KubeSgxError('SIM_PCCS_LISTEN_FAILED', `cannot listen on ${opts.listen}: ${e.message}`, { cause: e })));
-    server.listen(hp.port, hp.host, () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  return {
-    url: `http://${host}:${addr.port}`,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((e) => (e ? reject(e) : resolve()));
-        server.closeAllConnections();
-      }),
   };
+  let listening: Listening;
+  try {
+    listening = await listen({ address: opts.listen, flag: '--listen', handler, keepAliveTimeoutMs: 5_000 });
+  } catch (e) {
+    throw new KubeSgxError('SIM_PCCS_LISTEN_FAILED', `cannot listen on ${opts.listen}: ${(e as Error).message}`, { cause: e });
+  }
+  return { url: listening.url, close: listening.close };
 }

@@ -4,15 +4,13 @@
  * a 500 or a crash. The serving certificate follows its files
  * (src/ops/tls-reload.ts), so rotation needs no restart.
  */
-import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { X509Certificate } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { KubeSgxError, toKubeSgxError } from '../errors.js';
-import { parseHostPort } from '../ops/server.js';
+import { toKubeSgxError } from '../errors.js';
+import { healthReply, sendHealthReply, type Readiness } from '../ops/health.js';
+import { listen } from '../ops/listen.js';
 import { silentLogger, type Logger } from '../ops/log.js';
-import { checkCertificatePair, readCertificatePair, watchCertificateFiles, type CertificatePair } from '../ops/tls-reload.js';
+import { loadCertificateFiles } from '../ops/tls-reload.js';
 import { defaultWebhookConfig, type WebhookConfig } from './config.js';
 import { reviewAdmissionWithOutcome, type ReviewKind } from './review.js';
 import { configuredMaxEpcBytes } from './validate.js';
@@ -61,6 +59,8 @@ export interface WebhookServer {
   readonly registry: Registry;
   /** Re-reads the certificate files now; resolves true when a new certificate was installed. */
   reloadCertificates(): Promise<boolean>;
+  /** Not ready while closing or when the serving certificate in use has expired (the API server would refuse it). */
+  ready(): Readiness;
   close(): Promise<void>;
 }
 
@@ -79,20 +79,9 @@ function makeMetrics(registry: Registry) {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05],
       registers: [registry],
     }),
-    reloads: new Counter({
-      name: 'kube_sgx_webhook_certificate_reloads_total',
-      help: 'Serving certificate reloads, by result (ok, error).',
-      labelNames: ['result'] as const,
-      registers: [registry],
-    }),
     buffered: new Gauge({
       name: 'kube_sgx_webhook_review_bytes_buffered',
       help: 'Review body bytes held now over all connections (bounded by the buffer budget).',
-      registers: [registry],
-    }),
-    notAfter: new Gauge({
-      name: 'kube_sgx_webhook_certificate_not_after_seconds',
-      help: 'Expiry of the serving certificate in use (Unix seconds).',
       registers: [registry],
     }),
   };
@@ -108,45 +97,27 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   const maxBodyBytes = opts.maxBodyBytes ?? MAX_REVIEW_BODY_BYTES;
   const budget = new BodyBudget(opts.maxBufferedBytes ?? MAX_BUFFERED_REVIEW_BYTES, metrics.buffered);
 
-  let current: CertificatePair;
-  try {
-    current = await readCertificatePair(opts.tlsCertFile, opts.tlsKeyFile);
-    checkCertificatePair(current);
-  } catch (e) {
-    throw new KubeSgxError('WEBHOOK_TLS_INVALID', `cannot use --tls-cert/--tls-key: ${(e as Error).message}`, { cause: e });
-  }
-  const noteExpiry = (pair: CertificatePair) => {
-    try {
-      metrics.notAfter.set(Math.floor(new Date(new X509Certificate(pair.cert).validTo).getTime() / 1000));
-    } catch {
-      /* a key/cert pair Node accepted but X509Certificate cannot read: leave the gauge */
-    }
-  };
-  noteExpiry(current);
-
-  const server: Server = createServer({ ...current, requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => {
-    handle(req, res).catch((e: unknown) => {
-      // Last resort: handlers answer on their own; this only runs on a bug.
-      log.error({ err: e }, 'webhook handler failed');
-      if (!res.headersSent) sendJson(res, 400, { error: toKubeSgxError(e).toJSON() });
-    });
+  const certificates = await loadCertificateFiles({
+    certFile: opts.tlsCertFile,
+    keyFile: opts.tlsKeyFile,
+    errorCode: 'WEBHOOK_TLS_INVALID',
+    ...(opts.certPollMs !== undefined ? { pollMs: opts.certPollMs } : {}),
+    logger: log,
   });
-  // Idle keep-alive connections are the client's to close. Go's http.DefaultTransport drops them after
-  // 90 s (that the apiserver's webhook client keeps that default is not verified here). With Node's
-  // default 5 s the server can close a connection just as the client reuses it, and the review on it
-  // fails (failurePolicy then decides the pod); Go servers do not close idle connections by default.
-  server.keepAliveTimeout = 120_000;
-  server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
-  server.on('clientError', (_err, socket) => socket.destroy());
+  certificates.exportMetrics(registry, 'kube_sgx_webhook');
+  let closing = false;
+  const ready = (): Readiness => {
+    if (closing) return { ready: false, reason: 'shutting down' };
+    const notAfter = certificates.notAfterSeconds;
+    if (notAfter !== undefined && notAfter * 1000 <= Date.now()) return { ready: false, reason: 'the serving certificate has expired' };
+    return { ready: true };
+  };
+  const health = { registry, ready };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/healthz' || path === '/readyz') return sendText(res, 200, path === '/healthz' ? 'ok\n' : 'ready\n');
-    if (path === '/metrics') {
-      const text = await registry.metrics();
-      res.writeHead(200, { 'content-type': registry.contentType, 'content-length': Buffer.byteLength(text) });
-      return void res.end(text);
-    }
+    const path = (req.url ?? '/').split('?')[0]!;
+    const probe = healthReply(path, health);
+    if (probe) return sendHealthReply(req, res, await probe);
     if (path !== '/mutate' && path !== '/validate') return sendText(res, 404, 'not found\n');
     const endpoint: ReviewKind = path === '/mutate' ? 'mutate' : 'validate';
     if (req.method !== 'POST') return sendText(res, 405, 'use POST with an AdmissionReview\n');
@@ -173,40 +144,36 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     }
   }
 
-  // ---- certificate rotation ----
-  const certificates = watchCertificateFiles({
-    certFile: opts.tlsCertFile,
-    keyFile: opts.tlsKeyFile,
-    current,
-    install: (pair) => server.setSecureContext(pair),
-    ...(opts.certPollMs !== undefined ? { pollMs: opts.certPollMs } : {}),
-    onResult: (result, pair) => {
-      metrics.reloads.inc({ result });
-      if (result === 'ok') noteExpiry(pair);
+  const listening = await listen({
+    address: opts.listen,
+    flag: '--listen',
+    tls: certificates,
+    handler: (req, res) => {
+      handle(req, res).catch((e: unknown) => {
+        // Last resort: handlers answer on their own; this only runs on a bug.
+        log.error({ err: e }, 'webhook handler failed');
+        if (!res.headersSent) sendJson(res, 400, { error: toKubeSgxError(e).toJSON() });
+      });
     },
-    logger: log,
+    // Idle keep-alive connections are the client's to close. Go's http.DefaultTransport drops them after
+    // 90 s (that the apiserver's webhook client keeps that default is not verified here). With Node's
+    // default 5 s the server can close a connection just as the client reuses it, and the review on it
+    // fails (failurePolicy then decides the pod); Go servers do not close idle connections by default.
+    keepAliveTimeoutMs: 120_000,
+    requestTimeoutMs: 10_000,
+    headersTimeoutMs: 10_000,
   });
-
-  const { host, port } = parseHostPort(opts.listen, '--listen');
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address() as AddressInfo;
-  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  listening.server.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'TLS handshake failed'));
+  listening.server.on('clientError', (_err, socket) => socket.destroy());
   return {
-    url: `https://${shownHost}:${addr.port}`,
+    url: listening.url,
     registry,
     reloadCertificates: () => certificates.reload(),
-    close: () =>
-      new Promise<void>((resolve) => {
-        certificates.close();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    ready,
+    close: () => {
+      closing = true;
+      return listening.close();
+    },
   };
 }
 

@@ -17,7 +17,7 @@ import { containerIdentity, filePermissionProblems, imageUserFromDockerfile } fr
 import { buildProgram } from '../../src/cli/main.js';
 import { buildWebhookConfigurations } from '../../src/webhook/manifests.js';
 import { parseSgxResourceList } from '../../src/nodeagent/agent.js';
-import { parseHostPort } from '../../src/ops/server.js';
+import { parseHostPort } from '../../src/ops/listen.js';
 import { parseWebhookConfig } from '../../src/webhook/index.js';
 
 /** The Dockerfile's ENTRYPOINT (`node <script>`) with only Node/V8 flags put between node and the script. */
