@@ -12,6 +12,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KubeSgxError } from '../errors.js';
+import { readCpuidEpc } from './cpuid.js';
 
 export const SGX_DEVICE_PATHS = {
   enclave: ['/dev/sgx_enclave', '/dev/sgx/enclave'],
@@ -40,10 +41,15 @@ export interface SgxInventory {
   provisionDevice: string | null;
   /** `/dev/isgx` (the out-of-tree SGX1 driver without FLC) is present. */
   legacyDriver: boolean;
-  /** EPC per NUMA node; one entry for node 0 when it came from --epc-bytes. */
+  /** EPC per NUMA node; one entry for node 0 when it came from --epc-bytes or CPUID (NUMA node unknown). */
   epcByNuma: EpcNumaNode[];
   epcBytes: number;
-  epcSource: 'sysfs' | 'override' | 'none';
+  /** Where epcBytes came from: --epc-bytes, sysfs sgx_total_bytes, CPUID leaf 0x12 through the cpuid device, or nowhere. */
+  epcSource: 'sysfs' | 'cpuid' | 'override' | 'none';
+  /** The EPC sections CPUID enumerated (base as 0x hex), when epcSource is cpuid. */
+  epcSections?: { base: string; bytes: number }[];
+  /** Host path of the cpuid device read, when epcSource is cpuid. */
+  cpuidDevice?: string;
   /** Host path of aesmd's socket when it exists. */
   aesmdSocket: string | null;
   /** Why SGX (or part of it) is not usable; empty when everything was found. */
@@ -135,13 +141,30 @@ export async function discoverSgx(hostRoot = '/', opts: DiscoverSgxOptions = {})
 
   let epcByNuma: EpcNumaNode[];
   let epcSource: SgxInventory['epcSource'];
+  let cpuidFacts: Pick<SgxInventory, 'epcSections' | 'cpuidDevice'> = {};
   if (opts.epcBytes !== undefined) {
     epcByNuma = opts.epcBytes > 0 ? [{ node: 0, bytes: opts.epcBytes }] : [];
     epcSource = 'override';
   } else {
     epcByNuma = await readEpcSysfs(hostRoot, reasons);
     epcSource = epcByNuma.length > 0 ? 'sysfs' : 'none';
-    if (epcByNuma.length === 0) {
+    // Sysfs wins; CPUID only where a driver is loaded (no device, no use for EPC) and sysfs has nothing.
+    if (epcByNuma.length === 0 && enclaveDevice !== null) {
+      const cpuid = await readCpuidEpc(hostRoot);
+      if (cpuid === null) {
+        reasons.push('EPC size unknown: no sys/devices/system/node/node*/x86/sgx_total_bytes (kernel < 5.17 or out-of-tree driver) and no cpuid device (dev/cpu/N/cpuid: modprobe cpuid, and mount /dev into the pod); pass --epc-bytes');
+      } else if (!cpuid.sgx) {
+        reasons.push(`EPC size unknown: CPUID through ${cpuid.device} does not report SGX (CPUID.(7,0):EBX[2] clear or leaf 0x12 unsupported); pass --epc-bytes`);
+      } else if (cpuid.sections.length === 0) {
+        reasons.push(`EPC size unknown: CPUID leaf 0x12 through ${cpuid.device} enumerates no EPC section (SGX disabled or EPC size 0 in BIOS)${cpuid.note ? `; ${cpuid.note}` : ''}`);
+      } else {
+        const total = cpuid.sections.reduce((n, sec) => n + sec.bytes, 0);
+        epcByNuma = [{ node: 0, bytes: total }];
+        epcSource = 'cpuid';
+        cpuidFacts = { cpuidDevice: cpuid.device, epcSections: cpuid.sections.map((sec) => ({ base: '0x' + sec.base.toString(16), bytes: sec.bytes })) };
+        if (cpuid.note) reasons.push(cpuid.note);
+      }
+    } else if (epcByNuma.length === 0) {
       reasons.push('EPC size unknown: no sys/devices/system/node/node*/x86/sgx_total_bytes (kernel < 5.17 or SGX not initialised); pass --epc-bytes');
     }
   }
@@ -161,6 +184,7 @@ export async function discoverSgx(hostRoot = '/', opts: DiscoverSgxOptions = {})
     epcByNuma,
     epcBytes,
     epcSource,
+    ...cpuidFacts,
     aesmdSocket,
     reasons,
   };

@@ -77,7 +77,8 @@ export interface NodeAgentOptions {
 }
 
 export interface NodeAgentStatus {
-  sgx: { available: boolean; reasons: string[]; inventory: SgxInventory | null };
+  /** epcSource: where the EPC size came from (sysfs, cpuid, override = --epc-bytes, none). */
+  sgx: { available: boolean; epcSource: SgxInventory['epcSource']; reasons: string[]; inventory: SgxInventory | null };
   plugins: (PluginRegistrationStatus & { reason?: string })[];
   epcMib?: { availableUnits: number; advertisedUnits: number; capReason?: string };
   kubeletRestarts: number;
@@ -124,7 +125,7 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
     if (reasons !== lastReasons) {
       lastReasons = reasons;
       if (next.enclaveDevice === null) log.warn({ hostRoot, reasons: next.reasons }, 'no SGX on this node: advertising an empty inventory; will keep looking');
-      else log.info({ enclave: next.enclaveDevice, provision: next.provisionDevice, epcBytes: next.epcBytes, aesmd: next.aesmdSocket, reasons: next.reasons }, 'SGX discovered');
+      else log.info({ enclave: next.enclaveDevice, provision: next.provisionDevice, epcBytes: next.epcBytes, epcSource: next.epcSource, aesmd: next.aesmdSocket, reasons: next.reasons }, 'SGX discovered');
       if (next.enclaveDevice !== null && next.aesmdSocket === null) {
         log.warn('no aesmd socket at /var/run/aesmd/aesm.socket: out-of-process quoting (SGX_AESM_ADDR) unavailable until the quote helper runs');
       }
@@ -208,7 +209,7 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
   const status = (): NodeAgentStatus => {
     const layout = epcPlugin?.layout;
     return {
-      sgx: { available: inv?.enclaveDevice != null, reasons: inv?.reasons ?? [], inventory: inv },
+      sgx: { available: inv?.enclaveDevice != null, epcSource: inv?.epcSource ?? 'none', reasons: inv?.reasons ?? [], inventory: inv },
       plugins: mgr.status().map((s) => {
         const reason = plugins.find((p) => p.resourceName === s.resource)?.reason();
         return reason ? { ...s, reason } : s;
