@@ -24,6 +24,24 @@ export const KNOWN_INTEL_RESOURCES: readonly string[] = [
   'sgx.intel.com/registration',
 ];
 export const QUOTE_PROVIDER_ANNOTATION = 'kube-sgx.io/quote-provider';
+/** Intel's webhook annotation (intel-device-plugins-for-kubernetes pkg/webhooks/sgx), same values. */
+export const INTEL_QUOTE_PROVIDER_ANNOTATION = 'sgx.intel.com/quote-provider';
+/** The container name Intel's webhook treats as aesmd itself (its sidecar and DaemonSet layouts). */
+export const AESMD_CONTAINER_NAME = 'aesmd';
+
+/**
+ * The pod's quote provider: kube-sgx's annotation when present (it is
+ * validated; a typo is denied), else Intel's (not validated: Intel's webhook
+ * ignores values it does not know, and so does this one).
+ */
+export function quoteProviderOf(annotations: Record<string, string> | undefined): { value: string; annotation: string } | undefined {
+  if (!annotations) return undefined;
+  for (const annotation of [QUOTE_PROVIDER_ANNOTATION, INTEL_QUOTE_PROVIDER_ANNOTATION]) {
+    const value = annotations[annotation];
+    if (typeof value === 'string' && Object.hasOwn(annotations, annotation)) return { value, annotation };
+  }
+  return undefined;
+}
 export const EPC_NAMES = [EPC_RESOURCE, LEGACY_EPC_RESOURCE] as const;
 export type EpcResourceName = (typeof EPC_NAMES)[number];
 
@@ -70,6 +88,7 @@ export const webhookConfigSchema = z
     namespace: z.string().min(1).default('kube-sgx'),
     aesmd: z
       .object({
+        /** Host directory of the socket: mounted only into Intel's aesmd DaemonSet layout (the pod that creates the socket). */
         hostPath: z.string().startsWith('/').default('/var/run/aesmd'),
         mountPath: z.string().startsWith('/').default('/var/run/aesmd'),
         volumeName: z.string().min(1).default('aesmd-socket'),

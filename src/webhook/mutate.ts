@@ -16,12 +16,13 @@
  */
 import { KubeSgxError } from '../errors.js';
 import {
+  AESMD_CONTAINER_NAME,
   ENCLAVE_RESOURCE,
   EPC_NAMES,
   EPC_RESOURCE,
   LEGACY_EPC_RESOURCE,
   PROVISION_RESOURCE,
-  QUOTE_PROVIDER_ANNOTATION,
+  quoteProviderOf,
   type WebhookConfig,
 } from './config.js';
 import { analyzePod, readPod, type ContainerSgx, type NodeSelectorRequirement, type Pod, type Toleration } from './pod.js';
@@ -66,7 +67,7 @@ export function mutatePod(podObject: unknown, config: WebhookConfig): JsonPatchO
   }
   if (sgx.epcContainers.length === 0) return [];
   const ops: JsonPatchOp[] = [];
-  const provider = pod.metadata?.annotations?.[QUOTE_PROVIDER_ANNOTATION];
+  const provider = quoteProviderOf(pod.metadata?.annotations)?.value;
   const requested = new Set<string>();
 
   for (const c of sgx.epcContainers) {
@@ -143,18 +144,33 @@ function epcAmount(name: string, bytes: bigint): string {
   return name === EPC_RESOURCE ? formatBinarySI(bytes) : ceilDiv(bytes, MIB).toString();
 }
 
+/**
+ * Out-of-process quoting through aesmd (or kube-sgx's quote helper, which
+ * speaks its protocol). Every EPC container gets SGX_AESM_ADDR=1. Where the
+ * socket comes from depends on where aesmd runs, as in Intel's webhook:
+ *
+ * - on the node (the usual case): from the device plugin's Allocate response
+ *   for the enclave device, which bind-mounts the socket directory — the pod
+ *   gets no volume, so it stays within Pod Security "baseline";
+ * - in the pod, as a container named "aesmd" beside other EPC containers
+ *   (Intel's sidecar layout): an in-memory emptyDir shared by all of them;
+ * - the pod is aesmd itself (one EPC container named "aesmd", Intel's aesmd
+ *   DaemonSet): the host directory, where it creates the socket for the node.
+ */
 function addAesmd(pod: Pod, epcContainers: ContainerSgx[], config: WebhookConfig, ops: JsonPatchOp[]): void {
   const { hostPath, mountPath, volumeName } = config.aesmd;
+  const hasAesmd = epcContainers.some((c) => c.list === 'containers' && c.name === AESMD_CONTAINER_NAME);
+  const layout: 'node' | 'sidecar' | 'daemon' = !hasAesmd ? 'node' : epcContainers.length >= 2 ? 'sidecar' : 'daemon';
   const volumes = pod.spec.volumes ?? [];
-  const existing = volumes.find((v) => v.name === volumeName) ?? volumes.find((v) => v.hostPath?.path === hostPath);
-  const name = existing?.name ?? volumeName;
+  // A volume the user already named so is theirs: mount it as it is.
+  const existing = volumes.find((v) => v.name === volumeName);
   let needVolume = false;
   for (const c of epcContainers) {
     const mounts = c.container.volumeMounts;
-    if (!mounts?.some((m) => m.mountPath === mountPath)) {
-      // A mount at that path under another name means the user wired it themselves.
+    // A mount at that path under another name means the user wired it themselves.
+    if (layout !== 'node' && !mounts?.some((m) => m.mountPath === mountPath)) {
       needVolume = true;
-      const mount = { name, mountPath };
+      const mount = { name: volumeName, mountPath };
       if (mounts) ops.push({ op: 'add', path: jsonPointer('spec', c.list, c.index, 'volumeMounts', '-'), value: mount });
       else ops.push({ op: 'add', path: jsonPointer('spec', c.list, c.index, 'volumeMounts'), value: [mount] });
     }
@@ -166,7 +182,10 @@ function addAesmd(pod: Pod, epcContainers: ContainerSgx[], config: WebhookConfig
     }
   }
   if (needVolume && !existing) {
-    const v = { name: volumeName, hostPath: { path: hostPath, type: 'DirectoryOrCreate' } };
+    const v =
+      layout === 'sidecar'
+        ? { name: volumeName, emptyDir: { medium: 'Memory' } }
+        : { name: volumeName, hostPath: { path: hostPath, type: 'DirectoryOrCreate' } };
     if (pod.spec.volumes) ops.push({ op: 'add', path: '/spec/volumes/-', value: v });
     else ops.push({ op: 'add', path: '/spec/volumes', value: [v] });
   }

@@ -11,6 +11,7 @@ import {
   EPC_RESOURCE,
   PROVISION_RESOURCE,
   QUOTE_PROVIDER_ANNOTATION,
+  quoteProviderOf,
   type WebhookConfig,
 } from './config.js';
 import { analyzePod, describeContainer, readPod, type PodProblem } from './pod.js';
@@ -42,7 +43,10 @@ export function validatePod(podObject: unknown, config: WebhookConfig, ctx: Vali
   const warnings: string[] = [];
   const names = new Set(sgx.containers.map((c) => c.name));
 
-  const provider = pod.metadata?.annotations?.[QUOTE_PROVIDER_ANNOTATION];
+  // Only kube-sgx's own annotation is checked: Intel's webhook ignores a value it does not know, so
+  // denying one here would refuse pods that Intel's stack admits.
+  const chosen = quoteProviderOf(pod.metadata?.annotations);
+  const provider = chosen?.annotation === QUOTE_PROVIDER_ANNOTATION ? chosen.value : undefined;
   if (provider !== undefined && provider !== 'aesmd') {
     const named = sgx.containers.find((c) => c.name === provider);
     if (!named) {

@@ -116,19 +116,19 @@ describe('mutatePod: init containers and totals', () => {
 
 describe('mutatePod: quote provider', () => {
   const aesmd = { 'kube-sgx.io/quote-provider': 'aesmd' };
-  test('aesmd: hostPath volume, mount and SGX_AESM_ADDR=1 in every EPC container (init included)', () => {
+  test('aesmd: SGX_AESM_ADDR=1 in every EPC container (init included), no volume: the socket comes from the device plugin', () => {
     const p = pod([container('app', { [EPC]: '4Mi' }), container('web')], { annotations: aesmd, init: [container('init', { [EPC]: '1Mi' })] });
     const { out } = mutateAndApply(p, cfg);
-    assert.deepEqual(spec(out).volumes, [{ name: 'aesmd-socket', hostPath: { path: '/var/run/aesmd', type: 'DirectoryOrCreate' } }]);
+    assert.equal(spec(out).volumes, undefined);
     for (const c of [(spec(out).containers as Obj[])[0]!, (spec(out).initContainers as Obj[])[0]!]) {
-      assert.deepEqual(c.volumeMounts, [{ name: 'aesmd-socket', mountPath: '/var/run/aesmd' }]);
+      assert.equal(c.volumeMounts, undefined);
       assert.deepEqual(c.env, [{ name: 'SGX_AESM_ADDR', value: '1' }]);
     }
     const web = (spec(out).containers as Obj[])[1]!;
     assert.equal(web.env, undefined);
     assert.equal(web.volumeMounts, undefined);
   });
-  test('aesmd: existing env, mounts and volumes are appended to, never replaced', () => {
+  test('aesmd: existing env is appended to, mounts and volumes left as they are', () => {
     const p = pod(
       [container('app', { [EPC]: '4Mi' }, undefined, { env: [{ name: 'A', value: 'b' }], volumeMounts: [{ name: 'data', mountPath: '/data' }] })],
       { annotations: aesmd, spec: { volumes: [{ name: 'data', emptyDir: {} }] } },
@@ -136,12 +136,12 @@ describe('mutatePod: quote provider', () => {
     const { out } = mutateAndApply(p, cfg);
     const c = (spec(out).containers as Obj[])[0]!;
     assert.deepEqual(c.env, [{ name: 'A', value: 'b' }, { name: 'SGX_AESM_ADDR', value: '1' }]);
-    assert.deepEqual(c.volumeMounts, [{ name: 'data', mountPath: '/data' }, { name: 'aesmd-socket', mountPath: '/var/run/aesmd' }]);
-    assert.equal((spec(out).volumes as Obj[]).length, 2);
+    assert.deepEqual(c.volumeMounts, [{ name: 'data', mountPath: '/data' }]);
+    assert.equal((spec(out).volumes as Obj[]).length, 1);
   });
   test('aesmd: a user value for SGX_AESM_ADDR and their own socket volume are kept', () => {
     const p = pod(
-      [container('app', { [EPC]: '4Mi' }, undefined, { env: [{ name: 'SGX_AESM_ADDR', value: 'custom' }] })],
+      [container('app', { [EPC]: '4Mi' }, undefined, { env: [{ name: 'SGX_AESM_ADDR', value: 'custom' }], volumeMounts: [{ name: 'my-aesmd', mountPath: '/var/run/aesmd' }] })],
       { annotations: aesmd, spec: { volumes: [{ name: 'my-aesmd', hostPath: { path: '/var/run/aesmd' } }] } },
     );
     const { out } = mutateAndApply(p, cfg);
