@@ -69,16 +69,17 @@ describe('example workloads', () => {
     assert.equal(validation.allowed, true, JSON.stringify(validation));
   });
 
-  test('out-of-process app: SGX_AESM_ADDR="1" and the aesmd mount exactly once, no provision device', () => {
+  test('out-of-process app: SGX_AESM_ADDR="1" exactly once, no aesmd volume (the node agent mounts the socket), no provision device', () => {
     const dep = loadYamlObjects(join(examples, 'out-of-process-quoting.yaml'))[0];
     const { mutated, validation } = admit(dep);
     const c = containersOf((mutated as { spec: Record<string, unknown> }).spec)[0] as {
       env: { name: string; value: string }[];
-      volumeMounts: { mountPath: string }[];
+      volumeMounts?: { mountPath: string }[];
       resources: { limits: Record<string, string> };
     };
     assert.deepEqual(c.env.filter((e) => e.name === 'SGX_AESM_ADDR'), [{ name: 'SGX_AESM_ADDR', value: '1' }]);
-    assert.equal(c.volumeMounts.filter((m) => m.mountPath === '/var/run/aesmd').length, 1);
+    assert.equal(c.volumeMounts, undefined);
+    assert.equal((mutated as { spec: { volumes?: unknown } }).spec.volumes, undefined, 'no hostPath volume: Pod Security baseline');
     assert.equal(c.resources.limits['sgx.intel.com/provision'], undefined);
     assert.equal(c.resources.limits['sgx.intel.com/enclave'], '1');
     assert.equal(validation.allowed, true, JSON.stringify(validation));
