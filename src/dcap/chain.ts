@@ -7,7 +7,7 @@
 import { KubeSgxError } from '../errors.js';
 import { pemCertificates } from './pem.js';
 import { isTrustedRoot, rootSelfSignatureValid, type TrustAnchors } from './trust.js';
-import { KEY_USAGE, bytesEqual, issuedBy, parseCertificate, verifyDerSignature, type Certificate, type CertificateCache, type Crl } from './x509.js';
+import { KEY_USAGE, bytesEqual, issuedBy, missingIntelExtensions, parseCertificate, verifyDerSignature, type Certificate, type CertificateCache, type Crl } from './x509.js';
 import type { TimeWindow } from './time.js';
 
 export type ChainKind = 'PCK' | 'PCK_CRL' | 'TCB_INFO' | 'QE_IDENTITY';
@@ -82,6 +82,8 @@ export function checkChain(certs: Certificate[], kind: ChainKind, trust: TrustAn
   for (let i = 0; i < path.length; i++) {
     const cert = path[i];
     const isLeaf = i === path.length - 1;
+    const missing = missingIntelExtensions(cert);
+    if (missing.length > 0) invalid(`"${cert.subjectCn}" lacks extensions Intel requires in every certificate: ${missing.join(', ')}`);
     if (i > 0 && !issuedBy(cert, path[i - 1])) {
       invalid(`signature of "${cert.subjectCn}" by "${path[i - 1].subjectCn}" is invalid`);
     }

@@ -6,7 +6,7 @@
  */
 import { KubeSgxError } from '../errors.js';
 import { certToDer } from './pem.js';
-import { parseCertificate, verifyDerSignature, type Certificate } from './x509.js';
+import { missingIntelExtensions, parseCertificate, verifyDerSignature, type Certificate } from './x509.js';
 
 /** SHA-256 of the Intel SGX Root CA's DER (serial 22650CD6…2706AC, valid 2018-05-21 – 2049-12-31). */
 export const INTEL_SGX_ROOT_CA_SHA256 = '44A0196B2B99F889B8E149E95B807A350E7424964399E885A7CBB8CCFAB674D3';
@@ -25,6 +25,10 @@ export function trustAnchors(roots?: ReadonlyArray<string | Uint8Array>): TrustA
   if (!roots || roots.length === 0) return INTEL_TRUST;
   const fps = roots.map((r, i) => {
     const cert = parseCertificate(certToDer(r, `trustedRoots[${i}]`));
+    const missing = missingIntelExtensions(cert);
+    if (missing.length > 0) {
+      throw new KubeSgxError('TRUSTED_ROOT_INVALID', `trustedRoots[${i}] lacks extensions Intel's QVL requires in every certificate: ${missing.join(', ')}`, { path: ['trustedRoots', i] });
+    }
     if (!cert.isCa || !rootSelfSignatureValid(cert)) {
       throw new KubeSgxError('TRUSTED_ROOT_INVALID', `trustedRoots[${i}] is not a self-signed CA certificate`, { path: ['trustedRoots', i] });
     }

@@ -15,6 +15,26 @@ const OID_KEY_USAGE = '2.5.29.15';
 const OID_AKI = '2.5.29.35';
 const OID_CRL_NUMBER = '2.5.29.20';
 
+/**
+ * The extensions Intel's QVL requires in every certificate it parses, the trusted
+ * root included (REQUIRED_X509_EXTENSIONS, enforced when a certificate is parsed):
+ * a chain without one of them is refused there, so it is refused here too.
+ */
+export const INTEL_REQUIRED_EXTENSIONS = {
+  authorityKeyIdentifier: '2.5.29.35',
+  cRLDistributionPoints: '2.5.29.31',
+  subjectKeyIdentifier: '2.5.29.14',
+  keyUsage: OID_KEY_USAGE,
+  basicConstraints: OID_BASIC_CONSTRAINTS,
+} as const;
+
+/** Names of the Intel-required extensions `cert` lacks (empty when it has all five). */
+export function missingIntelExtensions(cert: Pick<Certificate, 'extensions'>): string[] {
+  return Object.entries(INTEL_REQUIRED_EXTENSIONS)
+    .filter(([, oid]) => !cert.extensions.has(oid))
+    .map(([name]) => name);
+}
+
 export const KEY_USAGE = { digitalSignature: 0x80, nonRepudiation: 0x40, keyCertSign: 0x04, cRLSign: 0x02 } as const;
 
 export interface Extension {

@@ -39,9 +39,9 @@ export function deriveP256Key(master: Uint8Array, label: string): KeyObject {
   });
 }
 
-/** A positive 16-byte certificate serial (hex) for `label`. */
+/** A positive 20-byte certificate serial (hex) for `label`: Intel's serials are 20 bytes. */
 export function deriveSerial(master: Uint8Array, label: string): string {
-  const b = derive(master, `serial:${label}`, 16);
+  const b = derive(master, `serial:${label}`, 20);
   b[0] = (b[0] & 0x7f) | 0x40; // positive, no leading zero byte
   return b.toString('hex');
 }

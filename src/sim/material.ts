@@ -11,10 +11,16 @@ import { parseCollateral, type Collateral } from '../dcap/collateral.js';
 import { SGX_TYPE } from '../sgx/pck-extensions.js';
 import { SIM_CPU_SVN, SIM_FMSPC, SIM_PCE_ID, SIM_PCK_TCB, type TcbScenario } from './identity.js';
 import { derive, deriveP256Key, deriveSerial, masterSecret, seedFingerprint } from './keys.js';
-import { DETERMINISTIC_CRYPTO, SUBJECTS, certPem, issueCertificate, issueCrl, pckExtensionValue } from './pki.js';
+import { DETERMINISTIC_CRYPTO, SIM_CRL_URLS, SUBJECTS, certPem, issueCertificate, issueCrl, pckExtensionValue } from './pki.js';
 import { isoSeconds, qeIdentityJson, signJsonText, tcbInfoJson } from './tcb-json.js';
 
-export const PLATFORM_FORMAT_VERSION = 1;
+/**
+ * 2: certificates carry the five extensions Intel's QVL requires (CRL Distribution
+ * Points added), 20-byte serials, UTF8String names. A version-1 platform's chain is
+ * refused by Intel's QVL and by the verifier, and its keys are kept, so it is refused
+ * on load rather than silently re-certified under a new root.
+ */
+export const PLATFORM_FORMAT_VERSION = 2;
 
 /** platform.json */
 export interface PlatformMeta {
@@ -88,10 +94,11 @@ export async function createMaterial(opts: { seed?: string; scenario: TcbScenari
   const crypto = seeded ? DETERMINISTIC_CRYPTO : undefined;
   const notBefore = seeded ? SEEDED_NOT_BEFORE : wholeSecond(opts.now.getTime() - BACKDATE_MS);
   const until = (years: number) => (seeded ? SEEDED_NOT_AFTER : wholeSecond(notBefore.getTime() + years * YEAR));
-  const root = await issueCertificate({ subject: SUBJECTS.root, serial: deriveSerial(master, 'root-ca'), notBefore, notAfter: until(20), key: keys.root, ca: { pathLength: 1 }, crypto });
+  const root = await issueCertificate({ subject: SUBJECTS.root, serial: deriveSerial(master, 'root-ca'), crlUrl: SIM_CRL_URLS.rootCa, notBefore, notAfter: until(20), key: keys.root, ca: { pathLength: 1 }, crypto });
   const pckCa = await issueCertificate({
     subject: SUBJECTS.pckCa,
     serial: deriveSerial(master, 'pck-processor-ca'),
+    crlUrl: SIM_CRL_URLS.rootCa,
     notBefore,
     notAfter: until(15),
     key: keys.pckCa,
@@ -108,10 +115,11 @@ export async function createMaterial(opts: { seed?: string; scenario: TcbScenari
     fmspc: Buffer.from(SIM_FMSPC, 'hex'),
     sgxType: SGX_TYPE.STANDARD,
   });
-  const pck = await issueCertificate({ subject: SUBJECTS.pck, serial: deriveSerial(master, 'pck'), notBefore, notAfter: until(10), key: keys.pck, issuer: { cert: pckCa, key: keys.pckCa }, sgxExtension, crypto });
+  const pck = await issueCertificate({ subject: SUBJECTS.pck, serial: deriveSerial(master, 'pck'), crlUrl: SIM_CRL_URLS.pckProcessor, notBefore, notAfter: until(10), key: keys.pck, issuer: { cert: pckCa, key: keys.pckCa }, sgxExtension, crypto });
   const tcbSigning = await issueCertificate({
     subject: SUBJECTS.tcbSigning,
     serial: deriveSerial(master, 'tcb-signing'),
+    crlUrl: SIM_CRL_URLS.rootCa,
     notBefore,
     notAfter: until(10),
     key: keys.tcbSigning,

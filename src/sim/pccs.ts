@@ -8,6 +8,7 @@
  *   GET /sgx/certification/v4/pckcrl?ca=processor[&encoding=der|pem]
  *                                                hex of DER (PCCS default), DER or PEM   SGX-PCK-CRL-Issuer-Chain
  *   GET /sgx/certification/v4/rootcacrl          hex of DER (PCCS)
+ *   GET /IntelSGXRootCA.der                      DER: the root-issued certificates' CRL Distribution Point
  *   GET /sgx/certification/v4/pckcert?…          PEM leaf   SGX-PCK-Certificate-Issuer-Chain, SGX-TCBm,
  *                                                SGX-FMSPC, SGX-PCK-Certificate-CA-Type
  *
@@ -20,6 +21,7 @@ import { KubeSgxError } from '../errors.js';
 import { listen, parseHostPort, type Listening } from '../ops/listen.js';
 import { SIM_CPU_SVN, SIM_PCK_TCB } from './identity.js';
 import type { SimPlatform } from './platform.js';
+import { SIM_CRL_PATHS } from './pki.js';
 
 export interface SimPccsOptions {
   platform: SimPlatform;
@@ -81,6 +83,8 @@ function route(platform: SimPlatform, path: string, q: URLSearchParams): Reply {
     }
     case `${V4}/rootcacrl`:
       return { status: 200, type: 'text/plain', body: c.root_ca_crl };
+    case SIM_CRL_PATHS.rootCa:
+      return { status: 200, type: 'application/pkix-crl', body: Buffer.from(c.root_ca_crl, 'hex') };
     case `${V4}/pckcert`: {
       const blocks = pemBlocks(c.pck_crl_issuer_chain);
       const pcesvn = Buffer.alloc(2);

@@ -10,6 +10,16 @@
  * root's fingerprint anyway, and only when the simulated root is passed
  * explicitly. Certificates and CRLs are built with @peculiar/x509 on Node's
  * WebCrypto.
+ *
+ * Structure is Intel's, field by field (compared with the production chain in
+ * the real quotes, test/sim/pki-structure.test.ts): UTF8String names with a
+ * PrintableString country; 20-byte serials; the extensions in Intel's order —
+ * Authority Key Identifier (key id only), CRL Distribution Points (one URI),
+ * Subject Key Identifier, Key Usage (critical), Basic Constraints (critical),
+ * then the SGX extension on the PCK leaf. Intel's QVL refuses any certificate
+ * without the first five. CRL DP URIs have Intel's form but point at the
+ * simulated PCCS's default address (`kube-sgx sim pccs` serves both paths), never
+ * at Intel, whose CRLs a simulated chain must not be checked against.
  */
 // @peculiar/x509 needs the Reflect metadata polyfill loaded before it (tsyringe).
 import 'reflect-metadata';
@@ -36,10 +46,37 @@ export const SUBJECTS = {
   tcbSigning: dn('Intel SGX TCB Signing'),
 } as const;
 
+const NAME_OIDS: Record<string, string> = { CN: '2.5.4.3', OU: '2.5.4.11', O: '2.5.4.10', L: '2.5.4.7', ST: '2.5.4.8', C: '2.5.4.6' };
+
+/** A subject as Intel encodes it: UTF8String values, PrintableString for the country. */
+export function intelName(text: string): x509.Name {
+  const rdns = text.split(', ').map((part) => {
+    const eq = part.indexOf('=');
+    const oid = NAME_OIDS[part.slice(0, eq)];
+    if (!oid) throw new Error(`unsupported name attribute in ${JSON.stringify(part)}`);
+    const value = part.slice(eq + 1);
+    return { [oid]: [oid === NAME_OIDS.C ? { printableString: value } : { utf8String: value }] };
+  });
+  return new x509.Name(rdns);
+}
+
+/** Where `kube-sgx sim pccs` listens by default; the CRL Distribution Points of simulated certificates point there. */
+export const SIM_PCCS_DEFAULT_URL = 'http://127.0.0.1:8081';
+/** Paths of the CRL Distribution Points, as Intel's: the root CA CRL file, and the PCS PCK CRL query. */
+export const SIM_CRL_PATHS = {
+  rootCa: '/IntelSGXRootCA.der',
+  pckProcessor: '/sgx/certification/v4/pckcrl?ca=processor&encoding=der',
+} as const;
+export const SIM_CRL_URLS = {
+  rootCa: SIM_PCCS_DEFAULT_URL + SIM_CRL_PATHS.rootCa,
+  pckProcessor: SIM_PCCS_DEFAULT_URL + SIM_CRL_PATHS.pckProcessor,
+} as const;
+
 const KU = x509.KeyUsageFlags;
 
 export interface CertSpec {
   subject: string;
+  /** hex, 20 bytes as Intel's */
   serial: string;
   notBefore: Date;
   notAfter: Date;
@@ -47,6 +84,8 @@ export interface CertSpec {
   /** undefined for the self-signed root */
   issuer?: { cert: x509.X509Certificate; key: KeyObject };
   ca?: { pathLength: number };
+  /** URI of the CRL that lists this certificate (the issuer's CRL) */
+  crlUrl: string;
   /** DER of the SGX extension value (PCK leaf only) */
   sgxExtension?: Uint8Array;
   /** WebCrypto provider (default Node's; DETERMINISTIC_CRYPTO for seeded platforms) */
@@ -58,18 +97,21 @@ export async function issueCertificate(spec: CertSpec): Promise<x509.X509Certifi
   const crypto = spec.crypto ?? nodeCrypto;
   const keys = await webKeyPair(spec.key);
   const signer = spec.issuer ? await webKeyPair(spec.issuer.key) : keys;
+  // Intel's order and criticality (AKI, CRL DP, SKI, KU critical, BC critical[, SGX]).
   const extensions: x509.Extension[] = [
-    spec.ca ? new x509.BasicConstraintsExtension(true, spec.ca.pathLength, true) : new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(spec.ca ? KU.keyCertSign | KU.cRLSign : KU.digitalSignature | KU.nonRepudiation, true),
-    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
     await x509.AuthorityKeyIdentifierExtension.create(signer.publicKey, false, crypto),
+    new x509.CRLDistributionPointsExtension([spec.crlUrl], false),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+    new x509.KeyUsagesExtension(spec.ca ? KU.keyCertSign | KU.cRLSign : KU.digitalSignature | KU.nonRepudiation, true),
+    spec.ca ? new x509.BasicConstraintsExtension(true, spec.ca.pathLength, true) : new x509.BasicConstraintsExtension(false, undefined, true),
   ];
   if (spec.sgxExtension) extensions.push(new x509.Extension(SGX_EXTENSION_OID, false, spec.sgxExtension));
+  const subject = intelName(spec.subject);
   return x509.X509CertificateGenerator.create(
     {
       serialNumber: spec.serial,
-      subject: spec.subject,
-      issuer: spec.issuer ? spec.issuer.cert.subjectName : spec.subject,
+      subject,
+      issuer: spec.issuer ? spec.issuer.cert.subjectName : subject,
       notBefore: spec.notBefore,
       notAfter: spec.notAfter,
       publicKey: keys.publicKey,

@@ -125,6 +125,9 @@ export async function loadPlatform(dir: string): Promise<{ material: PlatformMat
   const r = MetaSchema.safeParse(metaJson);
   if (!r.success) corrupt(metaFile, `${r.error.issues[0].path.join('.') || '(root)'}: ${r.error.issues[0].message}`);
   const meta = r.data as PlatformMeta;
+  if (meta.version === 1) {
+    corrupt(metaFile, `format version 1 (an older kube-sgx): its certificates lack the CRL Distribution Points Intel's QVL and the verifier require; remove the directory to create a version ${PLATFORM_FORMAT_VERSION} platform`);
+  }
   if (meta.version !== PLATFORM_FORMAT_VERSION) corrupt(metaFile, `format version ${meta.version} is not supported (expected ${PLATFORM_FORMAT_VERSION})`);
 
   const key = async (name: string) => parseKey(join(dir, name), await readText(dir, name));

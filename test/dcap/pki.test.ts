@@ -81,6 +81,25 @@ describe('revocation via CRLs built in the test', () => {
   });
 });
 
+describe("the five extensions Intel's QVL requires in every certificate (REQUIRED_X509_EXTENSIONS)", () => {
+  // Intel refuses a chain in which any certificate lacks one of them; so must kube-sgx, also under a custom root.
+  const EXTENSIONS = {
+    authorityKeyIdentifier: '2.5.29.35',
+    cRLDistributionPoints: '2.5.29.31',
+    subjectKeyIdentifier: '2.5.29.14',
+    keyUsage: '2.5.29.15',
+    basicConstraints: '2.5.29.19',
+  };
+  // the code of the first check that meets the certificate: the trusted root is refused when it is loaded,
+  // the PCK CA in the PCK chain (checked before the collateral), the TCB signer in the TCB Info chain
+  const where = { root: 'TRUSTED_ROOT_INVALID', ca: 'PCK_CHAIN_INVALID', pck: 'PCK_CHAIN_INVALID', tcb: 'TCB_INFO_CHAIN_INVALID' } as const;
+  for (const [cert, code] of Object.entries(where) as [keyof typeof where, string][]) {
+    for (const [name, oid] of Object.entries(EXTENSIONS)) {
+      test(`${cert} without ${name} → ${code}`, async () => rejectsWith({ omitExtension: { cert, oid } }, code, name));
+    }
+  }
+});
+
 describe('CA constraints', () => {
   test('an intermediate without the CA flag → PCK_CHAIN_INVALID', async () => rejectsWith({ caIsNotCa: true }, 'PCK_CHAIN_INVALID', 'not a CA'));
   test('root pathLenConstraint 0 with an intermediate below → PCK_CHAIN_INVALID', async () => rejectsWith({ rootPathLen: 0 }, 'PCK_CHAIN_INVALID', 'pathLenConstraint'));

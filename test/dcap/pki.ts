@@ -42,6 +42,8 @@ export interface ForgeOptions {
   caIsNotCa?: boolean;
   rootPathLen?: number;
   omitCrlNumber?: boolean;
+  /** leave one of the five extensions Intel requires out of one certificate */
+  omitExtension?: { cert: 'root' | 'ca' | 'pck' | 'tcb'; oid: string };
   /** re-encode the SGX sample as quote version 4 or 5 (default: 3, as the original) */
   quoteVersion?: 3 | 4 | 5;
   /** edits of the parsed TCB Info / QE Identity JSON before signing */
@@ -81,17 +83,32 @@ export class TestPki {
     return new TestPki({ root, ca, pck, tcb, att });
   }
 
-  private async cert(subject: string, issuer: string, key: CryptoKeyPair, signer: CryptoKeyPair, serial: string, now: Date, exts: x509.Extension[]): Promise<x509.X509Certificate> {
+  /** Intel's five extensions (AKI, CRL DP, SKI, then `exts`: key usage and basic constraints[, SGX]), less `omit`. */
+  private async cert(
+    subject: string,
+    issuer: string,
+    key: CryptoKeyPair,
+    signer: CryptoKeyPair,
+    serial: string,
+    validity: { notBefore: Date; notAfter: Date },
+    exts: x509.Extension[],
+    omit?: string,
+  ): Promise<x509.X509Certificate> {
+    const all = [
+      await aki(signer.publicKey),
+      new x509.CRLDistributionPointsExtension(['https://pcs.invalid/crl.der']),
+      await x509.SubjectKeyIdentifierExtension.create(key.publicKey),
+      ...exts,
+    ];
     return x509.X509CertificateGenerator.create({
       serialNumber: serial,
       subject,
       issuer,
-      notBefore: new Date(now.getTime() - 365 * DAY),
-      notAfter: new Date(now.getTime() + 365 * DAY),
+      ...validity,
       publicKey: key.publicKey,
       signingKey: signer.privateKey,
       signingAlgorithm: ALG,
-      extensions: [...exts, await aki(signer.publicKey), await x509.SubjectKeyIdentifierExtension.create(key.publicKey)],
+      extensions: all.filter((e) => e.type !== omit),
     });
   }
 
@@ -99,8 +116,8 @@ export class TestPki {
     const k = this.keys;
     const now = o.now;
     const caExt = (ca: boolean, pathLen?: number) => [
-      new x509.BasicConstraintsExtension(ca, pathLen, true),
       new x509.KeyUsagesExtension(ca ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.nonRepudiation, true),
+      new x509.BasicConstraintsExtension(ca, pathLen, true),
     ];
     const realCol = phalaCollateral('sample/sgx_quote_collateral.json');
     const realQuote = parseQuote(readVector('phala-dcap-qvl/sample/sgx_quote'));
@@ -109,20 +126,13 @@ export class TestPki {
     const sgxExt = parseCertificate(realLeafDer).extensions.get(SGX_EXT);
     if (!sgxExt) throw new Error('sample PCK has no SGX extension');
 
-    const root = await x509.X509CertificateGenerator.create({
-      serialNumber: '01',
-      subject: NAMES.root,
-      issuer: NAMES.root,
-      notBefore: new Date(now.getTime() - 3650 * DAY),
-      notAfter: new Date(now.getTime() + 3650 * DAY),
-      publicKey: k.root.publicKey,
-      signingKey: k.root.privateKey,
-      signingAlgorithm: ALG,
-      extensions: [...caExt(true, o.rootPathLen ?? 1), await x509.SubjectKeyIdentifierExtension.create(k.root.publicKey)],
-    });
-    const ca = await this.cert(NAMES.ca, NAMES.root, k.ca, k.root, '0a', now, o.caIsNotCa ? caExt(false) : caExt(true, 0));
-    const pck = await this.cert(NAMES.pck, NAMES.ca, k.pck, k.ca, '0b', now, [...caExt(false), new x509.Extension(SGX_EXT, false, Buffer.from(sgxExt.value))]);
-    const tcb = await this.cert(NAMES.tcb, NAMES.root, k.tcb, k.root, '0c', now, caExt(false));
+    const omit = (c: 'root' | 'ca' | 'pck' | 'tcb') => (o.omitExtension?.cert === c ? o.omitExtension.oid : undefined);
+    const year = { notBefore: new Date(now.getTime() - 365 * DAY), notAfter: new Date(now.getTime() + 365 * DAY) };
+    const decade = { notBefore: new Date(now.getTime() - 3650 * DAY), notAfter: new Date(now.getTime() + 3650 * DAY) };
+    const root = await this.cert(NAMES.root, NAMES.root, k.root, k.root, '01', decade, caExt(true, o.rootPathLen ?? 1), omit('root'));
+    const ca = await this.cert(NAMES.ca, NAMES.root, k.ca, k.root, '0a', year, o.caIsNotCa ? caExt(false) : caExt(true, 0), omit('ca'));
+    const pck = await this.cert(NAMES.pck, NAMES.ca, k.pck, k.ca, '0b', year, [...caExt(false), new x509.Extension(SGX_EXT, false, Buffer.from(sgxExt.value))], omit('pck'));
+    const tcb = await this.cert(NAMES.tcb, NAMES.root, k.tcb, k.root, '0c', year, caExt(false), omit('tcb'));
 
     const crl = async (issuer: string, signer: CryptoKeyPair, serials: string[]) =>
       x509.X509CrlGenerator.create({

@@ -43,7 +43,7 @@ describe('platform directory', () => {
     assert.equal(statSync(join(dir, 'keys')).mode & 0o777, 0o700);
     for (const k of readdirSync(join(dir, 'keys'))) assert.equal(statSync(join(dir, 'keys', k)).mode & 0o777, 0o600, k);
     const meta = JSON.parse(readFileSync(join(dir, 'platform.json'), 'utf8')) as { version: number; scenario: string };
-    assert.equal(meta.version, 1);
+    assert.equal(meta.version, 2);
     assert.equal(meta.scenario, 'up-to-date');
     const base = dir.slice(tmp.dir.length + 1);
     assert.equal(readdirSync(tmp.dir).filter((f) => f.startsWith(`.${base}.creating`)).length, 0, 'no temp directory left behind');
@@ -142,8 +142,12 @@ describe('corrupted or half-written directories: a clear error naming the file, 
     ['platform.json truncated', (d) => writeFileSync(join(d, 'platform.json'), '{"kind":"kube-sgx-sim-pl'), 'SIM_PLATFORM_CORRUPT', 'platform.json'],
     ['platform.json of an unknown version', (d) => {
       const f = join(d, 'platform.json');
-      writeFileSync(f, readFileSync(f, 'utf8').replace('"version": 1', '"version": 9'));
+      writeFileSync(f, readFileSync(f, 'utf8').replace('"version": 2', '"version": 9'));
     }, 'SIM_PLATFORM_CORRUPT', 'platform.json'],
+    ['a version-1 platform (certificates without CRL Distribution Points)', (d) => {
+      const f = join(d, 'platform.json');
+      writeFileSync(f, readFileSync(f, 'utf8').replace('"version": 2', '"version": 1'));
+    }, 'SIM_PLATFORM_CORRUPT', 'CRL Distribution Points'],
     ['a key file is garbage', (d) => writeFileSync(join(d, 'keys', 'pck.key'), 'garbage'), 'SIM_PLATFORM_CORRUPT', 'pck.key'],
     ['a key file is empty (crash mid-write)', (d) => writeFileSync(join(d, 'keys', 'root-ca.key'), ''), 'SIM_PLATFORM_CORRUPT', 'root-ca.key'],
     ['the report key is not 16 bytes of hex', (d) => writeFileSync(join(d, 'keys', 'report.key'), 'abcd\n'), 'SIM_PLATFORM_CORRUPT', 'report.key'],
