@@ -11,7 +11,7 @@ import { startOpsServer } from '../ops/server.js';
 import { defaultWebhookConfig, loadWebhookConfigFile, type WebhookConfig } from '../webhook/config.js';
 import { startWebhookServer } from '../webhook/server.js';
 import type { NodeEpcCapacity } from '../webhook/nodecap.js';
-import { generateWebhookCertificates, writeWebhookCertificates, type WebhookKeyType } from '../webhook/certs.js';
+import { generateWebhookCertificates, keepPreviousWebhookCa, readWebhookCa, writeWebhookCertificates, type WebhookKeyType } from '../webhook/certs.js';
 import { renderWebhookManifestsYaml } from '../webhook/manifests.js';
 import { loadKubeConfig } from './kubeconfig.js';
 
@@ -68,26 +68,34 @@ export function registerWebhookCommands(program: Command): void {
 
   webhook
     .command('certs')
-    .description('make a CA and a serving certificate for the webhook (for clusters without cert-manager)')
-    .requiredOption('--out <dir>', 'directory for ca.crt, ca.key, tls.crt, tls.key')
+    .description('make a serving certificate (tls.crt, tls.key) signed by the CA in --ca-dir, creating that CA only if there is none (for clusters without cert-manager)')
+    .requiredOption('--out <dir>', 'directory for tls.crt, tls.key (and ca.crt, ca.key unless --ca-dir)')
+    .option('--ca-dir <dir>', 'directory of the CA (ca.crt, ca.key): reused when present, created when absent (default: --out)')
+    .option('--force', 'make a new CA even if --ca-dir holds one (every caBundle and client must then get the new ca.crt)')
     .option('--dns-name <name>', 'a DNS name for the certificate, e.g. kube-sgx-webhook.kube-sgx.svc (repeatable)', collect, [])
     .option('--ip <address>', 'an IP address SAN (repeatable)', collect, [])
     .option('--key-type <type>', 'p256 or rsa', 'p256')
     .option('--days <n>', 'serving certificate lifetime in days', '365')
     .option('--ca-days <n>', 'CA lifetime in days', '3650')
     .action(
-      action(async (o: { out: string; dnsName: string[]; ip: string[]; keyType: string; days: string; caDays: string }) => {
+      action(async (o: { out: string; caDir?: string; force?: boolean; dnsName: string[]; ip: string[]; keyType: string; days: string; caDays: string }) => {
         if (o.dnsName.length === 0) throw new UsageError('--dns-name is required at least once (e.g. kube-sgx-webhook.kube-sgx.svc)');
         if (o.keyType !== 'p256' && o.keyType !== 'rsa') throw new UsageError(`--key-type: expected p256 or rsa, got ${JSON.stringify(o.keyType)}`);
+        const caDir = o.caDir ?? o.out;
+        // An existing CA is what every caBundle and client already trusts: reuse it unless told otherwise.
+        const existing = o.force ? undefined : await readWebhookCa(caDir);
+        // --force keeps the replaced CA beside the new one: during the switch the caBundle holds both.
+        const previous = o.force ? await keepPreviousWebhookCa(caDir) : undefined;
         const bundle = await generateWebhookCertificates({
           dnsNames: o.dnsName,
           ipAddresses: o.ip,
           keyType: o.keyType as WebhookKeyType,
           days: parseIntFlag('--days', o.days, 1, 36500),
           caDays: parseIntFlag('--ca-days', o.caDays, 1, 36500),
+          ...(existing ? { ca: existing } : {}),
         });
-        const files = await writeWebhookCertificates(o.out, bundle);
-        printJson({ files, dnsNames: o.dnsName });
+        const files = await writeWebhookCertificates(o.out, bundle, caDir);
+        printJson({ files, dnsNames: o.dnsName, ca: existing ? 'reused' : 'created', ...(previous ? { previousCa: previous } : {}) });
       }),
     );
 

@@ -5,8 +5,8 @@
  * The API server checks the serving certificate's SANs against the Service
  * DNS name (`<svc>.<ns>.svc`), so every name must be passed as --dns-name.
  */
-import { webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createPrivateKey, webcrypto, X509Certificate as NodeX509, type KeyObject } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 // @peculiar/x509 needs a Reflect metadata polyfill loaded before it (tsyringe).
 import 'reflect-metadata';
@@ -15,8 +15,16 @@ import { KubeSgxError } from '../errors.js';
 
 export type WebhookKeyType = 'p256' | 'rsa';
 
+/** A CA to sign with instead of making a new one (`kube-sgx webhook certs` reusing ca.crt / ca.key). */
+export interface ExistingCa {
+  certPem: string;
+  keyPem: string;
+}
+
 export interface WebhookCertOptions {
   dnsNames: string[];
+  /** Sign with this CA; the bundle's caCertPem / caKeyPem are then this CA's. */
+  ca?: ExistingCa;
   ipAddresses?: string[];
   keyType?: WebhookKeyType;
   /** Serving certificate lifetime, days (default 365). */
@@ -67,12 +75,14 @@ export async function generateWebhookCertificates(opts: WebhookCertOptions): Pro
   const now = opts.now ?? new Date();
   const { gen, sign } = algorithms(opts.keyType ?? 'p256');
   const usages: webcrypto.KeyUsage[] = ['sign', 'verify'];
-  const caKeys = (await subtle.generateKey(gen, true, usages)) as CryptoKeyPair;
   const leafKeys = (await subtle.generateKey(gen, true, usages)) as CryptoKeyPair;
   const notBefore = new Date(now.getTime() - 5 * 60_000); // tolerate small clock skew
   const days = (n: number) => new Date(now.getTime() + n * 86_400_000);
 
-  const ca = await x509.X509CertificateGenerator.createSelfSigned(
+  const existing = opts.ca ? await importCa(opts.ca, now) : undefined;
+  const caKeys = existing?.keys ?? ((await subtle.generateKey(gen, true, usages)) as CryptoKeyPair);
+  const caSign = existing?.sign ?? sign;
+  const ca = existing?.cert ?? await x509.X509CertificateGenerator.createSelfSigned(
     {
       serialNumber: serial(),
       name: 'CN=kube-sgx webhook CA',
@@ -101,7 +111,7 @@ export async function generateWebhookCertificates(opts: WebhookCertOptions): Pro
       notAfter: days(opts.days ?? 365),
       publicKey: leafKeys.publicKey,
       signingKey: caKeys.privateKey,
-      signingAlgorithm: sign,
+      signingAlgorithm: caSign,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
@@ -114,19 +124,100 @@ export async function generateWebhookCertificates(opts: WebhookCertOptions): Pro
     crypto,
   );
   return {
-    caCertPem: ca.toString('pem') + '\n',
-    caKeyPem: (await pkcs8Pem(caKeys.privateKey)) + '\n',
+    caCertPem: existing ? opts.ca!.certPem : ca.toString('pem') + '\n',
+    caKeyPem: existing ? opts.ca!.keyPem : (await pkcs8Pem(caKeys.privateKey)) + '\n',
     certPem: leaf.toString('pem') + '\n',
     keyPem: (await pkcs8Pem(leafKeys.privateKey)) + '\n',
   };
 }
 
-/** Writes ca.crt, ca.key, tls.crt, tls.key (the names cert-manager uses in its Secrets); keys are 0600. */
-export async function writeWebhookCertificates(dir: string, bundle: WebhookCertBundle): Promise<Record<string, string>> {
+/** Parses and checks a CA to sign with: a CA certificate, unexpired, whose key is `keyPem`. */
+async function importCa(ca: ExistingCa, now: Date): Promise<{ cert: x509.X509Certificate; keys: CryptoKeyPair; sign: webcrypto.Algorithm | webcrypto.EcdsaParams }> {
+  const bad = (message: string, cause?: unknown) => new KubeSgxError('WEBHOOK_CA_INVALID', message, cause === undefined ? {} : { cause });
+  const [node] = parsePemCertificates(ca.certPem);
+  if (!node) throw bad('ca.crt holds no PEM certificate');
+  if (!node.ca) throw bad(`ca.crt (${node.subject}) is not a CA certificate`);
+  if (new Date(node.validTo).getTime() <= now.getTime()) throw bad(`ca.crt (${node.subject}) expired on ${node.validTo}: make a new CA with --force`);
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(ca.keyPem);
+  } catch (e) {
+    throw bad(`ca.key is not a PEM private key: ${(e as Error).message}`, e);
+  }
+  if (!node.checkPrivateKey(privateKey)) throw bad('ca.key is not the key of ca.crt');
+  const rsa = privateKey.asymmetricKeyType === 'rsa';
+  if (!rsa && !(privateKey.asymmetricKeyType === 'ec' && privateKey.asymmetricKeyDetails?.namedCurve === 'prime256v1')) {
+    throw bad(`ca.key is ${privateKey.asymmetricKeyType ?? 'an unknown key type'}; kube-sgx signs with P-256 or RSA CAs`);
+  }
+  const { sign } = algorithms(rsa ? 'rsa' : 'p256');
+  const importAlg = rsa ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } : { name: 'ECDSA', namedCurve: 'P-256' };
+  const keys: CryptoKeyPair = {
+    privateKey: await subtle.importKey('pkcs8', privateKey.export({ type: 'pkcs8', format: 'der' }), importAlg, false, ['sign']),
+    publicKey: await subtle.importKey('spki', node.publicKey.export({ type: 'spki', format: 'der' }), importAlg, true, ['verify']),
+  };
+  return { cert: new x509.X509Certificate(node.raw), keys, sign };
+}
+
+export interface WebhookCaFiles {
+  caCert: string;
+  caKey: string;
+}
+
+export function webhookCaFiles(dir: string): WebhookCaFiles {
+  return { caCert: join(dir, 'ca.crt'), caKey: join(dir, 'ca.key') };
+}
+
+/**
+ * The CA in `dir` (ca.crt + ca.key) if there is one. Both or neither: one
+ * without the other is refused (WEBHOOK_CA_INCOMPLETE) rather than replaced.
+ */
+export async function readWebhookCa(dir: string): Promise<ExistingCa | undefined> {
+  const files = webhookCaFiles(dir);
+  const read = async (f: string) => {
+    try {
+      return await readFile(f, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new KubeSgxError('WEBHOOK_CA_INVALID', `cannot read ${f}: ${(e as Error).message}`, { cause: e });
+    }
+  };
+  const [certPem, keyPem] = [await read(files.caCert), await read(files.caKey)];
+  if (certPem === undefined && keyPem === undefined) return undefined;
+  if (certPem === undefined || keyPem === undefined) {
+    throw new KubeSgxError('WEBHOOK_CA_INCOMPLETE', `${certPem === undefined ? files.caCert : files.caKey} is missing but ${certPem === undefined ? files.caKey : files.caCert} exists: restore it, or make a new CA with --force (then re-apply the webhook manifests)`);
+  }
+  return { certPem, keyPem };
+}
+
+/**
+ * Before a forced new CA: renames ca.crt / ca.key in `dir` to ca.previous.crt /
+ * ca.previous.key (so the caBundle can hold both while clients switch).
+ * Returns the renamed files, or undefined when there was no CA.
+ */
+export async function keepPreviousWebhookCa(dir: string): Promise<WebhookCaFiles | undefined> {
+  const files = webhookCaFiles(dir);
+  const previous = { caCert: join(dir, 'ca.previous.crt'), caKey: join(dir, 'ca.previous.key') };
+  let moved = false;
+  for (const k of ['caCert', 'caKey'] as const) {
+    try {
+      await rename(files[k], previous[k]);
+      moved = true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new KubeSgxError('WEBHOOK_CA_INVALID', `cannot move ${files[k]} aside: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  return moved ? previous : undefined;
+}
+
+/**
+ * Writes ca.crt and ca.key to `caDir` (default `dir`) and tls.crt, tls.key to
+ * `dir` (the names cert-manager uses in its Secrets); keys are 0600.
+ */
+export async function writeWebhookCertificates(dir: string, bundle: WebhookCertBundle, caDir = dir): Promise<Record<string, string>> {
   await mkdir(dir, { recursive: true });
+  await mkdir(caDir, { recursive: true });
   const files = {
-    caCert: join(dir, 'ca.crt'),
-    caKey: join(dir, 'ca.key'),
+    ...webhookCaFiles(caDir),
     cert: join(dir, 'tls.crt'),
     key: join(dir, 'tls.key'),
   };

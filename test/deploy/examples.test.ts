@@ -130,7 +130,7 @@ describe('example attestation policy (MAA policy language 1.0)', () => {
 describe('example secret release policy', () => {
   const policy = parseReleasePolicy(JSON.parse(readFileSync(join(examples, 'secret-release', 'release-policy.json'), 'utf8')));
   const token = {
-    iss: 'http://kube-sgx-attestation.kube-sgx.svc',
+    iss: 'https://kube-sgx-attestation.kube-sgx.svc',
     'x-ms-sgx-mrsigner': '83d719e77deaca1470f6baf62a4d774303c899db69020f9c70ee1dfc08c7ce9e',
     'x-ms-sgx-product-id': 1,
     'x-ms-sgx-svn': 1,

@@ -34,6 +34,7 @@ const deployDir = join(repoRoot, 'deploy');
 /** Secrets the manifests mount but the operator creates (docs/deploy.md), with the keys the docs' commands give them. */
 const externalSecretKeys: Record<string, string[]> = {
   'kube-sgx-webhook-tls': ['tls.crt', 'tls.key', 'ca.crt'],
+  'kube-sgx-attestation-tls': ['tls.crt', 'tls.key'],
   'kube-sgx-attestation-keys': ['kek', 'admin-token'],
   'kube-sgx-sim-platform': [],
 };
@@ -289,9 +290,83 @@ describe('overlay specifics', () => {
   });
 });
 
+describe('the attestation service speaks HTTPS in every overlay', () => {
+  for (const dir of installable.filter((d) => relative(deployDir, d) !== 'base')) {
+    test(relative(deployDir, dir), () => {
+      const objects = renderDir(dir);
+      const dep = byKind(objects, 'Deployment', 'kube-sgx-attestation');
+      const c = firstContainer(dep);
+      const arg = (flag: string) => c.args.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
+      const issuer = new URL(arg('--issuer')!);
+      assert.equal(issuer.protocol, 'https:');
+      const [certFile, keyFile] = [arg('--tls-cert'), arg('--tls-key')];
+      assert.ok(certFile && keyFile, 'serves TLS');
+      // The pair comes from the Secret the Certificate (or the operator, without cert-manager) fills.
+      const mount = (c.volumeMounts as { name: string; mountPath: string }[]).find((m) => certFile.startsWith(m.mountPath + '/'))!;
+      const volume = (dep.spec as { template: { spec: { volumes: { name: string; secret?: { secretName: string } }[] } } }).template.spec.volumes.find((v) => v.name === mount.name)!;
+      assert.equal(volume.secret?.secretName, 'kube-sgx-attestation-tls');
+      const svc = byKind(objects, 'Service', 'kube-sgx-attestation');
+      const ports = (svc.spec as { ports: { port: number; targetPort: string }[] }).ports;
+      assert.deepEqual(ports.map((p) => [p.port, p.targetPort]), [[443, 'https']]);
+      assert.equal(issuer.hostname, `${svc.metadata.name}.${svc.metadata.namespace}.svc`);
+      assert.equal(issuer.port, '', 'the issuer is the Service on 443');
+      const probes = ['livenessProbe', 'readinessProbe'].map((k) => (c[k] as { httpGet: { scheme?: string } }).httpGet.scheme);
+      assert.deepEqual(probes, ['HTTPS', 'HTTPS']);
+      const cert = objects.find((o) => o.kind === 'Certificate' && (o.spec as { secretName: string }).secretName === 'kube-sgx-attestation-tls');
+      if (relative(deployDir, dir).startsWith('overlays/')) {
+        assert.ok(cert, 'cert-manager issues it');
+        assert.ok((cert.spec as { dnsNames: string[] }).dnsNames.includes(issuer.hostname));
+      }
+    });
+  }
+
+  test('cert-manager: one CA issues both serving certificates; the CA comes from a self-signed CA Certificate', () => {
+    const objects = renderDir(join(deployDir, 'overlays', 'intel'));
+    const issuerOf = (name: string) => (byKind(objects, 'Certificate', name).spec as { issuerRef: { name: string } }).issuerRef.name;
+    assert.equal(issuerOf('kube-sgx-webhook'), 'kube-sgx-ca');
+    assert.equal(issuerOf('kube-sgx-attestation'), 'kube-sgx-ca');
+    const caIssuer = byKind(objects, 'Issuer', 'kube-sgx-ca').spec as { ca: { secretName: string } };
+    const caCert = objects.find((o) => o.kind === 'Certificate' && (o.spec as { secretName: string }).secretName === caIssuer.ca.secretName)!;
+    assert.equal((caCert.spec as { isCA: boolean }).isCA, true);
+    assert.equal((byKind(objects, 'Issuer', (caCert.spec as { issuerRef: { name: string } }).issuerRef.name).spec as Record<string, unknown>).selfSigned !== undefined, true);
+  });
+});
+
+describe('without cert-manager: a second kubectl apply -k keeps the caBundle', () => {
+  test('the kustomization holds no webhook configuration; `kube-sgx webhook manifests` alone owns them', async () => {
+    const dir = join(deployDir, 'examples', 'no-cert-manager');
+    const objects = renderDir(dir);
+    const id = (o: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }) => `${o.apiVersion}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    const cm = byKind(objects, 'ConfigMap', 'kube-sgx-webhook-config');
+    const config = parseWebhookConfig(parseYaml((cm.data as Record<string, string>)['config.yaml']));
+    const pem = readFileSync(join(repoRoot, 'test/vectors/dcap/intel-qvl-sampledata/sampleData/trustedRootCaCert.pem'), 'utf8');
+    const generated = buildWebhookConfigurations({ caBundlePem: pem, config });
+    const cli = [generated.mutating, generated.validating] as unknown as K8sObject[];
+    // kubectl apply (client-side or server-side) only changes the objects it is given:
+    // with no object in common, re-applying -k cannot remove a field the CLI's apply set.
+    const shared = cli.map(id).filter((x) => objects.map(id).includes(x));
+    assert.deepEqual(shared, []);
+    // and everything else the webhook needs is there: Service, Deployment, the TLS Secret it mounts
+    byKind(objects, 'Service', 'kube-sgx-webhook');
+    assert.match(JSON.stringify(byKind(objects, 'Deployment', 'kube-sgx-webhook')), /"secretName":"kube-sgx-webhook-tls"/);
+    // the CLI's configurations call that Service
+    for (const o of cli) assert.deepEqual(crossReferenceProblems([...objects, o], { externalSecrets, webhookPaths: ['/mutate', '/validate'] }), []);
+  });
+
+  test('the overlays with cert-manager keep theirs (caBundle injected, never in the applied manifest)', () => {
+    for (const o of ['aks', 'intel', 'simulation']) {
+      const objects = renderDir(join(deployDir, 'overlays', o));
+      for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+        const wc = byKind(objects, kind, 'kube-sgx-webhook') as unknown as { webhooks: { clientConfig: Record<string, unknown> }[] };
+        assert.ok(wc.webhooks.every((w) => !('caBundle' in w.clientConfig)), `${o} ${kind}`);
+      }
+    }
+  });
+});
+
 describe('webhook configurations', () => {
   test('equal what `kube-sgx webhook manifests` generates from code (apart from caBundle and labels)', () => {
-    for (const dir of installable) {
+    for (const dir of installable.filter((d) => !d.endsWith('no-cert-manager'))) {
       const objects = renderDir(dir);
       const cm = byKind(objects, 'ConfigMap', 'kube-sgx-webhook-config');
       const config = parseWebhookConfig(parseYaml((cm.data as Record<string, string>)['config.yaml']));
@@ -429,6 +504,28 @@ describe('validators catch what they claim to', () => {
     const p = filePermissionProblems(objs, owners(), externalSecretKeys, imageUser).problems.join('\n');
     assert.match(p, /kube-sgx-quote-helper\/sim-platform \(uid 10001, gid 10001, groups -\) cannot read \/etc\/kube-sgx\/sim-platform\/platform.json: 0:0 440/);
     assert.match(p, /kube-sgx-webhook\/copy .*: \/etc\/kube-sgx\/config is not a writable emptyDir/);
+  });
+
+  test('cert-manager schema: unknown field, bad enum, short duration, renewBefore >= duration, two issuer types, missing CA secret', async () => {
+    const objs = renderDir(join(deployDir, 'overlays', 'intel'));
+    assert.deepEqual((await Promise.all(objs.map(schemaProblems))).flat(), []);
+    mutate(objs, 'Certificate', 'kube-sgx-webhook', (o) => {
+      o.spec.dnsName = o.spec.dnsNames;
+      o.spec.usages = ['server auth', 'serverAuth'];
+      o.spec.duration = '30m';
+      o.spec.privateKey.size = 128;
+    });
+    mutate(objs, 'Certificate', 'kube-sgx-attestation', (o) => {
+      o.spec.renewBefore = o.spec.duration;
+      delete o.spec.issuerRef;
+    });
+    mutate(objs, 'Issuer', 'kube-sgx-selfsigned', (o) => (o.spec.ca = { secretName: 'x' }));
+    mutate(objs, 'Issuer', 'kube-sgx-ca', (o) => (o.spec.ca.secretName = 'nothing-makes-this'));
+    const p = (await Promise.all(objs.map(schemaProblems))).flat().join('\n');
+    for (const want of [/spec\.dnsName: unknown field/, /"serverAuth" is not one of/, /duration: less than 1h/, /ECDSA keys are 256, 384 or 521/, /renewBefore: not shorter than the duration/, /spec\.issuerRef: required/, /exactly one of acme, ca, selfSigned, vault, venafi \(got ca, selfSigned\)/]) {
+      assert.match(p, want);
+    }
+    assert.match(crossReferenceProblems(objs, { externalSecrets }).join('\n'), /Issuer\/kube-sgx\/kube-sgx-ca: CA Secret nothing-makes-this is not issued by a CA Certificate/);
   });
 
   test('CLI flags: unknown command, unknown flag, missing value', () => {

@@ -1,6 +1,7 @@
 /**
  * Checks for rendered manifests, shared by the deploy tests:
  * - `schemaProblems`: the Kubernetes OpenAPI schema (kubernetes-models' validators)
+ *   or, for cert-manager kinds, certmanager.ts's schema from cert-manager's CRDs,
  *   plus unknown fields (walking @kubernetes/client-node's typed models, which
  *   list every field each API type has: kubernetes-models alone accepts typos);
  * - `crossReferenceProblems`: names, ports, labels, service accounts, RBAC,
@@ -12,6 +13,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Command, Option } from 'commander';
 import type { K8sObject } from './render.js';
+import { certManagerProblems } from './certmanager.js';
 
 type Rec = Record<string, unknown>;
 const isRec = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -20,30 +22,6 @@ const asArr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const label = (o: K8sObject) => `${o.kind}/${o.metadata.namespace ? o.metadata.namespace + '/' : ''}${o.metadata.name}`;
 
 // ---------------------------------------------------------------- schemas
-
-/** cert-manager kinds are CRDs: kubernetes-models does not know them, so check the fields kube-sgx relies on. */
-function certManagerProblems(o: K8sObject): string[] {
-  const spec = asRec(o.spec);
-  const p: string[] = [];
-  if (o.apiVersion !== 'cert-manager.io/v1') p.push(`${label(o)}: apiVersion must be cert-manager.io/v1`);
-  if (o.kind === 'Issuer' || o.kind === 'ClusterIssuer') {
-    const kinds = ['selfSigned', 'ca', 'acme', 'vault', 'venafi'].filter((k) => k in spec);
-    if (kinds.length !== 1) p.push(`${label(o)}: exactly one issuer type expected, got ${kinds.join(',') || 'none'}`);
-  } else if (o.kind === 'Certificate') {
-    if (typeof spec.secretName !== 'string') p.push(`${label(o)}: spec.secretName missing`);
-    if (!asArr(spec.dnsNames).every((d) => typeof d === 'string') || asArr(spec.dnsNames).length === 0) p.push(`${label(o)}: spec.dnsNames missing`);
-    const ref = asRec(spec.issuerRef);
-    if (typeof ref.name !== 'string') p.push(`${label(o)}: spec.issuerRef.name missing`);
-    for (const key of Object.keys(spec)) {
-      if (!['secretName', 'commonName', 'dnsNames', 'duration', 'renewBefore', 'privateKey', 'usages', 'issuerRef'].includes(key)) {
-        p.push(`${label(o)}: unexpected field spec.${key}`);
-      }
-    }
-  } else {
-    p.push(`${label(o)}: unknown cert-manager kind`);
-  }
-  return p;
-}
 
 const modelClasses = k8s as unknown as Record<string, { attributeTypeMap?: { name: string; baseName: string; type: string }[] } | undefined>;
 
@@ -285,6 +263,14 @@ export function crossReferenceProblems(objects: K8sObject[], opts: CrossCheckOpt
     const ref = asRec(asRec(cert.spec).issuerRef);
     const kind = typeof ref.kind === 'string' ? ref.kind : 'Issuer';
     if (!find(kind, String(ref.name), kind === 'Issuer' ? cert.metadata.namespace : undefined)) p.push(`${label(cert)}: issuer ${kind}/${String(ref.name)} does not exist`);
+  }
+
+  // CA issuers sign with a CA that a Certificate with isCA issues.
+  for (const iss of objects.filter((o) => o.kind === 'Issuer' || o.kind === 'ClusterIssuer')) {
+    const ca = asRec(asRec(iss.spec).ca);
+    if (typeof ca.secretName !== 'string') continue;
+    const made = objects.some((c) => c.kind === 'Certificate' && asRec(c.spec).secretName === ca.secretName && asRec(c.spec).isCA === true && c.metadata.namespace === iss.metadata.namespace);
+    if (!made) p.push(`${label(iss)}: CA Secret ${ca.secretName} is not issued by a CA Certificate`);
   }
 
   // HPA targets exist and the containers request CPU for Utilization targets.
