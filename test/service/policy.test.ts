@@ -125,13 +125,13 @@ issuancerules {
   }
 
   const unsupported: Array<[string, string, number, RegExp]> = [
-    ['version 1.2', 'version=1.2;\nauthorizationrules { => permit(); };', 1, /version 1.2 is not supported/],
+    ['version 1.3', 'version=1.3;\nauthorizationrules { => permit(); };', 1, /version 1.3 is not supported/],
     ['configurationrules', 'version=1.0;\nconfigurationrules { };', 2, /configurationrules/],
     ['|| operator', 'version=1.0;\nauthorizationrules {\n  [type=="a"] || [type=="b"] => permit();\n};', 3, /"\|\|"/],
     ['negated condition', 'version=1.0;\nauthorizationrules {\n  ![type=="a"] => permit();\n};', 3, /policy 1.2/],
     ['function call', 'version=1.0;\nauthorizationrules {\n  [type=="a", value==JmesPath(x)] => permit();\n};', 3, /function "JmesPath"/],
     ['issueproperty', 'version=1.0;\nauthorizationrules { => permit(); };\nissuancerules {\n  => issueproperty(type="omit_x5c", value=true);\n};', 4, /issueproperty/],
-    ['comments', 'version=1.0;\n// hi\nauthorizationrules { => permit(); };', 2, /comments/],
+    ['block comments', 'version=1.0;\n/* hi */\nauthorizationrules { => permit(); };', 2, /block comments/],
     ['unknown property', 'version=1.0;\nauthorizationrules {\n  [kind=="a"] => permit();\n};', 3, /claim property "kind"/],
     ['reserved claim issued', 'version=1.0;\nauthorizationrules { => permit(); };\nissuancerules {\n  => issue(type="x-ms-sgx-mrenclave", value="00");\n};', 4, /reserved/],
     ['__proto__ issued', 'version=1.0;\nauthorizationrules { => permit(); };\nissuancerules {\n  => issue(type="__proto__", value="x");\n};', 4, /reserved/],

@@ -1,5 +1,5 @@
 /**
- * Tokens of the MAA attestation policy language (version 1.0 subset). Every
+ * Tokens of the MAA attestation policy language (versions 1.0-1.2). Every
  * token carries its line and column so parse errors point at the source.
  */
 import { KubeSgxError } from '../../errors.js';
@@ -41,9 +41,15 @@ export function tokenize(src: string): Token[] {
       advance(1);
       continue;
     }
-    // Comments are not part of MAA's grammar: refuse rather than guess.
-    if (ch === '/' && (src[i + 1] === '/' || src[i + 1] === '*')) {
-      throw policyError('POLICY_UNSUPPORTED', { line, column: col }, 'comments are not part of the MAA policy language');
+    // Line comments: MAA's published 1.2 sample policies use them. Block comments appear nowhere: refused.
+    if (ch === '/' && src[i + 1] === '/') {
+      let j = i;
+      while (j < src.length && src[j] !== '\n') j++;
+      advance(j - i);
+      continue;
+    }
+    if (ch === '/' && src[i + 1] === '*') {
+      throw policyError('POLICY_UNSUPPORTED', { line, column: col }, 'block comments /* */ are not part of the MAA policy language (use //)');
     }
     const start = { line, column: col };
     if (/[A-Za-z_$]/.test(ch)) {

@@ -3,7 +3,7 @@
  * (upload and draft), and the per-evaluation work budget. Together they
  * bound what one attestation can cost, whatever policy an attacker drafts.
  */
-import type { Condition, SourcePos } from './ast.js';
+import type { Condition, SourcePos, ValueExpr } from './ast.js';
 import { KubeSgxError } from '../../errors.js';
 
 export const POLICY_LIMITS = {
@@ -23,6 +23,12 @@ export const POLICY_LIMITS = {
   maxJoinWidth: 2,
   /** Function calls nested inside one another (policy 1.2). */
   maxCallDepth: 8,
+  /** Claims add(), issue() and issueproperty() may add in one evaluation (a set from JsonToClaimValue counts each element). */
+  maxAddedClaims: 4096,
+  /** Elements of one set value (JsonToClaimValue of a JSON array). */
+  maxSetSize: 1024,
+  /** Characters of one string value a function builds (AppendString, JmesPath results). */
+  maxStringLength: 1_048_576,
   /** Claim/property-test comparisons one policy evaluation may make before it is stopped. */
   maxEvaluationSteps: 200_000,
 } as const;
@@ -35,15 +41,44 @@ export function limitError(limit: PolicyLimitName, at: SourcePos, message: strin
   });
 }
 
-/** Where each test's operand reads an earlier condition: the index of the latest earlier condition with that name, per test. */
-export function testSources(conditions: readonly Condition[]): Array<Array<number | undefined>> {
-  return conditions.map((c, k) =>
-    c.tests.map((t) => {
-      if (t.operand.kind !== 'ref') return undefined;
-      for (let j = k - 1; j >= 0; j--) if (conditions[j]!.ident === t.operand.ident) return j;
-      return undefined;
-    }),
-  );
+/** Every `name.value` reference inside an expression (function arguments included). */
+export function exprRefs(e: ValueExpr, out: Array<{ ident: string; pos: SourcePos }> = []): Array<{ ident: string; pos: SourcePos }> {
+  if (e.kind === 'ref') out.push({ ident: e.ident, pos: e.pos });
+  else if (e.kind === 'call') for (const a of e.args) exprRefs(a, out);
+  return out;
+}
+
+/**
+ * Per condition, per test: the conditions its operand reads (for each name,
+ * the latest earlier condition so named). A reference inside a function
+ * call may read the SET of claims meeting that condition, which depends on
+ * the claims that condition itself reads: those count too, transitively.
+ */
+export function testSources(conditions: readonly Condition[]): number[][][] {
+  const closure: number[][] = [];
+  const out = conditions.map((c, k) => {
+    const perTest = c.tests.map((t) => {
+      const from: number[] = [];
+      const addFrom = (j: number) => {
+        if (!from.includes(j)) from.push(j);
+      };
+      for (const r of exprRefs(t.operand)) {
+        for (let j = k - 1; j >= 0; j--) {
+          if (conditions[j]!.ident === r.ident) {
+            addFrom(j);
+            if (t.operand.kind === 'call') for (const d of closure[j]!) addFrom(d);
+            break;
+          }
+        }
+      }
+      return from;
+    });
+    const all: number[] = [];
+    for (const from of perTest) for (const j of from) for (const d of [j, ...closure[j]!]) if (!all.includes(d)) all.push(d);
+    closure.push(all);
+    return perTest;
+  });
+  return out;
 }
 
 /**
@@ -57,7 +92,7 @@ export function liveSources(conditions: readonly Condition[]): number[][] {
   const sources = testSources(conditions);
   const lastUse = new Map<number, number>();
   sources.forEach((perTest, k) => {
-    for (const j of perTest) if (j !== undefined) lastUse.set(j, k);
+    for (const from of perTest) for (const j of from) lastUse.set(j, k);
   });
   const live: number[][] = [];
   for (let i = 0; i <= conditions.length; i++) {

@@ -1,14 +1,21 @@
 /**
- * Recursive-descent parser for MAA policy version 1.0. The supported subset
- * is exactly what this file accepts; everything else (1.1 configuration
- * rules, 1.2 functions and `!`, `||`, issueproperty, comments, unknown
- * properties) is refused with POLICY_UNSUPPORTED at its line and column —
- * never skipped, so a policy never silently means less than it says.
+ * Recursive-descent parser for MAA policy versions 1.0, 1.1 and 1.2. The
+ * language accepted is exactly what this file accepts; anything else is
+ * refused at its line and column — never skipped, so a policy never silently
+ * means less than it says:
+ * - 1.1 adds `configurationrules` and `issueproperty(type=, value=)` with the
+ *   property names in properties.ts (others: POLICY_UNKNOWN_PROPERTY);
+ * - 1.2 adds `![…]` and the claim-rule functions (unknown names:
+ *   POLICY_UNKNOWN_FUNCTION); literal JmesPath queries are parsed here too.
+ * Features of a later version in an earlier one are POLICY_UNSUPPORTED, as
+ * are `||`, block comments, other claim properties and action arguments.
  */
 import { KubeSgxError } from '../../errors.js';
 import { policyError, tokenize, type Token } from './lexer.js';
-import { liveSources, limitError, POLICY_LIMITS } from './limits.js';
-import type { Action, ClaimValue, CompareOp, Condition, Policy, PropertyTest, Rule, SourcePos, ValueExpr, ValueType } from './ast.js';
+import { exprRefs, liveSources, limitError, POLICY_LIMITS } from './limits.js';
+import { propertySpec, POLICY_PROPERTIES } from './properties.js';
+import { parseJmesPath } from './jmespath.js';
+import { POLICY_FUNCTIONS, type Action, type ClaimValue, type CompareOp, type Condition, type Policy, type PolicyFunction, type PolicyVersion, type PropertyTest, type Rule, type SourcePos, type ValueExpr, type ValueType } from './ast.js';
 
 /** Claim names the service owns: policies may test them but not issue or add them. */
 const RESERVED_PREFIXES = ['x-ms-', 'x-kube-sgx-'];
@@ -19,8 +26,12 @@ export function isReservedClaimType(type: string): boolean {
   return RESERVED_NAMES.has(type) || RESERVED_PREFIXES.some((p) => type.toLowerCase().startsWith(p));
 }
 
+type Section = 'configuration' | 'authorization' | 'issuance';
+const VERSIONS: readonly PolicyVersion[] = ['1.0', '1.1', '1.2'];
+
 class Parser {
   private i = 0;
+  private version: PolicyVersion = '1.0';
   constructor(private readonly toks: Token[]) {}
 
   private get cur(): Token {
@@ -49,7 +60,7 @@ class Parser {
       if (p === '==' && t.kind === 'punct' && t.text === '=') {
         throw policyError('POLICY_SYNTAX', t, `"=" in a claim condition: comparisons use "=="`);
       }
-      if (t.kind === 'punct' && t.text === '||') throw policyError('POLICY_UNSUPPORTED', t, '"||" is not part of policy 1.0: write one rule per alternative');
+      if (t.kind === 'punct' && t.text === '||') throw policyError('POLICY_UNSUPPORTED', t, '"||" is not part of the MAA policy language: write one rule per alternative');
       throw policyError('POLICY_SYNTAX', t, `expected "${p}" ${context}, found ${this.describe(t)}`);
     }
     return this.next();
@@ -58,25 +69,32 @@ class Parser {
     if (!this.isWord(w)) throw policyError('POLICY_SYNTAX', this.cur, `expected "${w}" ${context}, found ${this.describe(this.cur)}`);
     return this.next();
   }
+  /** Refuses a construct of a later language version than the policy declares. */
+  private requireVersion(min: PolicyVersion, at: SourcePos, what: string): void {
+    if (VERSIONS.indexOf(this.version) < VERSIONS.indexOf(min)) {
+      throw policyError('POLICY_UNSUPPORTED', at, `${what} belongs to policy ${min} (this policy declares version=${this.version})`);
+    }
+  }
 
   parsePolicy(): Policy {
     this.expectWord('version', 'at the start of the policy');
     this.expectPunct('=', 'after "version"');
     const v = this.cur;
     if (v.kind !== 'number' && v.kind !== 'integer') throw policyError('POLICY_SYNTAX', v, `expected a version number, found ${this.describe(v)}`);
-    if (v.text !== '1.0') throw policyError('POLICY_UNSUPPORTED', v, `policy version ${v.text} is not supported (only 1.0)`);
+    const version = VERSIONS.find((x) => x === v.text);
+    if (!version) throw policyError('POLICY_UNSUPPORTED', v, `policy version ${v.text} is not supported (1.0, 1.1, 1.2)`);
+    this.version = version;
     this.next();
     this.expectPunct(';', 'after the version');
-    const policy: Policy = { version: '1.0', authorizationRules: [], issuanceRules: [] };
+    const policy: Policy = { version, configurationRules: [], authorizationRules: [], issuanceRules: [] };
     const seen = new Set<string>();
     while (this.cur.kind !== 'eof') {
       const t = this.cur;
       if (t.kind !== 'ident') throw policyError('POLICY_SYNTAX', t, `expected a section name, found ${this.describe(t)}`);
       const name = t.text.toLowerCase();
-      if (name === 'configurationrules') throw policyError('POLICY_UNSUPPORTED', t, 'configurationrules belong to policy 1.1, which is not supported');
-      if (name !== 'authorizationrules' && name !== 'issuancerules') {
-        throw policyError('POLICY_SYNTAX', t, `unknown section "${t.text}" (expected authorizationrules or issuancerules)`);
-      }
+      const section: Section | undefined = name === 'configurationrules' ? 'configuration' : name === 'authorizationrules' ? 'authorization' : name === 'issuancerules' ? 'issuance' : undefined;
+      if (!section) throw policyError('POLICY_SYNTAX', t, `unknown section "${t.text}" (expected configurationrules, authorizationrules or issuancerules)`);
+      if (section === 'configuration') this.requireVersion('1.1', t, 'configurationrules');
       if (seen.has(name)) throw policyError('POLICY_SYNTAX', t, `section ${t.text} appears twice`);
       seen.add(name);
       this.next();
@@ -87,18 +105,19 @@ class Parser {
         if (rules.length === POLICY_LIMITS.maxRulesPerSection) {
           throw limitError('maxRulesPerSection', this.cur, `${t.text} has more than ${POLICY_LIMITS.maxRulesPerSection} rules`);
         }
-        rules.push(this.parseRule(name === 'authorizationrules' ? 'authorization' : 'issuance'));
+        rules.push(this.parseRule(section));
       }
       this.next();
       this.expectPunct(';', `after the closing "}" of ${t.text}`);
-      if (name === 'authorizationrules') policy.authorizationRules = rules;
+      if (section === 'configuration') policy.configurationRules = rules;
+      else if (section === 'authorization') policy.authorizationRules = rules;
       else policy.issuanceRules = rules;
     }
     if (!seen.has('authorizationrules')) throw policyError('POLICY_SYNTAX', this.cur, 'the policy has no authorizationrules section');
     return policy;
   }
 
-  private parseRule(section: 'authorization' | 'issuance'): Rule {
+  private parseRule(section: Section): Rule {
     const pos = this.pos();
     const conditions: Condition[] = [];
     if (!this.isPunct('=>')) {
@@ -111,15 +130,27 @@ class Parser {
         conditions.push(this.parseCondition());
       }
     }
+    this.checkConditionRefs(conditions);
     this.checkJoinWidth(conditions);
     this.expectPunct('=>', 'between the conditions and the action');
     const action = this.parseAction(section, conditions);
     // MAA's grammar ends each rule with ";" (some published examples omit it).
     if (this.isPunct(';')) this.next();
-    else if (!this.isPunct('}') && !this.isPunct('[') && !(this.cur.kind === 'ident')) {
+    else if (!this.isPunct('}') && !this.isPunct('[') && !this.isPunct('!') && !(this.cur.kind === 'ident')) {
       throw policyError('POLICY_SYNTAX', this.cur, `expected ";" after the action, found ${this.describe(this.cur)}`);
     }
     return { conditions, action, pos };
+  }
+
+  /** A reference inside a condition must name an earlier, non-negated condition of the rule. */
+  private checkConditionRefs(conditions: Condition[]): void {
+    conditions.forEach((c, k) => {
+      for (const t of c.tests) {
+        for (const r of exprRefs(t.operand)) {
+          if (!conditions.slice(0, k).some((x) => x.ident === r.ident)) throw policyError('POLICY_SYNTAX', r.pos, `"${r.ident}" must name an earlier condition of this rule`);
+        }
+      }
+    });
   }
 
   /** Refuses a rule whose matching would have to remember too many named claims at once (see limits.ts). */
@@ -143,11 +174,17 @@ class Parser {
   private parseCondition(): Condition {
     const pos = this.pos();
     let ident: string | undefined;
-    if (this.isPunct('!')) throw policyError('POLICY_UNSUPPORTED', this.cur, '"![…]" (no claim matches) belongs to policy 1.2, which is not supported');
+    let negated = false;
+    if (this.isPunct('!')) {
+      this.requireVersion('1.2', pos, '"![…]" (no claim matches)');
+      this.next();
+      negated = true;
+      if (this.cur.kind === 'ident') throw policyError('POLICY_SYNTAX', this.cur, 'a negated condition "![…]" matches no claim, so it cannot be named');
+    }
     if (this.cur.kind === 'ident') {
       const id = this.next();
       if (!this.isPunct(':')) {
-        if (this.isPunct('(')) throw policyError('POLICY_UNSUPPORTED', id, `function "${id.text}" is not supported (functions belong to policy 1.2)`);
+        if (this.isPunct('(')) throw policyError('POLICY_SYNTAX', id, `a function call "${id.text}(…)" cannot stand as a condition: compare it inside [ … ]`);
         throw policyError('POLICY_SYNTAX', this.cur, `expected ":" after the condition name "${id.text}"`);
       }
       this.next();
@@ -163,7 +200,10 @@ class Parser {
       tests.push(this.parseTest());
     }
     this.expectPunct(']', 'to close the claim condition');
-    return ident === undefined ? { tests, pos } : { ident, tests, pos };
+    const c: Condition = { tests, pos };
+    if (ident !== undefined) c.ident = ident;
+    if (negated) c.negated = true;
+    return c;
   }
 
   private parseTest(): PropertyTest {
@@ -180,7 +220,7 @@ class Parser {
       throw policyError('POLICY_SYNTAX', opTok, `expected a comparison operator after "${name}", found ${this.describe(opTok)}`);
     }
     this.next();
-    const operand = this.parseValueExpr();
+    const operand = this.parseValueExpr(0);
     if (property !== 'value' && operand.kind === 'literal' && typeof operand.value !== 'string') {
       throw policyError('POLICY_SYNTAX', opTok, `${property} is compared with a string`);
     }
@@ -196,7 +236,7 @@ class Parser {
     return { property, op: op as CompareOp, operand, pos: { line: t.line, column: t.column } };
   }
 
-  private parseValueExpr(): ValueExpr {
+  private parseValueExpr(depth: number): ValueExpr {
     const t = this.cur;
     if (t.kind === 'string') {
       this.next();
@@ -222,29 +262,67 @@ class Parser {
         this.next();
         return { kind: 'ref', ident: t.text, pos: { line: t.line, column: t.column } };
       }
-      if (this.isPunct('(')) throw policyError('POLICY_UNSUPPORTED', t, `function "${t.text}" is not supported (functions belong to policy 1.2)`);
+      if (this.isPunct('(')) return this.parseCall(t, depth);
       throw policyError('POLICY_SYNTAX', t, `"${t.text}" is not a value: use a "string", an integer, true, false or name.value`);
     }
     throw policyError('POLICY_SYNTAX', t, `expected a value, found ${this.describe(t)}`);
   }
 
-  private parseAction(section: 'authorization' | 'issuance', conditions: Condition[]): Action {
+  private parseCall(name: Token, depth: number): ValueExpr {
+    const pos = { line: name.line, column: name.column };
+    const fn = (Object.keys(POLICY_FUNCTIONS) as PolicyFunction[]).find((f) => f.toLowerCase() === name.text.toLowerCase());
+    if (!fn) {
+      throw new KubeSgxError('POLICY_UNKNOWN_FUNCTION', `line ${pos.line}, column ${pos.column}: unknown function "${name.text}" (${Object.keys(POLICY_FUNCTIONS).join(', ')})`, { details: { ...pos, function: name.text } });
+    }
+    this.requireVersion('1.2', pos, `function "${name.text}"`);
+    if (depth + 1 > POLICY_LIMITS.maxCallDepth) throw limitError('maxCallDepth', pos, `function calls are nested more than ${POLICY_LIMITS.maxCallDepth} deep`);
+    this.next(); // (
+    const args: ValueExpr[] = [];
+    if (!this.isPunct(')')) {
+      for (;;) {
+        args.push(this.parseValueExpr(depth + 1));
+        if (!this.isPunct(',')) break;
+        this.next();
+      }
+    }
+    this.expectPunct(')', `to close ${fn}(`);
+    const arity = POLICY_FUNCTIONS[fn];
+    if (args.length !== arity) throw policyError('POLICY_SYNTAX', pos, `${fn}() takes ${arity} argument${arity === 1 ? '' : 's'}, found ${args.length}`);
+    if (fn === 'JmesPath') {
+      const [json, query] = args;
+      if (json!.kind === 'literal') {
+        if (typeof json!.value !== 'string') throw policyError('POLICY_SYNTAX', pos, 'JmesPath() takes JSON text (a string) as its first argument');
+        try {
+          JSON.parse(json!.value);
+        } catch {
+          throw policyError('POLICY_SYNTAX', pos, 'the first argument of JmesPath() is not valid JSON');
+        }
+      }
+      if (query!.kind === 'literal') {
+        if (typeof query!.value !== 'string' || query!.value === '') throw policyError('POLICY_SYNTAX', pos, 'JmesPath() takes a non-empty query string as its second argument');
+        // Refused here, with the policy's line/column, rather than at every attestation.
+        try {
+          parseJmesPath(query!.value);
+        } catch (e) {
+          if (e instanceof KubeSgxError) throw new KubeSgxError(e.code, `line ${pos.line}, column ${pos.column}: ${e.message}`, { details: { ...pos, ...e.details } });
+          throw e;
+        }
+      }
+    }
+    return { kind: 'call', fn, args, pos };
+  }
+
+  private parseAction(section: Section, conditions: Condition[]): Action {
     const t = this.cur;
     if (t.kind !== 'ident') throw policyError('POLICY_SYNTAX', t, `expected an action, found ${this.describe(t)}`);
     const name = t.text.toLowerCase();
     this.next();
     const idents = new Set(conditions.map((c) => c.ident).filter((x): x is string => x !== undefined));
-    const checkRef = (e: ValueExpr) => {
-      if (e.kind === 'ref' && !idents.has(e.ident)) throw policyError('POLICY_SYNTAX', e.pos, `"${e.ident}" names no condition of this rule`);
+    const checkRefs = (e: ValueExpr) => {
+      for (const r of exprRefs(e)) if (!idents.has(r.ident)) throw policyError('POLICY_SYNTAX', r.pos, `"${r.ident}" names no condition of this rule`);
     };
-    for (const c of conditions) {
-      for (const test of c.tests) {
-        // A reference inside a condition must name an earlier condition.
-        if (test.operand.kind === 'ref') {
-          const earlier = conditions.slice(0, conditions.indexOf(c)).some((x) => x.ident === (test.operand as { ident: string }).ident);
-          if (!earlier) throw policyError('POLICY_SYNTAX', test.operand.pos, `"${test.operand.ident}" must name an earlier condition of this rule`);
-        }
-      }
+    if (section === 'configuration' && name !== 'issueproperty') {
+      throw policyError('POLICY_SYNTAX', t, `configurationrules only take issueproperty(), found ${t.text}()`);
     }
     if (name === 'permit' || name === 'deny') {
       if (section !== 'authorization') throw policyError('POLICY_SYNTAX', t, `${name}() is only allowed in authorizationrules`);
@@ -252,47 +330,40 @@ class Parser {
       this.expectPunct(')', `: ${t.text}() takes no arguments`);
       return { kind: name };
     }
-    if (name === 'issue' || name === 'add') {
+    if (name === 'issue' || name === 'add' || name === 'issueproperty') {
       if (name === 'issue' && section !== 'issuance') throw policyError('POLICY_SYNTAX', t, 'issue() is only allowed in issuancerules (use add() in authorizationrules)');
-      this.expectPunct('(', `after ${t.text}`);
-      const args = new Map<string, { expr: ValueExpr; pos: SourcePos }>();
-      for (;;) {
-        const k = this.cur;
-        if (k.kind !== 'ident') throw policyError('POLICY_SYNTAX', k, `expected an argument name (type, value, valueType, claim), found ${this.describe(k)}`);
-        const key = (['type', 'value', 'valueType', 'claim'] as const).find((x) => x.toLowerCase() === k.text.toLowerCase());
-        if (!key) throw policyError('POLICY_UNSUPPORTED', k, `argument "${k.text}" is not supported (type, value, valueType, claim)`);
-        if (args.has(key)) throw policyError('POLICY_SYNTAX', k, `argument ${key} given twice`);
-        this.next();
-        this.expectPunct('=', `after ${key}`);
-        if (key === 'claim') {
-          const r = this.cur;
-          if (r.kind !== 'ident') throw policyError('POLICY_SYNTAX', r, 'claim= takes the name of a condition');
-          this.next();
-          args.set(key, { expr: { kind: 'ref', ident: r.text, pos: { line: r.line, column: r.column } }, pos: { line: k.line, column: k.column } });
-        } else {
-          args.set(key, { expr: this.parseValueExpr(), pos: { line: k.line, column: k.column } });
-        }
-        if (this.isPunct(',')) {
-          this.next();
-          continue;
-        }
-        this.expectPunct(')', `to close ${t.text}(`);
-        break;
+      if (name === 'issueproperty') {
+        this.requireVersion('1.1', t, 'issueproperty()');
+        if (section === 'authorization') throw policyError('POLICY_SYNTAX', t, 'issueproperty() is only allowed in configurationrules and issuancerules');
       }
+      this.expectPunct('(', `after ${t.text}`);
+      const args = this.parseActionArgs(t, name === 'issueproperty' ? ['type', 'value'] : ['type', 'value', 'valueType', 'claim']);
       const claimArg = args.get('claim');
-      if (claimArg) {
+      if (claimArg && name !== 'issueproperty') {
         if (args.size > 1) throw policyError('POLICY_SYNTAX', claimArg.pos, 'claim= cannot be combined with other arguments');
-        checkRef(claimArg.expr);
+        checkRefs(claimArg.expr);
         return { kind: name, claim: { ref: (claimArg.expr as { ident: string }).ident } };
       }
       const typeArg = args.get('type');
       const valueArg = args.get('value');
-      if (!typeArg || !valueArg) throw policyError('POLICY_SYNTAX', t, `${t.text}() needs type= and value= (or claim=)`);
+      if (!typeArg || !valueArg) throw policyError('POLICY_SYNTAX', t, `${t.text}() needs type= and value=${name === 'issueproperty' ? '' : ' (or claim=)'}`);
       if (typeArg.expr.kind !== 'literal' || typeof typeArg.expr.value !== 'string') throw policyError('POLICY_SYNTAX', typeArg.pos, 'type= takes a string');
-      if (isReservedClaimType(typeArg.expr.value)) {
-        throw policyError('POLICY_UNSUPPORTED', typeArg.pos, `claim type "${typeArg.expr.value}" is reserved for the service`);
+      const type = typeArg.expr.value;
+      checkRefs(valueArg.expr);
+      if (name === 'issueproperty') {
+        const spec = propertySpec(type);
+        if (!spec) {
+          throw new KubeSgxError('POLICY_UNKNOWN_PROPERTY', `line ${typeArg.pos.line}, column ${typeArg.pos.column}: unknown property "${type}" (${Object.keys(POLICY_PROPERTIES).join(', ')})`, {
+            details: { ...typeArg.pos, property: type },
+          });
+        }
+        const v = valueArg.expr;
+        if (v.kind === 'literal' && valueTypeOf(v.value) !== spec.valueType) {
+          throw policyError('POLICY_SYNTAX', valueArg.pos, `property ${type} takes a${spec.valueType === 'Integer' ? 'n' : ''} ${spec.valueType} value`);
+        }
+        return { kind: 'issueproperty', claim: { type, value: v } };
       }
-      checkRef(valueArg.expr);
+      if (isReservedClaimType(type)) throw policyError('POLICY_UNSUPPORTED', typeArg.pos, `claim type "${type}" is reserved for the service`);
       let valueType: ValueType | undefined;
       const vt = args.get('valueType');
       if (vt) {
@@ -301,15 +372,44 @@ class Parser {
         }
         valueType = vt.expr.value as ValueType;
       }
-      const claim = { type: typeArg.expr.value, value: valueArg.expr, ...(valueType ? { valueType } : {}) };
-      return { kind: name, claim };
+      return { kind: name, claim: { type, value: valueArg.expr, ...(valueType ? { valueType } : {}) } };
     }
-    if (name === 'issueproperty') throw policyError('POLICY_UNSUPPORTED', t, 'issueproperty() belongs to policy 1.1, which is not supported');
-    throw policyError('POLICY_SYNTAX', t, `unknown action "${t.text}" (permit, deny, issue, add)`);
+    throw policyError('POLICY_SYNTAX', t, `unknown action "${t.text}" (permit, deny, issue, add, issueproperty)`);
+  }
+
+  private parseActionArgs(action: Token, allowed: readonly string[]): Map<string, { expr: ValueExpr; pos: SourcePos }> {
+    const args = new Map<string, { expr: ValueExpr; pos: SourcePos }>();
+    for (;;) {
+      const k = this.cur;
+      if (k.kind !== 'ident') throw policyError('POLICY_SYNTAX', k, `expected an argument name (${allowed.join(', ')}), found ${this.describe(k)}`);
+      const key = allowed.find((x) => x.toLowerCase() === k.text.toLowerCase());
+      if (!key) throw policyError('POLICY_UNSUPPORTED', k, `argument "${k.text}" is not supported (${allowed.join(', ')})`);
+      if (args.has(key)) throw policyError('POLICY_SYNTAX', k, `argument ${key} given twice`);
+      this.next();
+      this.expectPunct('=', `after ${key}`);
+      if (key === 'claim') {
+        const r = this.cur;
+        if (r.kind !== 'ident') throw policyError('POLICY_SYNTAX', r, 'claim= takes the name of a condition');
+        this.next();
+        args.set(key, { expr: { kind: 'ref', ident: r.text, pos: { line: r.line, column: r.column } }, pos: { line: k.line, column: k.column } });
+      } else {
+        args.set(key, { expr: this.parseValueExpr(0), pos: { line: k.line, column: k.column } });
+      }
+      if (this.isPunct(',')) {
+        this.next();
+        continue;
+      }
+      this.expectPunct(')', `to close ${action.text}(`);
+      return args;
+    }
   }
 }
 
-/** Parses policy text; throws POLICY_SYNTAX / POLICY_UNSUPPORTED with line and column. */
+function valueTypeOf(v: ClaimValue): ValueType {
+  return typeof v === 'boolean' ? 'Boolean' : typeof v === 'number' ? 'Integer' : 'String';
+}
+
+/** Parses policy text; throws POLICY_SYNTAX / POLICY_UNSUPPORTED / POLICY_UNKNOWN_* / POLICY_TOO_* with line and column. */
 export function parsePolicy(text: string): Policy {
   if (text.length > POLICY_LIMITS.maxTextLength) {
     const before = text.slice(0, POLICY_LIMITS.maxTextLength);
