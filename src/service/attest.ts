@@ -152,6 +152,8 @@ const LEGACY: Record<string, string> = {
   'x-ms-attestation-type': '$tee',
 };
 
+const JSON_DATA_CLAIMS = new Set(['x-ms-runtime', 'x-ms-inittime']);
+
 /** Incoming claim set for the policy engine (plus MAA's legacy `$` names). */
 export function incomingClaims(claims: Record<string, unknown>): Claim[] {
   const out: Claim[] = [];
@@ -161,7 +163,9 @@ export function incomingClaims(claims: Record<string, unknown>): Claim[] {
     else if (typeof v === 'string') out.push({ type, value: v, valueType: 'String', issuer: 'AttestationService' });
   };
   for (const [type, v] of Object.entries(claims)) {
-    if (Array.isArray(v)) for (const x of v) push(type, x);
+    // JSON data (runtime and init-time) is one String claim holding its JSON text, as MAA's policy 1.2 functions (JmesPath, JsonToClaimValue) expect.
+    if (JSON_DATA_CLAIMS.has(type)) push(type, JSON.stringify(v));
+    else if (Array.isArray(v)) for (const x of v) push(type, x);
     else push(type, v);
     const legacy = Object.hasOwn(LEGACY, type) ? LEGACY[type] : undefined;
     if (legacy) push(legacy, v);

@@ -16,6 +16,7 @@ import { loadCertificateFiles, type CertificateFiles, type CertificatePair } fro
 import { createServiceApp, type ServiceDeps } from './app.js';
 import { createDcapVerifier, type DcapVerifierOptions } from './dcap-verifier.js';
 import { ServiceMetrics } from './metrics.js';
+import { declaredProperties } from './policy/index.js';
 import { ATTESTATION_TYPES, PolicyService, parsePolicySigners, type PolicyTrust } from './policies.js';
 import { RateLimiter } from './ratelimit.js';
 import { SecretService } from './secrets.js';
@@ -222,7 +223,7 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
         await Promise.all(
           ATTESTATION_TYPES.map(async (t) => {
             const p = await policies.active(t);
-            return [t, { version: p.version, hash: p.hash, isDefault: p.isDefault }] as const;
+            return [t, { version: p.version, hash: p.hash, isDefault: p.isDefault, language: p.parsed.version, properties: declaredProperties(p.parsed) }] as const;
           }),
         ),
       ),

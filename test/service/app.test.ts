@@ -162,7 +162,7 @@ describe('attestation service HTTP API (real Intel quote, real verifier)', () =>
     const bad = 'version=1.0;\nauthorizationrules {\n  [type=="x", value=="y"] => permit();\n  [type="z"] => deny();\n};';
     const p = await expectProblem(call(svc, 'PUT', '/policies/SgxEnclave?api-version=2020-10-01', policyJws(bad), { ...admin, 'content-type': 'text/plain' }), 400, 'POLICY_SYNTAX');
     assert.deepEqual(p.details, { line: 4, column: 8 });
-    await expectProblem(call(svc, 'PUT', '/policies/SgxEnclave?api-version=2020-10-01', policyJws('version=1.1;\nauthorizationrules{=>permit();};'), admin), 400, 'POLICY_UNSUPPORTED');
+    await expectProblem(call(svc, 'PUT', '/policies/SgxEnclave?api-version=2020-10-01', policyJws('version=1.3;\nauthorizationrules{=>permit();};'), admin), 400, 'POLICY_UNSUPPORTED');
     await expectProblem(call(svc, 'PUT', '/policies/SgxEnclave?api-version=2020-10-01', 'not-a-jws', admin), 400, 'POLICY_INVALID_JWS');
     await expectProblem(call(svc, 'PUT', '/policies/SgxEnclave?api-version=2020-10-01', `${b64u('{"alg":"HS256"}')}.${b64u('{}')}.sig`, admin), 400, 'POLICY_INVALID_JWS');
     await expectProblem(call(svc, 'PUT', '/policies/Tpm?api-version=2020-10-01', policyJws(PERMIT_CONFIG_NEEDED), admin), 404, 'NOT_FOUND');

@@ -45,3 +45,20 @@ export function policyJws(text: string | undefined): string {
   const h = b64u(JSON.stringify({ alg: 'none' }));
   return text === undefined ? `${h}..` : `${h}.${b64u(JSON.stringify({ AttestationPolicy: b64u(text) }))}.`;
 }
+
+/** MAA's default SGX policy, exactly as Azure's "policy examples" page and issue 19 give it (tabs included). */
+export const MAA_DEFAULT_SGX_POLICY_1_1 = `version= 1.1;
+configurationrules{
+\t=> issueproperty(type="x-ms-sgx-tcbidentifier", value="azuredefault");
+};
+authorizationrules{
+\t=> permit();
+};
+issuancerules{
+\tc:[type=="x-ms-sgx-is-debuggable"] => issue(type="is-debuggable", value=c.value);
+\tc:[type=="x-ms-sgx-mrsigner"] => issue(type="sgx-mrsigner", value=c.value);
+\tc:[type=="x-ms-sgx-mrenclave"] => issue(type="sgx-mrenclave", value=c.value);
+\tc:[type=="x-ms-sgx-product-id"] => issue(type="product-id", value=c.value);
+\tc:[type=="x-ms-sgx-svn"] => issue(type="svn", value=c.value);
+\tc:[type=="x-ms-attestation-type"] => issue(type="tee", value=c.value);
+};`;

@@ -10,14 +10,20 @@ import assert from 'node:assert/strict';
 import { decodeJwt } from 'jose';
 import { assembleAttestationService, type AssembledService } from '../../src/service/server.js';
 import { createDcapVerifier } from '../../src/service/dcap-verifier.js';
-import { ADMIN_TOKEN, INTEL_SAMPLE_TIME, INTEL_SGX_QUOTE, PERMIT_CONFIG_NEEDED, b64u, intelCollateralDir, policyJws, tempDir } from './helpers.js';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { SimPlatform } from '../../src/sim/index.js';
+import { policyHash } from '../../src/service/policy/index.js';
+import { ADMIN_TOKEN, INTEL_SAMPLE_TIME, INTEL_SGX_QUOTE, MAA_DEFAULT_SGX_POLICY_1_1, PERMIT_CONFIG_NEEDED, b64u, intelCollateralDir, policyJws, tempDir } from './helpers.js';
 
 const tmp = tempDir('kube-sgx-policy-http-');
 let svc: AssembledService;
+let simSvc: AssembledService;
+let platform: SimPlatform;
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
-async function call(method: string, path: string, body?: string, headers: Record<string, string> = {}) {
-  const res = await svc.app.request(path, { method, headers: { 'content-type': 'application/json', ...headers }, ...(body !== undefined ? { body } : {}) });
+async function call(method: string, path: string, body?: string, headers: Record<string, string> = {}, on: AssembledService = svc) {
+  const res = await on.app.request(path, { method, headers: { 'content-type': 'application/json', ...headers }, ...(body !== undefined ? { body } : {}) });
   const text = await res.text();
   let json: Record<string, unknown> = {};
   try {
@@ -47,9 +53,12 @@ async function cpuMs<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }>
 before(async () => {
   const { verifier } = await createDcapVerifier({ simulation: false, collateralDir: intelCollateralDir(tmp.dir), now: () => INTEL_SAMPLE_TIME });
   svc = await assembleAttestationService({ verifier, adminToken: ADMIN_TOKEN, rateLimit: { rate: 0 } }, 'https://attest.test');
+  platform = await SimPlatform.open(join(tmp.dir, 'platform'), { seed: 'policy-http' });
+  simSvc = await assembleAttestationService({ simulation: true, platformDir: join(tmp.dir, 'platform'), dataDir: join(tmp.dir, 'sim-data'), adminToken: ADMIN_TOKEN, rateLimit: { rate: 0 } }, 'https://sim.test');
 });
 after(async () => {
   await svc.dispose();
+  await simSvc.dispose();
   tmp.cleanup();
 });
 
@@ -83,5 +92,80 @@ describe('policy engine over HTTP: bounded cost, refused at upload', () => {
     assert.equal(r.json.code, 'POLICY_TOO_COMPLEX');
     assert.match(String(r.json.detail), /^line 3, column 54: /);
     assert.equal(await storedPolicyText(), PERMIT_CONFIG_NEEDED);
+  });
+});
+
+const put = (text: string, on: AssembledService = svc) => call('PUT', '/policies/SgxEnclave?api-version=2022-08-01', policyJws(text), { ...admin, 'content-type': 'text/plain' }, on);
+
+describe('MAA policy 1.1 and 1.2 over HTTP', () => {
+  test("MAA's default 1.1 SGX policy uploads as written, applies, and /status reports its property as not acted on", async () => {
+    assert.equal((await put(MAA_DEFAULT_SGX_POLICY_1_1)).status, 200);
+    assert.equal(await storedPolicyText(), MAA_DEFAULT_SGX_POLICY_1_1);
+    // The real Intel sample is ConfigurationAndSWHardeningNeeded: kube-sgx's default refuses it, MAA's default permits everything.
+    const r = await call('POST', '/attest/SgxEnclave?api-version=2022-08-01', JSON.stringify({ quote: b64u(INTEL_SGX_QUOTE) }));
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    const claims = decodeJwt(r.json.token as string);
+    assert.equal(claims['x-ms-policy-hash'], policyHash(MAA_DEFAULT_SGX_POLICY_1_1));
+    assert.equal(claims['sgx-mrsigner'], claims['x-ms-sgx-mrsigner']);
+    assert.equal(claims.tee, 'sgx');
+    assert.equal(claims['x-ms-sgx-tcbidentifier'], undefined, 'a property is not a token claim');
+    const status = await call('GET', '/status');
+    const sgx = (status.json.policies as Record<string, { language: string; properties: Array<{ name: string; value: string; actedOn: boolean }> }>).SgxEnclave!;
+    assert.equal(sgx.language, '1.1');
+    assert.deepEqual(
+      sgx.properties.map((p) => [p.name, p.value, p.actedOn]),
+      [['x-ms-sgx-tcbidentifier', 'azuredefault', false]],
+    );
+  });
+
+  test('an unknown property or function is refused at upload with its own code, never a 5xx, and nothing stored changes', async () => {
+    assert.equal((await put(PERMIT_CONFIG_NEEDED)).status, 200);
+    const cases: Array<[string, string, { line: number; column: number }]> = [
+      ['version=1.1;\nconfigurationrules {\n  => issueproperty(type="x-ms-max-token-minutes", value=5);\n};\nauthorizationrules { => permit(); };', 'POLICY_UNKNOWN_PROPERTY', { line: 3, column: 20 }],
+      ['version=1.2;\nauthorizationrules {\n  c:[type=="x-ms-runtime"] => add(type="k", value=Base64UrlDecode(c.value));\n  => permit();\n};', 'POLICY_UNKNOWN_FUNCTION', { line: 3, column: 51 }],
+      ['version=1.2;\nauthorizationrules {\n  c:[type=="x-ms-runtime"] => add(type="k", value=JmesPath(c.value, "sort_by(keys, &kid)"));\n  => permit();\n};', 'POLICY_JMESPATH_UNSUPPORTED', { line: 3, column: 51 }],
+    ];
+    for (const [text, code, at] of cases) {
+      const r = await put(text);
+      assert.equal(r.status, 400, JSON.stringify(r.json));
+      assert.equal(r.json.code, code);
+      assert.deepEqual([(r.json.details as { line: number }).line, (r.json.details as { column: number }).column], [at.line, at.column]);
+    }
+    assert.equal(await storedPolicyText(), PERMIT_CONFIG_NEEDED);
+  });
+
+  test('1.2 over JSON runtime data: JmesPath/JsonToClaimValue decide and issue, bound by SHA-256 into the quote', async () => {
+    const policy = `version=1.2;
+authorizationrules {
+  [type=="x-ms-sgx-is-debuggable", value==true] => deny();
+  c:[type=="x-ms-runtime", issuer=="AttestationService"] => add(type="role", value=JsonToClaimValue(JmesPath(c.value, "app.role")));
+  [type=="role", value=="frontend", issuer=="AttestationPolicy"] => permit();
+};
+issuancerules {
+  c:[type=="x-ms-runtime"] => issue(type="key-ids", value=JsonToClaimValue(JmesPath(c.value, "keys[*].kid")));
+  ![type=="role", value=="admin"] => issue(type="admin", value=false);
+};`;
+    assert.equal((await put(policy, simSvc)).status, 200);
+    const attestWith = async (runtimeJson: unknown) => {
+      const data = Buffer.from(JSON.stringify(runtimeJson));
+      const rd = Buffer.alloc(64);
+      createHash('sha256').update(data).digest().copy(rd);
+      const report = platform.ereport({ targetInfo: platform.qeTargetInfo(), reportData: rd, mrEnclave: Buffer.alloc(32, 1), mrSigner: Buffer.alloc(32, 2), isvProdId: 1, isvSvn: 1 });
+      const quote = b64u(platform.getQuote(report).quote);
+      return call('POST', '/attest/SgxEnclave?api-version=2022-08-01', JSON.stringify({ quote, runtimeData: { data: b64u(data), dataType: 'JSON' } }), {}, simSvc);
+    };
+    const ok = await attestWith({ app: { role: 'frontend' }, keys: [{ kid: 'k1' }, { kid: 'k2' }] });
+    assert.equal(ok.status, 200, JSON.stringify(ok.json));
+    const claims = decodeJwt(ok.json.token as string);
+    assert.deepEqual(claims['key-ids'], ['k1', 'k2']);
+    assert.equal(claims.admin, false);
+    assert.equal(claims['x-ms-policy-hash'], policyHash(policy));
+    const denied = await attestWith({ app: { role: 'batch' } });
+    assert.equal(denied.status, 400);
+    assert.equal(denied.json.code, 'ATTESTATION_DENIED');
+    // A function applied to the wrong JSON is the policy's typed error, never a 5xx.
+    const broken = await attestWith({ app: { role: { nested: true } } });
+    assert.equal(broken.status, 400);
+    assert.equal(broken.json.code, 'POLICY_EVALUATION_ERROR');
   });
 });

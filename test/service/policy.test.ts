@@ -2,7 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { KubeSgxError } from '../../src/errors.js';
-import { DEFAULT_SGX_POLICY, evaluatePolicy, parsePolicy, policyHash, type Claim } from '../../src/service/policy/index.js';
+import { MAA_DEFAULT_SGX_POLICY_1_1 } from './helpers.js';
+import { DEFAULT_SGX_POLICY, POLICY_PROPERTIES, declaredProperties, evaluatePolicy, parsePolicy, policyHash, type Claim } from '../../src/service/policy/index.js';
 
 const svc = (type: string, value: string | number | boolean): Claim => ({
   type,
@@ -231,5 +232,190 @@ describe('MAA policy evaluation cost is bounded', () => {
     assert.equal(Object.getOwnPropertyDescriptor(out.issued, 'constructor')?.value, 'x');
     const none = parsePolicy(`version=1.0; authorizationrules { [type=="toString"] => permit(); };`);
     assert.equal(evaluatePolicy(none, enclave()).permitted, false);
+  });
+});
+
+const runtime = (json: unknown): Claim => ({ type: 'x-ms-runtime', value: JSON.stringify(json), valueType: 'String', issuer: 'AttestationService' });
+
+function refused(text: string): KubeSgxError {
+  return syntaxError(text);
+}
+
+describe('MAA policy 1.1', () => {
+  test("MAA's default SGX policy parses and evaluates as written; its property is recorded, not acted on", () => {
+    const p = parsePolicy(MAA_DEFAULT_SGX_POLICY_1_1);
+    assert.equal(p.version, '1.1');
+    const out = evaluatePolicy(p, enclave({ 'x-ms-sgx-is-debuggable': true, 'x-kube-sgx-tcb-status': 'OutOfDate' }));
+    // permit() for everything, as MAA's default does: no TCB or debug check of kube-sgx's is added.
+    assert.equal(out.permitted, true);
+    assert.deepEqual(out.issued, { 'is-debuggable': true, 'sgx-mrsigner': 'aa'.repeat(32), 'sgx-mrenclave': 'bb'.repeat(32), 'product-id': 1, svn: 3, tee: 'sgx' });
+    assert.deepEqual(out.properties, { 'x-ms-sgx-tcbidentifier': 'azuredefault' });
+    assert.deepEqual(declaredProperties(p), [{ name: 'x-ms-sgx-tcbidentifier', value: 'azuredefault', line: 3, actedOn: false, note: POLICY_PROPERTIES['x-ms-sgx-tcbidentifier']!.note }]);
+  });
+
+  test('the TPM sample properties are accepted; a property never changes the verdict', () => {
+    const text = `version=1.1;
+configurationrules{
+=> issueproperty(type = "required_pcr_mask", value = 15);
+=> issueproperty(type = "require_valid_aik_cert", value = false);
+};
+authorizationrules { [type=="x-kube-sgx-tcb-status", value=="UpToDate"] => permit(); };
+issuancerules { [type=="x-ms-sgx-svn", value>=3] => issueproperty(type="report_validity_in_minutes", value=60); };`;
+    const p = parsePolicy(text);
+    const ok = evaluatePolicy(p, enclave());
+    assert.equal(ok.permitted, true);
+    assert.deepEqual(ok.properties, { required_pcr_mask: 15, require_valid_aik_cert: false, report_validity_in_minutes: 60 });
+    assert.deepEqual(ok.issued, {});
+    assert.equal(evaluatePolicy(p, enclave({ 'x-kube-sgx-tcb-status': 'OutOfDate' })).permitted, false);
+  });
+
+  test('an unknown property is refused at upload with its own code and line/column', () => {
+    const e = refused('version=1.1;\nconfigurationrules {\n  => issueproperty(type="x-ms-sgx-tcb-identifier", value="10");\n};\nauthorizationrules { => permit(); };');
+    assert.equal(e.code, 'POLICY_UNKNOWN_PROPERTY');
+    assert.deepEqual(e.details, { line: 3, column: 20, property: 'x-ms-sgx-tcb-identifier' });
+    assert.match(e.message, /^line 3, column 20: unknown property "x-ms-sgx-tcb-identifier" \(x-ms-sgx-tcbidentifier, /);
+  });
+
+  const bad11: Array<[string, string, string, RegExp]> = [
+    ['property of the wrong type', 'version=1.1; configurationrules { => issueproperty(type="required_pcr_mask", value="15"); }; authorizationrules { => permit(); };', 'POLICY_SYNTAX', /takes an Integer value/],
+    ['permit() in configurationrules', 'version=1.1; configurationrules { => permit(); }; authorizationrules { => permit(); };', 'POLICY_SYNTAX', /only take issueproperty/],
+    ['issueproperty in authorizationrules', 'version=1.1; authorizationrules { => issueproperty(type="omit_x5c", value=true); };', 'POLICY_SYNTAX', /configurationrules and issuancerules/],
+    ['function in 1.1', 'version=1.1; authorizationrules { [type=="a", value==AppendString("a", "b")] => permit(); };', 'POLICY_UNSUPPORTED', /belongs to policy 1.2/],
+    ['negation in 1.1', 'version=1.1; authorizationrules { ![type=="a"] => permit(); };', 'POLICY_UNSUPPORTED', /belongs to policy 1.2/],
+  ];
+  for (const [name, text, code, msg] of bad11) {
+    test(`refused: ${name}`, () => {
+      const e = refused(text);
+      assert.equal(e.code, code);
+      assert.match(e.message, msg);
+    });
+  }
+});
+
+describe('MAA policy 1.2', () => {
+  test('![…] holds when no claim matches; add() claims are seen by later rules only', () => {
+    const p = parsePolicy(`version=1.2;
+authorizationrules {
+  ![type=="x-ms-sgx-is-debuggable", value==true] => add(type="not-debug", value=true);
+  [type=="not-debug", issuer=="AttestationPolicy"] => permit();
+};
+issuancerules {
+  ![type=="claim3"] => issue(type="claim3", value=300);
+  ![type=="claim3"] => issue(type="claim3-again", value=1);
+};`);
+    const out = evaluatePolicy(p, enclave());
+    assert.equal(out.permitted, true);
+    assert.deepEqual(out.issued, { claim3: 300 });
+    assert.equal(evaluatePolicy(p, enclave({ 'x-ms-sgx-is-debuggable': true })).permitted, false);
+  });
+
+  test("Azure's function examples: JmesPath yields JSON text, JsonToClaimValue converts it, AppendString, NegateBool, IsSubsetOf", () => {
+    const p = parsePolicy(`version=1.2;
+authorizationrules { => permit(); };
+issuancerules {
+  => add(type="JmesPathResult", value=JmesPath("{\\"foo\\": \\"bar\\"}", "foo"));
+  c:[type=="JmesPathResult"] => issue(type="json-text", value=c.value);
+  c:[type=="JmesPathResult"] => issue(type="foo", value=JsonToClaimValue(c.value));
+  c1:[type=="x-ms-sgx-mrsigner"] && c2:[type=="x-ms-attestation-type"] => issue(type="joined", value=AppendString(c2.value, AppendString(":", c1.value)));
+  c:[type=="x-ms-sgx-is-debuggable"] => issue(type="not-debuggable", value=NegateBool(c.value));
+  => add(type="Subset", value="abc");
+  => add(type="Subset", value=100);
+  => add(type="Superset", value=JsonToClaimValue("[true, \\"abc\\", 100]"));
+  c1:[type=="Subset"] && c2:[type=="Superset"] => issue(type="IsSubset", value=IsSubsetOf(c1.value, c2.value));
+  c1:[type=="Superset"] && c2:[type=="Subset"] => issue(type="IsSuperSubset", value=IsSubsetOf(c1.value, c2.value));
+};`);
+    const out = evaluatePolicy(p, enclave());
+    assert.deepEqual(out.issued, {
+      'json-text': '"bar"',
+      foo: 'bar',
+      joined: `sgx:${'aa'.repeat(32)}`,
+      'not-debuggable': true,
+      IsSubset: true,
+      IsSuperSubset: false,
+    });
+  });
+
+  test('ContainsOnlyValue sees every claim the condition matches, not just the first (a false among trues is found)', () => {
+    const p = parsePolicy(`version=1.2;
+authorizationrules {
+  c:[type=="x-ms-runtime", issuer=="AttestationService"] => add(type="flagSet", value=JsonToClaimValue(JmesPath(c.value, "flags[*].on")));
+  c:[type=="flagSet", issuer=="AttestationPolicy"] => add(type="allOn", value=ContainsOnlyValue(c.value, true));
+  [type=="allOn", value==true] => permit();
+};`);
+    assert.equal(evaluatePolicy(p, [...enclave(), runtime({ flags: [{ on: true }, { on: true }] })]).permitted, true);
+    assert.equal(evaluatePolicy(p, [...enclave(), runtime({ flags: [{ on: true }, { on: false }, { on: true }] })]).permitted, false);
+    // Empty set: ContainsOnlyValue is false.
+    assert.equal(evaluatePolicy(p, [...enclave(), runtime({ flags: [] })]).permitted, false);
+  });
+
+  test('JSON runtime data drives a decision through JmesPath in a condition; null adds nothing', () => {
+    const p = parsePolicy(`version=1.2;
+authorizationrules {
+  c:[type=="x-ms-runtime"] && [type=="x-ms-sgx-product-id", value==JsonToClaimValue(JmesPath(c.value, "app.product"))] => permit();
+};
+issuancerules {
+  c:[type=="x-ms-runtime"] => issue(type="kid", value=JsonToClaimValue(JmesPath(c.value, "keys[0].kid")));
+  c:[type=="x-ms-runtime"] => issue(type="absent", value=JsonToClaimValue(JmesPath(c.value, "nope")));
+};`);
+    const out = evaluatePolicy(p, [...enclave(), runtime({ app: { product: 1 }, keys: [{ kid: 'k1' }] })]);
+    assert.equal(out.permitted, true);
+    assert.deepEqual(out.issued, { kid: 'k1' });
+    assert.equal(evaluatePolicy(p, [...enclave(), runtime({ app: { product: 2 } })]).permitted, false);
+  });
+
+  test('a function error stops the evaluation (fail closed: a deny() guarded by it is never silently skipped)', () => {
+    const p = parsePolicy(`version=1.2;
+authorizationrules {
+  => permit();
+  c:[type=="x-ms-runtime"] && [type=="x-ms-sgx-svn", value==JsonToClaimValue(JmesPath(c.value, "minSvn"))] => deny();
+};`);
+    assert.equal(evaluatePolicy(p, [...enclave(), runtime({ minSvn: 3 })]).permitted, false);
+    assert.equal(evaluatePolicy(p, [...enclave(), runtime({ minSvn: 4 })]).permitted, true);
+    assert.throws(
+      () => evaluatePolicy(p, [...enclave(), runtime({ minSvn: { nested: 3 } })]),
+      (e: unknown) => e instanceof KubeSgxError && e.code === 'POLICY_EVALUATION_ERROR' && /line 4, column \d+: JsonToClaimValue: JSON objects/.test(e.message),
+    );
+  });
+
+  test('sizes stay bounded: sets, built strings and added claims have caps', () => {
+    const p = parsePolicy(`version=1.2; authorizationrules { c:[type=="x-ms-runtime"] => add(type="xs", value=JsonToClaimValue(JmesPath(c.value, "xs"))); => permit(); };`);
+    assert.throws(() => evaluatePolicy(p, [...enclave(), runtime({ xs: Array.from({ length: 5000 }, (_, i) => i) })]), (e: unknown) => e instanceof KubeSgxError && e.code === 'POLICY_EVALUATION_LIMIT');
+    // Each rule doubles the string: 2^21 characters by the 21st rule.
+    const doubling = Array.from({ length: 22 }, (_, i) => `c:[type=="s${i}"] => add(type="s${i + 1}", value=AppendString(c.value, c.value));`).join('\n');
+    const q = parsePolicy(`version=1.2; authorizationrules { => add(type="s0", value="x"); ${doubling} => permit(); };`);
+    assert.throws(() => evaluatePolicy(q, enclave()), (e: unknown) => e instanceof KubeSgxError && e.code === 'POLICY_EVALUATION_LIMIT' && /maxStringLength|exceeds/.test(e.message));
+  });
+
+  const bad12: Array<[string, string, string, number, number]> = [
+    ['unknown function', 'version=1.2;\nauthorizationrules {\n  [type=="a", value==Base64Decode("x")] => permit();\n};', 'POLICY_UNKNOWN_FUNCTION', 3, 22],
+    ['wrong arity', 'version=1.2;\nauthorizationrules {\n  => add(type="a", value=AppendString("x"));\n};', 'POLICY_SYNTAX', 3, 26],
+    ['unsupported JMESPath', 'version=1.2;\nauthorizationrules {\n  c:[type=="e"] => add(type="a", value=JmesPath(c.value, "sort_by(@, &x)"));\n};', 'POLICY_JMESPATH_UNSUPPORTED', 3, 40],
+    ['malformed JMESPath', 'version=1.2;\nauthorizationrules {\n  c:[type=="e"] => add(type="a", value=JmesPath(c.value, "a[?"));\n};', 'POLICY_JMESPATH_SYNTAX', 3, 40],
+    ['invalid JSON literal', 'version=1.2;\nauthorizationrules {\n  => add(type="a", value=JmesPath("{", "a"));\n};', 'POLICY_SYNTAX', 3, 26],
+    ['named negation', 'version=1.2;\nauthorizationrules {\n  !c:[type=="a"] => permit();\n};', 'POLICY_SYNTAX', 3, 4],
+    ['nesting too deep', `version=1.2;\nauthorizationrules {\n  => add(type="a", value=${'NegateBool('.repeat(9)}true${')'.repeat(9)});\n};`, 'POLICY_TOO_LARGE', 3, 114],
+  ];
+  for (const [name, text, code, line, column] of bad12) {
+    test(`refused at upload with line/column: ${name}`, () => {
+      const e = refused(text);
+      assert.equal(e.code, code, e.message);
+      assert.match(e.message, new RegExp(`^line ${line}, column ${column}: `));
+    });
+  }
+
+  test("Azure's documented function-rule shapes parse (comments, nested calls, filters, && in queries)", () => {
+    const p = parsePolicy(`version=1.2;
+authorizationrules { => permit(); };
+issuancerules {
+// SecureBoot enabled
+c:[type == "events", issuer=="AttestationService"] => add(type = "efiConfigVariables", value = JmesPath(c.value, "Events[?EventTypeString == 'EV_EFI_VARIABLE_DRIVER_CONFIG' && ProcessedData.VariableGuid == '8BE4DF61-93CA-11D2-AA0D-00E098032B8C']"));
+c:[type=="efiConfigVariables", issuer=="AttestationPolicy"]=> issue(type = "secureBootEnabled", value = JsonToClaimValue(JmesPath(c.value, "[?ProcessedData.UnicodeName == 'SecureBoot'] | length(@) == \`1\` && @[0].ProcessedData.VariableData == 'AQ'")));
+![type=="secureBootEnabled", issuer=="AttestationPolicy"] => issue(type="secureBootEnabled", value=false);
+c:[type=="evSeparatorSeq", value != "null", issuer=="AttestationPolicy"] => add(type="beforeEvSepClause", value=AppendString(AppendString("Events[? EventSeq < \`", c.value), "\`"));
+};`);
+    const events = { Events: [{ EventTypeString: 'EV_EFI_VARIABLE_DRIVER_CONFIG', ProcessedData: { VariableGuid: '8BE4DF61-93CA-11D2-AA0D-00E098032B8C', UnicodeName: 'SecureBoot', VariableData: 'AQ' } }] };
+    const withEvents = evaluatePolicy(p, [{ type: 'events', value: JSON.stringify(events), valueType: 'String', issuer: 'AttestationService' }]);
+    assert.deepEqual(withEvents.issued, { secureBootEnabled: true });
+    assert.deepEqual(evaluatePolicy(p, []).issued, { secureBootEnabled: false });
   });
 });
