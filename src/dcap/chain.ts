@@ -46,7 +46,7 @@ export function parseChainPem(text: string, kind: ChainKind, cache?: Certificate
   try {
     return pemCertificates(text, RULES[kind].label).map((der) => (cache ? cache.parse(der) : parseCertificate(der)));
   } catch (e) {
-    if (e instanceof KubeSgxError) throw new KubeSgxError(code, `${RULES[kind].label}: ${e.message}`, { cause: e });
+    if (e instanceof KubeSgxError) throw new KubeSgxError(code, `${RULES[kind].label}: ${e.message}`, { cause: e, details: { reason: e.code } });
     throw e;
   }
 }

@@ -54,7 +54,8 @@ function parseCrlField(hex: string, field: string): Crl {
   try {
     return parseCrl(hexToDer(hex, field));
   } catch (e) {
-    if (e instanceof KubeSgxError && e.code === 'CRL_MALFORMED') throw new KubeSgxError('CRL_MALFORMED', `collateral.${field}: ${e.message}`, { path: [field], cause: e });
+    // keep the parser's code (CRL_MALFORMED, DER_LENGTH_NOT_MINIMAL, ALGORITHM_IDENTIFIER_MALFORMED, …), name the field
+    if (e instanceof KubeSgxError) throw new KubeSgxError(e.code, `collateral.${field}: ${e.message}`, { path: [field], cause: e });
     throw e;
   }
 }

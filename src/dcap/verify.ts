@@ -113,7 +113,7 @@ class Engine {
       try {
         certs = ders.map((d) => this.certs.parse(d));
       } catch (e) {
-        if (e instanceof KubeSgxError) throw new KubeSgxError('PCK_CHAIN_INVALID', `PCK certificate chain: ${e.message}`, { cause: e });
+        if (e instanceof KubeSgxError) throw new KubeSgxError('PCK_CHAIN_INVALID', `PCK certificate chain: ${e.message}`, { cause: e, details: { reason: e.code } });
         throw e;
       }
       const chain = checkChain(certs, 'PCK', trust);

@@ -103,6 +103,20 @@ function bitStringBytes(buf: Uint8Array, t: Tlv, what: string): Uint8Array {
   return buf.subarray(t.contentStart + 1, t.end);
 }
 
+/**
+ * Both AlgorithmIdentifiers of a certificate or CRL: each a SEQUENCE (OpenSSL, and so Intel's
+ * QVL, cannot load one that is not: UNSUPPORTED_CERT_FORMAT) and the two byte-identical
+ * (RFC 5280 §4.1.1.2, §5.1.1.2). Refused as ALGORITHM_IDENTIFIER_MALFORMED.
+ */
+function requireAlgorithmPair(buf: Uint8Array, outer: Tlv, inner: Tlv, what: string, tbsName: string): void {
+  const bad = (m: string) => {
+    throw new KubeSgxError('ALGORITHM_IDENTIFIER_MALFORMED', `${what}: ${m}`, { offset: outer.start });
+  };
+  if (outer.tag !== TAG.SEQUENCE) bad(`signatureAlgorithm is not a SEQUENCE (tag 0x${outer.tag.toString(16)})`);
+  if (inner.tag !== TAG.SEQUENCE) bad(`${tbsName} signature AlgorithmIdentifier is not a SEQUENCE (tag 0x${inner.tag.toString(16)})`);
+  if (!bytesEqual(whole(buf, outer), whole(buf, inner))) bad(`signatureAlgorithm differs from the one in ${tbsName}`);
+}
+
 function requireEcdsaSha256(buf: Uint8Array, algId: Tlv, what: string): void {
   const [oid] = children(buf, algId);
   if (!oid || oidString(buf, oid) !== OID_ECDSA_SHA256) bad('UNSUPPORTED_SIGNATURE_ALGORITHM', `${what}: signature algorithm is not ecdsa-with-SHA256`);
@@ -137,7 +151,6 @@ export function parseCertificate(der: Uint8Array): Certificate {
     if (top.end !== der.length) bad('CERT_MALFORMED', 'certificate: trailing bytes after the DER');
     const [tbsT, algT, sigT] = children(der, top);
     if (!tbsT || !algT || !sigT || tbsT.tag !== TAG.SEQUENCE) bad('CERT_MALFORMED', 'certificate: expected tbsCertificate, algorithm, signature');
-    requireEcdsaSha256(der, algT, 'certificate');
     const f = children(der, tbsT);
     let i = 0;
     if (f[i]?.tag === 0xa0) i++; // [0] version
@@ -145,7 +158,8 @@ export function parseCertificate(der: Uint8Array): Certificate {
     if (!spkiT || serialT.tag !== TAG.INTEGER || issuerT.tag !== TAG.SEQUENCE || validityT.tag !== TAG.SEQUENCE || subjectT.tag !== TAG.SEQUENCE || spkiT.tag !== TAG.SEQUENCE) {
       bad('CERT_MALFORMED', 'certificate: tbsCertificate fields missing or of the wrong type');
     }
-    requireEcdsaSha256(der, sigAlgT, 'tbsCertificate');
+    requireAlgorithmPair(der, algT, sigAlgT, 'certificate', 'tbsCertificate');
+    requireEcdsaSha256(der, algT, 'certificate');
     const [nb, na] = children(der, validityT);
     if (!nb || !na) bad('CERT_MALFORMED', 'certificate: validity incomplete');
     let extensions = new Map<string, Extension>();
@@ -203,13 +217,13 @@ export function parseCrl(der: Uint8Array): Crl {
     if (top.end !== der.length) bad('CRL_MALFORMED', 'CRL: trailing bytes after the DER');
     const [tbsT, algT, sigT] = children(der, top);
     if (!tbsT || !algT || !sigT || tbsT.tag !== TAG.SEQUENCE) bad('CRL_MALFORMED', 'CRL: expected tbsCertList, algorithm, signature');
-    requireEcdsaSha256(der, algT, 'CRL');
     const f = children(der, tbsT);
     let i = 0;
     if (f[i]?.tag === TAG.INTEGER) i++; // version
     const [sigAlgT, issuerT, thisT] = f.slice(i, i + 3);
     if (!thisT || issuerT.tag !== TAG.SEQUENCE) bad('CRL_MALFORMED', 'CRL: tbsCertList fields missing');
-    requireEcdsaSha256(der, sigAlgT, 'tbsCertList');
+    requireAlgorithmPair(der, algT, sigAlgT, 'CRL', 'tbsCertList');
+    requireEcdsaSha256(der, algT, 'CRL');
     let j = i + 3;
     let nextUpdate: number | undefined;
     if (f[j] && (f[j].tag === TAG.UTC_TIME || f[j].tag === TAG.GENERALIZED_TIME)) nextUpdate = readTime(der, f[j++]);

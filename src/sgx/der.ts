@@ -1,7 +1,8 @@
 /**
  * The little DER this layer needs: walk a certificate to its extensions and
- * read/write Intel's SGX extension. Definite lengths only, bounds-checked;
- * failures throw KubeSgxError with the caller's code and the byte offset.
+ * read/write Intel's SGX extension. Definite, minimal lengths only, bounds-checked;
+ * failures throw KubeSgxError with the caller's code and the byte offset
+ * (DER_LENGTH_NOT_MINIMAL for a BER length).
  */
 import { KubeSgxError, type ErrorPath } from '../errors.js';
 
@@ -24,6 +25,9 @@ export interface DerNode {
   end: number;
 }
 
+/** The code of a length that is valid BER but not DER (whatever code the caller reads with). */
+export const DER_LENGTH_NOT_MINIMAL = 'DER_LENGTH_NOT_MINIMAL';
+
 export function derFail(code: string, what: string, offset: number, path: ErrorPath = []): never {
   throw new KubeSgxError(code, `${path.length > 0 ? path.join('.') + ': ' : ''}${what} at offset ${offset}`, { path, offset });
 }
@@ -39,8 +43,12 @@ export function readNode(buf: Uint8Array, offset: number, limit: number, code: s
     const n = len & 0x7f;
     if (n === 0 || n > 4) derFail(code, 'unsupported DER length form', offset, path);
     if (p + n > limit) derFail(code, 'truncated DER length', offset, path);
+    // DER (X.690 §10.1): the fewest length octets. A leading zero octet, or the long form for a
+    // length below 128, is BER that OpenSSL and Intel's QVL refuse; refused here under its own code.
+    if (buf[p] === 0) derFail(DER_LENGTH_NOT_MINIMAL, 'non-minimal DER length (leading zero octet)', offset, path);
     len = 0;
     for (let i = 0; i < n; i++) len = len * 256 + buf[p++];
+    if (len < 0x80) derFail(DER_LENGTH_NOT_MINIMAL, `non-minimal DER length (long form for ${len})`, offset, path);
   }
   if (len > limit - p) derFail(code, `DER length ${len} runs past its container`, offset, path);
   return { tag, start: offset, body: p, end: p + len };
