@@ -125,3 +125,15 @@ describe('JMESPath subset', () => {
     assert.ok(steps >= 2000, `${steps} steps`);
   });
 });
+
+describe('JMESPath nesting is bounded', () => {
+  test('deep queries and deep literals are refused typed, never a stack overflow', () => {
+    for (const q of ['('.repeat(20_000) + 'a' + ')'.repeat(20_000), '!'.repeat(20_000) + 'a', Array.from({ length: 5_000 }, () => 'a').join('.'), '`' + '['.repeat(5_000) + ']'.repeat(5_000) + '`']) {
+      const e = refusal(q);
+      assert.equal(e.code, 'POLICY_JMESPATH_UNSUPPORTED', e.message);
+    }
+    // A modest depth is fine.
+    assert.equal(search(Array.from({ length: 50 }, () => 'a').join('.'), {}), null);
+    assert.deepEqual(search('`{"t": [[1]]}`', {}), { t: [[1]] });
+  });
+});

@@ -386,6 +386,17 @@ authorizationrules {
     assert.throws(() => evaluatePolicy(q, enclave()), (e: unknown) => e instanceof KubeSgxError && e.code === 'POLICY_EVALUATION_LIMIT' && /maxStringLength|exceeds/.test(e.message));
   });
 
+  test('JSON a policy builds cannot nest deep enough to overflow the stack', () => {
+    const dbl = (name: string) => Array.from({ length: 14 }, (_, i) => `c:[type=="${name}${i}"] => add(type="${name}${i + 1}", value=AppendString(c.value, c.value));`).join('\n');
+    const p = parsePolicy(`version=1.2; authorizationrules { => permit(); => add(type="o0", value="["); => add(type="c0", value="]");
+${dbl('o')}
+${dbl('c')}
+o:[type=="o14"] && c:[type=="c14"] => add(type="deep", value=AppendString(o.value, c.value));
+d:[type=="deep"] => add(type="r", value=JmesPath(d.value, "@"));
+};`);
+    assert.throws(() => evaluatePolicy(p, enclave()), (e: unknown) => e instanceof KubeSgxError && e.code === 'POLICY_EVALUATION_LIMIT' && /too deep/.test(e.message));
+  });
+
   const bad12: Array<[string, string, string, number, number]> = [
     ['unknown function', 'version=1.2;\nauthorizationrules {\n  [type=="a", value==Base64Decode("x")] => permit();\n};', 'POLICY_UNKNOWN_FUNCTION', 3, 22],
     ['wrong arity', 'version=1.2;\nauthorizationrules {\n  => add(type="a", value=AppendString("x"));\n};', 'POLICY_SYNTAX', 3, 26],

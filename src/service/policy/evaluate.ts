@@ -29,6 +29,7 @@ import type { Action, Claim, ClaimValue, Policy, PolicyFunction, PropertyTest, R
 import { liveSources, POLICY_LIMITS, testSources } from './limits.js';
 import { parseJmesPath, searchJmesPath, type Json } from './jmespath.js';
 import { propertySpec } from './properties.js';
+import { assertJsonDepth } from '../encoding.js';
 
 export interface PolicyOutcome {
   permitted: boolean;
@@ -85,6 +86,12 @@ class Evaluation {
       v = JSON.parse(text) as Json;
     } catch {
       throw evalError(pos, 'a JSON argument is not valid JSON');
+    }
+    // JSON built inside the policy (AppendString) could nest deep enough to overflow the recursive steps after it.
+    try {
+      assertJsonDepth(v, 'a JSON argument');
+    } catch {
+      throw new KubeSgxError('POLICY_EVALUATION_LIMIT', `policy line ${pos.line}, column ${pos.column}: a JSON argument nests arrays/objects too deep`, { details: { line: pos.line, column: pos.column, limit: 'jsonDepth' } });
     }
     this.json.set(text, v);
     return v;
@@ -377,6 +384,16 @@ function claimsFromAction(a: Extract<Action, { kind: 'issue' | 'add' | 'issuepro
 }
 
 export function evaluatePolicy(policy: Policy, incoming: readonly Claim[], maxSteps: number = POLICY_LIMITS.maxEvaluationSteps): PolicyOutcome {
+  try {
+    return evaluateBounded(policy, incoming, maxSteps);
+  } catch (e) {
+    // The limits keep recursion shallow; should any path still overflow the stack, the answer is a typed refusal, not a 500.
+    if (e instanceof RangeError) throw new KubeSgxError('POLICY_EVALUATION_LIMIT', `policy evaluation stopped: ${e.message}`, { details: { limit: 'stack' } });
+    throw e;
+  }
+}
+
+function evaluateBounded(policy: Policy, incoming: readonly Claim[], maxSteps: number): PolicyOutcome {
   const ev = new Evaluation(maxSteps);
   const claims: Claim[] = [...incoming];
   const properties: Record<string, ClaimValue> = {};

@@ -12,6 +12,7 @@
  * to the caller's budget, so a query over a large document stays bounded.
  */
 import { KubeSgxError } from '../../errors.js';
+import { assertJsonDepth } from '../encoding.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -104,11 +105,18 @@ function lex(q: string): Tok[] {
           throw syntax(at, 'invalid escape in quoted identifier');
         }
       } else {
+        let v: Json;
         try {
-          out.push({ k: 'lit', v: JSON.parse(text) as Json, at });
+          v = JSON.parse(text) as Json;
         } catch {
           throw syntax(at, `literal \`${text}\` is not JSON`);
         }
+        try {
+          assertJsonDepth(v, 'a JMESPath literal');
+        } catch {
+          throw unsupported(at, 'a literal nests arrays/objects too deep');
+        }
+        out.push({ k: 'lit', v, at });
       }
       continue;
     }
@@ -390,13 +398,41 @@ class JmesParser {
   }
 }
 
+/** Deepest query accepted: evaluation recurses once per level (a.b.c… is as deep as it is long). */
+export const MAX_JMESPATH_DEPTH = 128;
+
+function checkDepth(root: JmesNode): void {
+  const stack: Array<[JmesNode, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [n, d] = stack.pop()!;
+    if (d > MAX_JMESPATH_DEPTH) throw unsupported(0, `the query nests more than ${MAX_JMESPATH_DEPTH} levels`);
+    if (n.t === 'literal') continue;
+    for (const v of Object.values(n)) {
+      if (Array.isArray(v)) {
+        for (const x of v) {
+          if (Array.isArray(x)) stack.push([x[1] as JmesNode, d + 1]);
+          else if (x !== null && typeof x === 'object' && 't' in x) stack.push([x as JmesNode, d + 1]);
+        }
+      } else if (v !== null && typeof v === 'object' && 't' in v) stack.push([v as JmesNode, d + 1]);
+    }
+  }
+}
+
 const parsed = new Map<string, JmesNode>();
 
 /** Parses (and caches) a query; throws POLICY_JMESPATH_SYNTAX / POLICY_JMESPATH_UNSUPPORTED with the offset. */
 export function parseJmesPath(query: string): JmesNode {
   const hit = parsed.get(query);
   if (hit) return hit;
-  const node = new JmesParser(lex(query)).parse();
+  let node: JmesNode;
+  try {
+    node = new JmesParser(lex(query)).parse();
+  } catch (e) {
+    // The parser recurses per nesting level: a query of thousands of "(" or "!" ends here, typed.
+    if (e instanceof RangeError) throw unsupported(0, 'the query nests too deep');
+    throw e;
+  }
+  checkDepth(node);
   // Queries come from policies (bounded in size and number) and from claim values: keep the cache small.
   if (parsed.size >= 512) parsed.clear();
   parsed.set(query, node);

@@ -5,6 +5,7 @@
  */
 import type { Condition, SourcePos, ValueExpr } from './ast.js';
 import { KubeSgxError } from '../../errors.js';
+import { MAX_JSON_DEPTH } from '../encoding.js';
 
 export const POLICY_LIMITS = {
   /** Characters of policy text. MAA's portal policies are a few KiB. */
@@ -23,6 +24,8 @@ export const POLICY_LIMITS = {
   maxJoinWidth: 2,
   /** Function calls nested inside one another (policy 1.2). */
   maxCallDepth: 8,
+  /** Array/object nesting of JSON in a policy (JmesPath's literal argument), as everywhere in the service. */
+  maxJsonDepth: MAX_JSON_DEPTH,
   /** Claims add(), issue() and issueproperty() may add in one evaluation (a set from JsonToClaimValue counts each element). */
   maxAddedClaims: 4096,
   /** Elements of one set value (JsonToClaimValue of a JSON array). */

@@ -15,6 +15,7 @@ import { policyError, tokenize, type Token } from './lexer.js';
 import { exprRefs, liveSources, limitError, POLICY_LIMITS } from './limits.js';
 import { propertySpec, POLICY_PROPERTIES } from './properties.js';
 import { parseJmesPath } from './jmespath.js';
+import { assertJsonDepth } from '../encoding.js';
 import { POLICY_FUNCTIONS, type Action, type ClaimValue, type CompareOp, type Condition, type Policy, type PolicyFunction, type PolicyVersion, type PropertyTest, type Rule, type SourcePos, type ValueExpr, type ValueType } from './ast.js';
 
 /** Claim names the service owns: policies may test them but not issue or add them. */
@@ -292,10 +293,16 @@ class Parser {
       const [json, query] = args;
       if (json!.kind === 'literal') {
         if (typeof json!.value !== 'string') throw policyError('POLICY_SYNTAX', pos, 'JmesPath() takes JSON text (a string) as its first argument');
+        let parsedJson: unknown;
         try {
-          JSON.parse(json!.value);
+          parsedJson = JSON.parse(json!.value);
         } catch {
           throw policyError('POLICY_SYNTAX', pos, 'the first argument of JmesPath() is not valid JSON');
+        }
+        try {
+          assertJsonDepth(parsedJson, 'JSON');
+        } catch {
+          throw limitError('maxJsonDepth', pos, `the first argument of JmesPath() nests arrays/objects deeper than ${POLICY_LIMITS.maxJsonDepth} levels`);
         }
       }
       if (query!.kind === 'literal') {
