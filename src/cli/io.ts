@@ -1,13 +1,15 @@
 /**
  * Shared CLI plumbing: exit codes and how results and errors are printed.
  * 0 = success, 1 = the input was processed and rejected (or the operation
- * failed), 2 = the command line itself was wrong.
+ * failed), 2 = the command line itself was wrong, 3 = a check could not be
+ * made (doctor: no kubeconfig, API unreachable, host root missing).
  */
 import { KubeSgxError, toKubeSgxError } from '../errors.js';
 
 export const EXIT_OK = 0;
 export const EXIT_REJECTED = 1;
 export const EXIT_USAGE = 2;
+export const EXIT_UNCHECKED = 3;
 
 /** Thrown by command actions for bad flags/arguments: exit code 2. */
 export class UsageError extends KubeSgxError {

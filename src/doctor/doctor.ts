@@ -48,6 +48,9 @@ export interface DoctorFinding {
 export interface DoctorReport {
   /** True when nothing was found. */
   ok: boolean;
+  /** Findings by severity: `kube-sgx doctor` exits 1 only when errors > 0. */
+  errors: number;
+  warnings: number;
   checkedAt: string;
   sgxNodes: string[];
   findings: DoctorFinding[];
@@ -148,7 +151,8 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
       const has = (n.spec?.taints ?? []).some((x) => x.key === t.key && x.effect === t.effect && (t.value === undefined || x.value === t.value));
       if (!has) {
         const spec = `${t.key}${t.value !== undefined ? `=${t.value}` : ''}:${t.effect}`;
-        add('error', 'NODE_TAINT_MISSING', name, `SGX node lacks taint ${spec}, so ordinary pods can fill it and crowd out SGX pods`, `kubectl taint node ${n.metadata?.name} ${spec} (or set it in the node pool's configuration)`);
+        // A warning: an untainted SGX node still runs SGX pods; it only lets other pods take its CPU and memory.
+        add('warning', 'NODE_TAINT_MISSING', name, `SGX node lacks taint ${spec}, so ordinary pods can fill it and crowd out SGX pods`, `kubectl taint node ${n.metadata?.name} ${spec} (or set it in the node pool's configuration)`);
       }
     }
     const epc = nodeEpcBytes(n);
@@ -269,7 +273,8 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
   // ---- cluster autoscaler: cloud node-group tags ----
   for (const g of opts.nodeGroups ?? []) checkCloudNodeGroup(g, config, add);
 
-  return { ok: findings.length === 0, checkedAt: now.toISOString(), sgxNodes: sgxNames, findings, notes };
+  const errors = findings.filter((f) => f.severity === 'error').length;
+  return { ok: findings.length === 0, errors, warnings: findings.length - errors, checkedAt: now.toISOString(), sgxNodes: sgxNames, findings, notes };
 }
 
 type Add = (severity: DoctorSeverity, code: string, subject: string, message: string, fix: string) => void;

@@ -28,9 +28,9 @@ const SGX_TAINT = [{ key: 'sgx.intel.com/epc', effect: 'NoSchedule' }];
 const GOOD_CAP = { 'sgx.intel.com/epc': '68719476736', 'sgx.intel.com/enclave': '110', 'sgx.intel.com/provision': '110' };
 
 /** Runs the CLI in a child process (async: the fake API lives in this process and must keep answering). */
-function runCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -154,7 +154,11 @@ describe('kube-sgx doctor', () => {
       assert.ok(api.seen.includes('/apis/cluster.x-k8s.io/v1beta2/machinedeployments'), 'tries v1beta2 first');
       const text = formatDoctorReport(report);
       assert.match(text, /ERROR {3}NODE_EPC_MISSING node\/sgx-2/);
-      assert.match(text, /10 error\(s\), 2 warning\(s\)/);
+      // A missing taint is a warning (issue 17 §7): the node still runs SGX pods.
+      assert.equal(report.findings.find((f) => f.code === 'NODE_TAINT_MISSING')?.severity, 'warning');
+      assert.equal(report.errors, 9);
+      assert.equal(report.warnings, 3);
+      assert.match(text, /9 error\(s\), 3 warning\(s\)/);
 
       const kubeconfig = join(dir, 'kubeconfig');
       await writeFile(kubeconfig, kubeConfigFor(api.url).exportConfig());
@@ -173,4 +177,43 @@ describe('kube-sgx doctor', () => {
     assert.throws(() => parseNodeGroupTemplates('[{"name": "x", "provider": "gcp"}]'), /0\.provider/);
   });
 
+
+  test('warnings only (an untainted SGX node): reported, exit 0', async () => {
+    const routes = healthyRoutes(good);
+    routes['/api/v1/nodes'] = list('NodeList', [node('sgx-1', { labels: SGX_LABEL, capacity: GOOD_CAP })]);
+    const api = await fakeApi(routes);
+    const dir = await mkdtemp(join(tmpdir(), 'kube-sgx-doctor-'));
+    try {
+      const kubeconfig = join(dir, 'kubeconfig');
+      await writeFile(kubeconfig, kubeConfigFor(api.url).exportConfig());
+      const r = await runCli(['doctor', '--kubeconfig', kubeconfig]);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /WARNING NODE_TAINT_MISSING node\/sgx-1/);
+      assert.match(r.stdout, /0 error\(s\), 1 warning\(s\)/);
+    } finally {
+      api.server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('could not check: no kubeconfig says so, an unreachable API is exit 3, not 1', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'kube-sgx-home-'));
+    try {
+      const env = { PATH: process.env.PATH ?? '', HOME: home };
+      const none = await runCli(['doctor'], env);
+      assert.equal(none.status, 3, none.stdout + none.stderr);
+      const err = (JSON.parse(none.stdout) as { error: { code: string; message: string } }).error;
+      assert.equal(err.code, 'KUBECONFIG_MISSING');
+      assert.match(err.message, /no kubeconfig/);
+      assert.doesNotMatch(none.stdout + none.stderr, /HTTP protocol is not allowed/);
+
+      const kubeconfig = join(home, 'kubeconfig');
+      await writeFile(kubeconfig, kubeConfigFor('http://127.0.0.1:9').exportConfig());
+      const down = await runCli(['doctor', '--kubeconfig', kubeconfig], env);
+      assert.equal(down.status, 3, down.stdout + down.stderr);
+      assert.equal((JSON.parse(down.stdout) as { error: { code: string } }).error.code, 'DOCTOR_API_UNREACHABLE');
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
 });
