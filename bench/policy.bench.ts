@@ -7,6 +7,7 @@
  * of named conditions, and the costliest join the width limit admits (which
  * the evaluation budget stops with POLICY_EVALUATION_LIMIT).
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +49,13 @@ const SHAPES: Array<{ name: string; text: string }> = [
   },
 ];
 
+/** Policy 1.2 over JSON runtime data: each rule filters the 1,000 items again (JSON parsed once per evaluation). */
+const POLICY_1_2 = `version=1.2;
+authorizationrules {
+${Array.from({ length: 20 }, (_, i) => `  c:[type=="x-ms-runtime"] => add(type="n${i}", value=JsonToClaimValue(JmesPath(c.value, "length(items[?kind == 'seven' && id > \`${i}\`])")));`).join('\n')}
+  [type=="n19", value==140] => permit();
+};`;
+
 /** 60 claims of one type: the widest join the limits admit, over the most claims of one type a quote yields today and then some. */
 const JOIN_CLAIMS: Claim[] = [svc('x-ms-sgx-svn', 3), ...Array.from({ length: 60 }, (_, i) => svc('x-kube-sgx-advisory-ids', `INTEL-SA-${String(i).padStart(5, '0')}`))];
 const JOIN_POLICY = `version=1.0; authorizationrules {
@@ -59,13 +67,23 @@ export default async function bench(): Promise<{ title: string; markdown: string
     const platform = await SimPlatform.open(join(dir, 'platform'), { seed: 'bench' });
     const report = platform.ereport({ targetInfo: platform.qeTargetInfo(), reportData: Buffer.alloc(64), mrEnclave: Buffer.alloc(32, 1), mrSigner: Buffer.alloc(32, 0x5e), isvProdId: 1, isvSvn: 2 });
     const quote = Buffer.from(platform.getQuote(report).quote).toString('base64url');
+    // A second quote binding ~60 KB of JSON runtime data (SHA-256 in report data), for the 1.2 row.
+    const runtime = Buffer.from(JSON.stringify({ items: Array.from({ length: 1000 }, (_, i) => ({ id: i, kind: i % 7 === 0 ? 'seven' : 'other', tags: ['a', 'b'] })) }));
+    const rd = Buffer.alloc(64);
+    createHash('sha256').update(runtime).digest().copy(rd);
+    const runtimeQuote = Buffer.from(platform.getQuote(platform.ereport({ targetInfo: platform.qeTargetInfo(), reportData: rd, mrEnclave: Buffer.alloc(32, 1), mrSigner: Buffer.alloc(32, 0x5e), isvProdId: 1, isvSvn: 2 })).quote).toString('base64url');
+    const runtimeData = { data: runtime.toString('base64url'), dataType: 'JSON' };
     const svcApp = await assembleAttestationService({ simulation: true, platformDir: join(dir, 'platform'), dataDir: join(dir, 'data'), rateLimit: { rate: 0 } }, 'http://bench');
     const rows: string[] = [];
     try {
       const post = (body: string) =>
         svcApp.app.request('/attest/SgxEnclave?api-version=2022-08-01', { method: 'POST', body, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } });
-      for (const shape of SHAPES) {
-        const body = JSON.stringify({ quote, draftPolicyForAttestation: shape.text });
+      const shapes = [
+        ...SHAPES.map((x) => ({ ...x, body: JSON.stringify({ quote, draftPolicyForAttestation: x.text }) })),
+        { name: `1.2: 20 JmesPath filters over ${(runtime.length / 1024).toFixed(0)} KiB of JSON runtime data (1,000 items)`, body: JSON.stringify({ quote: runtimeQuote, runtimeData, draftPolicyForAttestation: POLICY_1_2 }) },
+      ];
+      for (const shape of shapes) {
+        const body = shape.body;
         let status = 0;
         for (let i = 0; i < 20; i++) status = (await post(body)).status;
         const wall: number[] = [];
