@@ -58,3 +58,13 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     process.on('SIGTERM', on);
   });
 }
+
+/** Runs an options parser; its typed error (naming the flag) becomes a UsageError (exit 2). */
+export function usage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof KubeSgxError && !(e instanceof UsageError)) throw new UsageError(e.message);
+    throw e;
+  }
+}

@@ -9,50 +9,54 @@ import { KubeSgxError } from '../errors.js';
 import { createLogger } from '../ops/log.js';
 import { AesmClient } from '../quotehelper/client.js';
 import { startQuoteHelper } from '../quotehelper/helper.js';
-import { DEFAULT_AESM_SOCKET } from '../quotehelper/server.js';
-import { UsageError, action, parseIntFlag, printJson, untilSignal } from './io.js';
+import { DEFAULT_AESM_SOCKET, QUOTE_HELPER_DEFAULTS, parseQuoteHelperOptions } from '../quotehelper/options.js';
+import { UsageError, action, parseIntFlag, printJson, untilSignal, usage } from './io.js';
 
 interface HelperFlags {
   socket: string;
   backend: string;
   platform?: string;
   metricsAddr?: string;
-  dcapLibrary?: string;
-  devRoot?: string;
-  idleTimeoutMs?: string;
-  requestTimeoutMs?: string;
-  maxFrameBytes?: string;
+  dcapLibrary: string;
+  devRoot: string;
+  idleTimeoutMs: string;
+  requestTimeoutMs: string;
+  maxFrameBytes: string;
 }
+
+// Help shows the schema's defaults, so they are defined once (src/quotehelper/options.ts).
+const D = QUOTE_HELPER_DEFAULTS;
 
 export function registerQuoteHelperCommand(program: Command): void {
   program
     .command('quote-helper')
     .description('serve the aesmd quote-ex protocol on a unix socket (apps set SGX_AESM_ADDR=1 and mount /var/run/aesmd)')
-    .option('--socket <path>', 'unix socket to serve', DEFAULT_AESM_SOCKET)
-    .option('--backend <name>', 'dcap (Intel libsgx_dcap_ql, needs SGX) or sim (simulated platform)', 'dcap')
+    .option('--socket <path>', 'unix socket to serve', D.socketPath)
+    .option('--backend <name>', 'dcap (Intel libsgx_dcap_ql, needs SGX) or sim (simulated platform)', D.backend)
     .option('--platform <dir>', 'sim backend: the simulated platform directory (kube-sgx sim init)')
     .option('--metrics-addr <host:port>', 'serve /metrics /healthz /readyz /status here')
-    .option('--dcap-library <path>', 'dcap backend: library to load', 'libsgx_dcap_ql.so.1')
-    .option('--dev-root <dir>', 'dcap backend: root under which /dev/sgx_* is looked up', '/')
-    .option('--idle-timeout-ms <n>', 'drop a client that has not sent its whole request within this long', '5000')
-    .option('--request-timeout-ms <n>', 'upper bound per request; answered AESM_BUSY when exceeded', '15000')
-    .option('--max-frame-bytes <n>', 'largest request accepted', '65536')
+    .option('--dcap-library <path>', 'dcap backend: library to load', D.dcap.libraryPath)
+    .option('--dev-root <dir>', 'dcap backend: root under which /dev/sgx_* is looked up', D.dcap.devRoot)
+    .option('--idle-timeout-ms <n>', 'drop a client that has not sent its whole request within this long', String(D.idleTimeoutMs))
+    .option('--request-timeout-ms <n>', 'upper bound per request; answered AESM_BUSY when exceeded', String(D.requestTimeoutMs))
+    .option('--max-frame-bytes <n>', 'largest request accepted', String(D.maxFrameBytes))
     .action(
       action(async (flags: HelperFlags) => {
-        if (flags.backend !== 'sim' && flags.backend !== 'dcap') throw new UsageError(`--backend: expected sim or dcap, got ${JSON.stringify(flags.backend)}`);
-        if (flags.backend === 'sim' && !flags.platform) throw new UsageError('--backend sim needs --platform DIR');
+        const options = usage(() =>
+          parseQuoteHelperOptions({
+            socketPath: flags.socket,
+            backend: flags.backend,
+            platformDir: flags.platform,
+            metricsAddr: flags.metricsAddr,
+            dcap: { libraryPath: flags.dcapLibrary, devRoot: flags.devRoot },
+            idleTimeoutMs: flags.idleTimeoutMs,
+            requestTimeoutMs: flags.requestTimeoutMs,
+            maxFrameBytes: flags.maxFrameBytes,
+          }),
+        );
+        if (options.backend === 'sim' && !options.platformDir) throw new UsageError('--backend sim needs --platform DIR');
         const log = createLogger('quote-helper');
-        const helper = await startQuoteHelper({
-          backend: flags.backend,
-          socketPath: flags.socket,
-          platformDir: flags.platform,
-          metricsAddr: flags.metricsAddr,
-          dcap: { libraryPath: flags.dcapLibrary, devRoot: flags.devRoot },
-          idleTimeoutMs: parseIntFlag('--idle-timeout-ms', flags.idleTimeoutMs ?? '5000', 1),
-          requestTimeoutMs: parseIntFlag('--request-timeout-ms', flags.requestTimeoutMs ?? '15000', 1),
-          maxFrameBytes: parseIntFlag('--max-frame-bytes', flags.maxFrameBytes ?? '65536', 16, 16 * 1024 * 1024),
-          logger: log,
-        });
+        const helper = await startQuoteHelper({ ...options, logger: log });
         const sig = await untilSignal();
         log.info({ signal: sig }, 'shutting down');
         await helper.stop();

@@ -21,7 +21,9 @@ import { KubeSgxError } from '../errors.js';
 import { AesmError, backendError, quote3ErrorName, quote3ToAesm } from './aesm-errors.js';
 import { type BackendQuote, type QeReportRequest, type QuoteBackend, REPORT_SIZE, TARGET_INFO_SIZE } from './backend.js';
 
-export const DEFAULT_DCAP_LIBRARY = 'libsgx_dcap_ql.so.1';
+import { DEFAULT_DCAP_LIBRARY } from './options.js';
+
+export { DEFAULT_DCAP_LIBRARY };
 
 export interface DcapBackendOptions {
   /** Library name or path given to dlopen. Default libsgx_dcap_ql.so.1 (the loader's search path). */

@@ -7,29 +7,22 @@ import { createLogger, type Logger } from '../ops/log.js';
 import { startOpsServer, type OpsServer } from '../ops/server.js';
 import { SimPlatform } from '../sim/index.js';
 import type { QuoteBackend } from './backend.js';
-import { DcapBackend, type DcapBackendOptions } from './dcap-backend.js';
+import { DcapBackend } from './dcap-backend.js';
 import { createQuoteHelperMetrics, type QuoteHelperMetrics } from './metrics.js';
-import { AesmServer, DEFAULT_AESM_SOCKET, type AesmServerOptions } from './server.js';
+import { AesmServer } from './server.js';
+import { parseQuoteHelperOptions, type QuoteHelperSettings, type QuoteHelperSettingsInput } from './options.js';
 import { SimBackend, type SimQuotingPlatform } from './sim-backend.js';
 
-export type QuoteHelperLimits = Pick<
-  AesmServerOptions,
-  'maxFrameBytes' | 'idleTimeoutMs' | 'silentTimeoutMs' | 'requestTimeoutMs' | 'maxConnections' | 'maxConnectionsPerPeer' | 'maxBusyConnections' | 'socketMode' | 'maxReplyPadBytes'
->;
-
-export interface QuoteHelperOptions extends QuoteHelperLimits {
-  /** Default /var/run/aesmd/aesm.socket. */
-  socketPath?: string;
+/**
+ * startQuoteHelper's options: the data options of quoteHelperOptionsSchema
+ * (validated and defaulted by it, the same schema the CLI uses), except that
+ * `backend` may also be a ready backend, plus what is not data.
+ */
+export interface QuoteHelperOptions extends Omit<QuoteHelperSettingsInput, 'backend'> {
   /** "sim" (needs platformDir or simPlatform), "dcap", or a ready backend. */
-  backend: 'sim' | 'dcap' | QuoteBackend;
-  /** sim: the simulated platform directory (`kube-sgx sim init`). */
-  platformDir?: string;
+  backend?: QuoteHelperSettingsInput['backend'] | QuoteBackend;
   /** sim: an already-open platform (the demo shares one). */
   simPlatform?: SimQuotingPlatform;
-  /** dcap: library path and device root. */
-  dcap?: DcapBackendOptions;
-  /** HOST:PORT for /metrics /healthz /readyz /status; omitted = no ops endpoint. */
-  metricsAddr?: string;
   logger?: Logger;
 }
 
@@ -43,23 +36,23 @@ export interface QuoteHelper {
   stop(): Promise<void>;
 }
 
-async function createBackend(opts: QuoteHelperOptions): Promise<QuoteBackend> {
-  if (typeof opts.backend === 'object') return opts.backend;
-  if (opts.backend === 'dcap') return DcapBackend.open(opts.dcap);
-  if (opts.backend === 'sim') {
-    if (opts.simPlatform) return new SimBackend(opts.simPlatform, { platformDir: opts.platformDir });
-    if (!opts.platformDir) {
-      throw new KubeSgxError('QUOTE_HELPER_NO_PLATFORM', 'the sim backend needs --platform DIR (create one with `kube-sgx sim init`)', { path: ['platform'] });
-    }
-    return new SimBackend(await SimPlatform.open(opts.platformDir), { platformDir: opts.platformDir });
+async function createBackend(backend: QuoteBackend | undefined, o: QuoteHelperSettings, simPlatform: SimQuotingPlatform | undefined): Promise<QuoteBackend> {
+  if (backend) return backend;
+  if (o.backend === 'dcap') return DcapBackend.open(o.dcap);
+  if (simPlatform) return new SimBackend(simPlatform, { platformDir: o.platformDir });
+  if (!o.platformDir) {
+    throw new KubeSgxError('QUOTE_HELPER_NO_PLATFORM', 'the sim backend needs --platform DIR (create one with `kube-sgx sim init`)', { path: ['platform'] });
   }
-  throw new KubeSgxError('QUOTE_HELPER_BAD_BACKEND', `unknown backend ${JSON.stringify(opts.backend)} (expected sim or dcap)`, { path: ['backend'] });
+  return new SimBackend(await SimPlatform.open(o.platformDir), { platformDir: o.platformDir });
 }
 
 export async function startQuoteHelper(opts: QuoteHelperOptions): Promise<QuoteHelper> {
-  const log = opts.logger ?? createLogger('quote-helper');
-  const socketPath = opts.socketPath ?? DEFAULT_AESM_SOCKET;
-  const backend = await createBackend(opts);
+  const { logger, simPlatform, backend: given, ...data } = opts;
+  const ready = typeof given === 'object' ? given : undefined;
+  const o = parseQuoteHelperOptions({ ...data, ...(typeof given === 'string' ? { backend: given } : {}) });
+  const log = logger ?? createLogger('quote-helper');
+  const socketPath = o.socketPath;
+  const backend = await createBackend(ready, o, simPlatform);
   const metrics = createQuoteHelperMetrics();
   metrics.info.set({ backend: backend.name, simulated: String(backend.simulated) }, 1);
 
@@ -67,9 +60,9 @@ export async function startQuoteHelper(opts: QuoteHelperOptions): Promise<QuoteH
   try {
     server = await AesmServer.listen({
       socketPath, backend, logger: log, metrics,
-      maxFrameBytes: opts.maxFrameBytes, idleTimeoutMs: opts.idleTimeoutMs, silentTimeoutMs: opts.silentTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs,
-      maxConnections: opts.maxConnections, maxConnectionsPerPeer: opts.maxConnectionsPerPeer, maxBusyConnections: opts.maxBusyConnections,
-      socketMode: opts.socketMode, maxReplyPadBytes: opts.maxReplyPadBytes,
+      maxFrameBytes: o.maxFrameBytes, idleTimeoutMs: o.idleTimeoutMs, silentTimeoutMs: o.silentTimeoutMs, requestTimeoutMs: o.requestTimeoutMs,
+      maxConnections: o.maxConnections, maxConnectionsPerPeer: o.maxConnectionsPerPeer, maxBusyConnections: o.maxBusyConnections,
+      socketMode: o.socketMode, maxReplyPadBytes: o.maxReplyPadBytes,
     });
   } catch (e) {
     await backend.close();
@@ -77,10 +70,10 @@ export async function startQuoteHelper(opts: QuoteHelperOptions): Promise<QuoteH
   }
 
   let ops: OpsServer | undefined;
-  if (opts.metricsAddr !== undefined) {
+  if (o.metricsAddr !== undefined) {
     try {
       ops = await startOpsServer({
-        listen: opts.metricsAddr,
+        listen: o.metricsAddr,
         registry: metrics.registry,
         ready: () => (server.isListening ? { ready: true } : { ready: false, reason: 'aesm socket not listening' }),
         status: () => ({ component: 'quote-helper', socket: socketPath, listening: server.isListening, ...backend.describe() }),
@@ -88,7 +81,7 @@ export async function startQuoteHelper(opts: QuoteHelperOptions): Promise<QuoteH
     } catch (e) {
       await server.close();
       await backend.close();
-      throw new KubeSgxError('QUOTE_HELPER_OPS_LISTEN', `cannot serve --metrics-addr ${opts.metricsAddr}: ${(e as Error).message}`, { cause: e, path: ['metricsAddr'] });
+      throw new KubeSgxError('QUOTE_HELPER_OPS_LISTEN', `cannot serve --metrics-addr ${o.metricsAddr}: ${(e as Error).message}`, { cause: e, path: ['metricsAddr'] });
     }
   }
 

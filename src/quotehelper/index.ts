@@ -8,7 +8,8 @@ export type { AesmClientOptions, InitQuoteExResult, GetQuoteExOptions, GetQuoteE
 export { AesmServer, DEFAULT_AESM_SOCKET } from './server.js';
 export type { AesmServerOptions } from './server.js';
 export { startQuoteHelper } from './helper.js';
-export type { QuoteHelper, QuoteHelperOptions, QuoteHelperLimits } from './helper.js';
+export type { QuoteHelper, QuoteHelperOptions } from './helper.js';
+export { quoteHelperOptionsSchema, parseQuoteHelperOptions, QUOTE_HELPER_DEFAULTS, type QuoteHelperSettings, type QuoteHelperSettingsInput } from './options.js';
 export type { QuoteBackend, QeReportRequest, BackendQuote } from './backend.js';
 export { SimBackend } from './sim-backend.js';
 export type { SimQuotingPlatform, SimBackendOptions } from './sim-backend.js';

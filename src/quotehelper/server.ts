@@ -19,8 +19,9 @@ import type { QuoteHelperMetrics } from './metrics.js';
 import { type AesmRequest, type AesmResponse, RESPONSE_FOR, decodeRequest, encodeResponse } from './schema.js';
 import { ConnectionTable, type Slot } from './admission.js';
 import { peerCredentials, peerCredentialsAvailable } from './peer.js';
+import { DEFAULT_AESM_SOCKET, QUOTE_HELPER_DEFAULTS as D } from './options.js';
 
-export const DEFAULT_AESM_SOCKET = '/var/run/aesmd/aesm.socket';
+export { DEFAULT_AESM_SOCKET };
 
 export interface AesmServerOptions {
   socketPath: string;
@@ -72,15 +73,15 @@ export class AesmServer {
   private constructor(private readonly opts: AesmServerOptions) {
     this.socketPath = opts.socketPath;
     this.log = opts.logger ?? silentLogger;
-    this.maxFrameBytes = opts.maxFrameBytes ?? 64 * 1024;
-    this.idleTimeoutMs = opts.idleTimeoutMs ?? 5000;
-    this.requestTimeoutMs = opts.requestTimeoutMs ?? 15000;
-    this.silentTimeoutMs = opts.silentTimeoutMs ?? 1000;
-    this.maxReplyPadBytes = opts.maxReplyPadBytes ?? 1024 * 1024;
-    const maxConnections = opts.maxConnections ?? 1024;
+    this.maxFrameBytes = opts.maxFrameBytes ?? D.maxFrameBytes;
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? D.idleTimeoutMs;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? D.requestTimeoutMs;
+    this.silentTimeoutMs = opts.silentTimeoutMs ?? D.silentTimeoutMs;
+    this.maxReplyPadBytes = opts.maxReplyPadBytes ?? D.maxReplyPadBytes;
+    const maxConnections = opts.maxConnections ?? D.maxConnections;
     this.table = new ConnectionTable({
       maxConnections,
-      maxConnectionsPerPeer: opts.maxConnectionsPerPeer ?? 64,
+      maxConnectionsPerPeer: opts.maxConnectionsPerPeer ?? D.maxConnectionsPerPeer,
       maxBusyConnections: opts.maxBusyConnections ?? maxConnections,
     });
     // No server.maxConnections: Node would close the connection at accept,
@@ -119,7 +120,7 @@ export class AesmServer {
       });
     });
     this.server.on('error', (e) => this.log.error({ err: e }, 'aesm socket server error'));
-    chmodSync(path, this.opts.socketMode ?? 0o666);
+    chmodSync(path, this.opts.socketMode ?? D.socketMode);
     this.listening = true;
   }
 

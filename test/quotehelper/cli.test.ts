@@ -71,12 +71,20 @@ describe('kube-sgx quote-helper', { concurrency: true }, () => {
   after(() => t.cleanup());
 
   test('usage errors exit 2', async () => {
-    const [noPlatform, badBackend] = await Promise.all([
+    const [noPlatform, badBackend, badIdle, tinyFrame] = await Promise.all([
       runCli(['quote-helper', '--backend', 'sim', '--socket', join(t.dir, 's')]),
       runCli(['quote-helper', '--backend', 'nope', '--socket', join(t.dir, 's')]),
+      runCli(['quote-helper', '--backend', 'sim', '--platform', t.dir, '--idle-timeout-ms', '5s', '--socket', join(t.dir, 's')]),
+      runCli(['quote-helper', '--backend', 'sim', '--platform', t.dir, '--max-frame-bytes', '8', '--socket', join(t.dir, 's')]),
     ]);
     assert.equal(noPlatform.status, 2);
     assert.equal(badBackend.status, 2);
+    assert.match(badBackend.stdout, /--backend: expected sim or dcap/);
+    // The bounds come from quoteHelperOptionsSchema, the same schema startQuoteHelper() applies.
+    assert.equal(badIdle.status, 2);
+    assert.match(badIdle.stdout, /--idle-timeout-ms: expected an integer/);
+    assert.equal(tinyFrame.status, 2);
+    assert.match(tinyFrame.stdout, /--max-frame-bytes: must be between 16 and 16777216/);
   });
 
   test('dcap without the library: start-up error naming it, exit 1', async () => {

@@ -1,0 +1,32 @@
+/**
+ * Component options validated by one zod schema, shared by the CLI and the
+ * component's `start*()`: an error names the flag the CLI user typed
+ * (`--idle-timeout-ms: …`) or, for a field without a flag, the field.
+ */
+import type { z } from 'zod';
+import { KubeSgxError } from '../errors.js';
+
+/** Field name → CLI flag, for messages. */
+export type FlagNames = Readonly<Record<string, string>>;
+
+/** An integer option given as a number or as the decimal text of a CLI flag. */
+export function intOption(zod: typeof z, min: number, max: number) {
+  const range = `must be between ${min} and ${max}`;
+  return zod.preprocess(
+    (v) => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v),
+    zod.number({ error: 'expected an integer' }).int('expected an integer').min(min, range).max(max, range),
+  );
+}
+
+/** Parses `input` with `schema`; throws KubeSgxError(code) naming the first bad flag/field, all issues in details. */
+export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, code: string, flags: FlagNames): z.output<S> {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => {
+    const path = i.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+    const field = path.length ? String(path[0]) : '';
+    return { path, flag: flags[field] ?? (path.length ? path.join('.') : '(options)'), message: i.message };
+  });
+  const first = issues[0]!;
+  throw new KubeSgxError(code, `${first.flag}: ${first.message}`, { path: first.path, details: { issues } });
+}
