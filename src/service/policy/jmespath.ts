@@ -571,23 +571,11 @@ export function searchJmesPath(node: JmesNode, data: Json, spend: (n: number) =>
         return Array.isArray(v) ? sliceOf(v, n.start, n.stop, n.step) : null;
       case 'project': {
         const base = ev(n.left, v);
-        if (!Array.isArray(base)) return null;
-        const out: Json[] = [];
-        for (const el of base) {
-          const r = ev(n.right, el);
-          if (r !== null) out.push(r);
-        }
-        return out;
+        return Array.isArray(base) ? project(base, n.right) : null;
       }
       case 'valueProject': {
         const base = ev(n.left, v);
-        if (base === null || typeof base !== 'object' || Array.isArray(base)) return null;
-        const out: Json[] = [];
-        for (const el of Object.values(base)) {
-          const r = ev(n.right, el);
-          if (r !== null) out.push(r);
-        }
-        return out;
+        return base !== null && typeof base === 'object' && !Array.isArray(base) ? project(Object.values(base), n.right) : null;
       }
       case 'flatten': {
         const base = ev(n.left, v);
@@ -644,6 +632,15 @@ export function searchJmesPath(node: JmesNode, data: Json, spend: (n: number) =>
           n.args.map((x) => ev(x, v)),
         );
     }
+  };
+  /** A projection: `right` applied to each element, null results dropped. */
+  const project = (items: Json[], right: JmesNode): Json[] => {
+    const out: Json[] = [];
+    for (const el of items) {
+      const r = ev(right, el);
+      if (r !== null) out.push(r);
+    }
+    return out;
   };
   return ev(node, data);
 }
