@@ -6,7 +6,7 @@
  */
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { KubeSgxError } from '../errors.js';
-import { TAG, children, content, expectTlv, integerHex, oidString, readTime, readTlv, whole, type Tlv } from './der.js';
+import { DER_MALFORMED, DER_TAG, childNodes, expectNode, integerHex, nodeBytes, nodeContent, oidString, readNode, readTime, type DerNode } from '../sgx/der.js';
 
 const OID_ECDSA_SHA256 = '1.2.840.10045.4.3.2';
 const OID_CN = '2.5.4.3';
@@ -86,21 +86,21 @@ function bad(code: string, message: string, cause?: unknown): never {
   throw new KubeSgxError(code, message, cause === undefined ? {} : { cause });
 }
 
-function commonName(buf: Uint8Array, name: Tlv): string {
-  for (const rdn of children(buf, name)) {
-    for (const atv of children(buf, rdn)) {
-      const [oid, value] = children(buf, atv);
-      if (oid && value && oidString(buf, oid) === OID_CN) return Buffer.from(content(buf, value)).toString('utf8');
+function commonName(buf: Uint8Array, name: DerNode): string {
+  for (const rdn of childNodes(buf, name)) {
+    for (const atv of childNodes(buf, rdn)) {
+      const [oid, value] = childNodes(buf, atv);
+      if (oid && value && oidString(buf, oid) === OID_CN) return Buffer.from(nodeContent(buf, value)).toString('utf8');
     }
   }
   return '';
 }
 
-function bitStringBytes(buf: Uint8Array, t: Tlv, what: string): Uint8Array {
-  if (t.tag !== TAG.BIT_STRING || t.end === t.contentStart || buf[t.contentStart] !== 0) {
-    throw new KubeSgxError('DER_MALFORMED', `${what}: expected a BIT STRING without unused bits`, { offset: t.start });
+function bitStringBytes(buf: Uint8Array, t: DerNode, what: string): Uint8Array {
+  if (t.tag !== DER_TAG.BIT_STRING || t.end === t.body || buf[t.body] !== 0) {
+    throw new KubeSgxError(DER_MALFORMED, `${what}: expected a BIT STRING without unused bits`, { offset: t.start });
   }
-  return buf.subarray(t.contentStart + 1, t.end);
+  return buf.subarray(t.body + 1, t.end);
 }
 
 /**
@@ -108,96 +108,96 @@ function bitStringBytes(buf: Uint8Array, t: Tlv, what: string): Uint8Array {
  * QVL, cannot load one that is not: UNSUPPORTED_CERT_FORMAT) and the two byte-identical
  * (RFC 5280 §4.1.1.2, §5.1.1.2). Refused as ALGORITHM_IDENTIFIER_MALFORMED.
  */
-function requireAlgorithmPair(buf: Uint8Array, outer: Tlv, inner: Tlv, what: string, tbsName: string): void {
+function requireAlgorithmPair(buf: Uint8Array, outer: DerNode, inner: DerNode, what: string, tbsName: string): void {
   const bad = (m: string) => {
     throw new KubeSgxError('ALGORITHM_IDENTIFIER_MALFORMED', `${what}: ${m}`, { offset: outer.start });
   };
-  if (outer.tag !== TAG.SEQUENCE) bad(`signatureAlgorithm is not a SEQUENCE (tag 0x${outer.tag.toString(16)})`);
-  if (inner.tag !== TAG.SEQUENCE) bad(`${tbsName} signature AlgorithmIdentifier is not a SEQUENCE (tag 0x${inner.tag.toString(16)})`);
-  if (!bytesEqual(whole(buf, outer), whole(buf, inner))) bad(`signatureAlgorithm differs from the one in ${tbsName}`);
+  if (outer.tag !== DER_TAG.SEQUENCE) bad(`signatureAlgorithm is not a SEQUENCE (tag 0x${outer.tag.toString(16)})`);
+  if (inner.tag !== DER_TAG.SEQUENCE) bad(`${tbsName} signature AlgorithmIdentifier is not a SEQUENCE (tag 0x${inner.tag.toString(16)})`);
+  if (!bytesEqual(nodeBytes(buf, outer), nodeBytes(buf, inner))) bad(`signatureAlgorithm differs from the one in ${tbsName}`);
 }
 
-function requireEcdsaSha256(buf: Uint8Array, algId: Tlv, what: string): void {
-  const [oid] = children(buf, algId);
+function requireEcdsaSha256(buf: Uint8Array, algId: DerNode, what: string): void {
+  const [oid] = childNodes(buf, algId);
   if (!oid || oidString(buf, oid) !== OID_ECDSA_SHA256) bad('UNSUPPORTED_SIGNATURE_ALGORITHM', `${what}: signature algorithm is not ecdsa-with-SHA256`);
 }
 
-function readExtensions(buf: Uint8Array, seq: Tlv): Map<string, Extension> {
+function readExtensions(buf: Uint8Array, seq: DerNode): Map<string, Extension> {
   const out = new Map<string, Extension>();
-  for (const ext of children(buf, seq)) {
-    const parts = children(buf, ext);
-    if (parts.length < 2) throw new KubeSgxError('DER_MALFORMED', 'extension: too few fields', { offset: ext.start });
+  for (const ext of childNodes(buf, seq)) {
+    const parts = childNodes(buf, ext);
+    if (parts.length < 2) throw new KubeSgxError(DER_MALFORMED, 'extension: too few fields', { offset: ext.start });
     const oid = oidString(buf, parts[0]);
-    const critical = parts.length === 3 && parts[1].tag === TAG.BOOLEAN && buf[parts[1].contentStart] !== 0;
+    const critical = parts.length === 3 && parts[1].tag === DER_TAG.BOOLEAN && buf[parts[1].body] !== 0;
     const value = parts[parts.length - 1];
-    if (value.tag !== TAG.OCTET_STRING) throw new KubeSgxError('DER_MALFORMED', `extension ${oid}: value is not an OCTET STRING`, { offset: value.start });
+    if (value.tag !== DER_TAG.OCTET_STRING) throw new KubeSgxError(DER_MALFORMED, `extension ${oid}: value is not an OCTET STRING`, { offset: value.start });
     if (out.has(oid)) bad('CERT_MALFORMED', `duplicate extension ${oid}`);
-    out.set(oid, { critical, value: content(buf, value) });
+    out.set(oid, { critical, value: nodeContent(buf, value) });
   }
   return out;
 }
 
 /** keyIdentifier [0] of an AuthorityKeyIdentifier, hex. */
 function authorityKeyId(value: Uint8Array): string | undefined {
-  const seq = expectTlv(value, 0, TAG.SEQUENCE, value.length, 'AuthorityKeyIdentifier');
-  for (const c of children(value, seq)) if (c.tag === 0x80) return Buffer.from(content(value, c)).toString('hex');
+  const seq = expectNode(value, 0, value.length, DER_TAG.SEQUENCE, DER_MALFORMED, ['AuthorityKeyIdentifier']);
+  for (const c of childNodes(value, seq)) if (c.tag === 0x80) return Buffer.from(nodeContent(value, c)).toString('hex');
   return undefined;
 }
 
 /** Parses one DER certificate. Throws CERT_MALFORMED naming what failed. */
 export function parseCertificate(der: Uint8Array): Certificate {
   try {
-    const top = expectTlv(der, 0, TAG.SEQUENCE, der.length, 'Certificate');
+    const top = expectNode(der, 0, der.length, DER_TAG.SEQUENCE, DER_MALFORMED, ['Certificate']);
     if (top.end !== der.length) bad('CERT_MALFORMED', 'certificate: trailing bytes after the DER');
-    const [tbsT, algT, sigT] = children(der, top);
-    if (!tbsT || !algT || !sigT || tbsT.tag !== TAG.SEQUENCE) bad('CERT_MALFORMED', 'certificate: expected tbsCertificate, algorithm, signature');
-    const f = children(der, tbsT);
+    const [tbsT, algT, sigT] = childNodes(der, top);
+    if (!tbsT || !algT || !sigT || tbsT.tag !== DER_TAG.SEQUENCE) bad('CERT_MALFORMED', 'certificate: expected tbsCertificate, algorithm, signature');
+    const f = childNodes(der, tbsT);
     let i = 0;
     if (f[i]?.tag === 0xa0) i++; // [0] version
     const [serialT, sigAlgT, issuerT, validityT, subjectT, spkiT] = f.slice(i, i + 6);
-    if (!spkiT || serialT.tag !== TAG.INTEGER || issuerT.tag !== TAG.SEQUENCE || validityT.tag !== TAG.SEQUENCE || subjectT.tag !== TAG.SEQUENCE || spkiT.tag !== TAG.SEQUENCE) {
+    if (!spkiT || serialT.tag !== DER_TAG.INTEGER || issuerT.tag !== DER_TAG.SEQUENCE || validityT.tag !== DER_TAG.SEQUENCE || subjectT.tag !== DER_TAG.SEQUENCE || spkiT.tag !== DER_TAG.SEQUENCE) {
       bad('CERT_MALFORMED', 'certificate: tbsCertificate fields missing or of the wrong type');
     }
     requireAlgorithmPair(der, algT, sigAlgT, 'certificate', 'tbsCertificate');
     requireEcdsaSha256(der, algT, 'certificate');
-    const [nb, na] = children(der, validityT);
+    const [nb, na] = childNodes(der, validityT);
     if (!nb || !na) bad('CERT_MALFORMED', 'certificate: validity incomplete');
     let extensions = new Map<string, Extension>();
     for (const t of f.slice(i + 6)) {
-      if (t.tag === 0xa3) extensions = readExtensions(der, expectTlv(der, t.contentStart, TAG.SEQUENCE, t.end, 'extensions'));
+      if (t.tag === 0xa3) extensions = readExtensions(der, expectNode(der, t.body, t.end, DER_TAG.SEQUENCE, DER_MALFORMED, ['extensions']));
     }
     let isCa = false;
     let pathLen: number | undefined;
     const bc = extensions.get(OID_BASIC_CONSTRAINTS);
     if (bc) {
-      const seq = expectTlv(bc.value, 0, TAG.SEQUENCE, bc.value.length, 'basicConstraints');
-      for (const c of children(bc.value, seq)) {
-        if (c.tag === TAG.BOOLEAN) isCa = bc.value[c.contentStart] !== 0;
-        else if (c.tag === TAG.INTEGER) pathLen = Number.parseInt(integerHex(bc.value, c), 16);
+      const seq = expectNode(bc.value, 0, bc.value.length, DER_TAG.SEQUENCE, DER_MALFORMED, ['basicConstraints']);
+      for (const c of childNodes(bc.value, seq)) {
+        if (c.tag === DER_TAG.BOOLEAN) isCa = bc.value[c.body] !== 0;
+        else if (c.tag === DER_TAG.INTEGER) pathLen = Number.parseInt(integerHex(bc.value, c), 16);
       }
     }
     let keyUsage: number | undefined;
     const ku = extensions.get(OID_KEY_USAGE);
     if (ku) {
-      const bits = readTlv(ku.value, 0);
-      if (bits.tag !== TAG.BIT_STRING || bits.end - bits.contentStart < 2) bad('CERT_MALFORMED', 'keyUsage: bad BIT STRING');
-      keyUsage = ku.value[bits.contentStart + 1];
+      const bits = readNode(ku.value, 0);
+      if (bits.tag !== DER_TAG.BIT_STRING || bits.end - bits.body < 2) bad('CERT_MALFORMED', 'keyUsage: bad BIT STRING');
+      keyUsage = ku.value[bits.body + 1];
     }
     const publicKey = p256SpkiKey(der, spkiT);
     return {
       der,
       fingerprint256: createHash('sha256').update(der).digest('hex').toUpperCase(),
-      tbs: whole(der, tbsT),
+      tbs: nodeBytes(der, tbsT),
       signature: bitStringBytes(der, sigT, 'certificate signature'),
       serialHex: integerHex(der, serialT),
-      issuerDer: whole(der, issuerT),
-      subjectDer: whole(der, subjectT),
+      issuerDer: nodeBytes(der, issuerT),
+      subjectDer: nodeBytes(der, subjectT),
       subjectCn: commonName(der, subjectT),
       issuerCn: commonName(der, issuerT),
       notBefore: readTime(der, nb),
       notAfter: readTime(der, na),
       publicKey,
-      spki: whole(der, spkiT),
+      spki: nodeBytes(der, spkiT),
       isCa,
       pathLen,
       keyUsage,
@@ -205,7 +205,7 @@ export function parseCertificate(der: Uint8Array): Certificate {
       verifiedBy: new Set(),
     };
   } catch (e) {
-    if (e instanceof KubeSgxError && e.code !== 'DER_MALFORMED') throw e;
+    if (e instanceof KubeSgxError && e.code !== DER_MALFORMED) throw e;
     return bad('CERT_MALFORMED', `certificate: ${e instanceof Error ? e.message : String(e)}`, e);
   }
 }
@@ -213,25 +213,25 @@ export function parseCertificate(der: Uint8Array): Certificate {
 /** Parses one DER CRL (v2, ECDSA P-256). Throws CRL_MALFORMED naming what failed. */
 export function parseCrl(der: Uint8Array): Crl {
   try {
-    const top = expectTlv(der, 0, TAG.SEQUENCE, der.length, 'CertificateList');
+    const top = expectNode(der, 0, der.length, DER_TAG.SEQUENCE, DER_MALFORMED, ['CertificateList']);
     if (top.end !== der.length) bad('CRL_MALFORMED', 'CRL: trailing bytes after the DER');
-    const [tbsT, algT, sigT] = children(der, top);
-    if (!tbsT || !algT || !sigT || tbsT.tag !== TAG.SEQUENCE) bad('CRL_MALFORMED', 'CRL: expected tbsCertList, algorithm, signature');
-    const f = children(der, tbsT);
+    const [tbsT, algT, sigT] = childNodes(der, top);
+    if (!tbsT || !algT || !sigT || tbsT.tag !== DER_TAG.SEQUENCE) bad('CRL_MALFORMED', 'CRL: expected tbsCertList, algorithm, signature');
+    const f = childNodes(der, tbsT);
     let i = 0;
-    if (f[i]?.tag === TAG.INTEGER) i++; // version
+    if (f[i]?.tag === DER_TAG.INTEGER) i++; // version
     const [sigAlgT, issuerT, thisT] = f.slice(i, i + 3);
-    if (!thisT || issuerT.tag !== TAG.SEQUENCE) bad('CRL_MALFORMED', 'CRL: tbsCertList fields missing');
+    if (!thisT || issuerT.tag !== DER_TAG.SEQUENCE) bad('CRL_MALFORMED', 'CRL: tbsCertList fields missing');
     requireAlgorithmPair(der, algT, sigAlgT, 'CRL', 'tbsCertList');
     requireEcdsaSha256(der, algT, 'CRL');
     let j = i + 3;
     let nextUpdate: number | undefined;
-    if (f[j] && (f[j].tag === TAG.UTC_TIME || f[j].tag === TAG.GENERALIZED_TIME)) nextUpdate = readTime(der, f[j++]);
+    if (f[j] && (f[j].tag === DER_TAG.UTC_TIME || f[j].tag === DER_TAG.GENERALIZED_TIME)) nextUpdate = readTime(der, f[j++]);
     if (nextUpdate === undefined) bad('CRL_MALFORMED', 'CRL: nextUpdate is missing');
     const revokedSerials = new Set<string>();
-    if (f[j]?.tag === TAG.SEQUENCE) {
-      for (const entry of children(der, f[j])) {
-        const serial = readTlv(der, entry.contentStart, entry.end);
+    if (f[j]?.tag === DER_TAG.SEQUENCE) {
+      for (const entry of childNodes(der, f[j])) {
+        const serial = readNode(der, entry.body, entry.end);
         revokedSerials.add(integerHex(der, serial));
       }
       j++;
@@ -239,17 +239,17 @@ export function parseCrl(der: Uint8Array): Crl {
     let crlNumber: string | undefined;
     let aki: string | undefined;
     if (f[j]?.tag === 0xa0) {
-      const exts = readExtensions(der, expectTlv(der, f[j].contentStart, TAG.SEQUENCE, f[j].end, 'crlExtensions'));
+      const exts = readExtensions(der, expectNode(der, f[j].body, f[j].end, DER_TAG.SEQUENCE, DER_MALFORMED, ['crlExtensions']));
       const num = exts.get(OID_CRL_NUMBER);
-      if (num) crlNumber = integerHex(num.value, readTlv(num.value, 0));
+      if (num) crlNumber = integerHex(num.value, readNode(num.value, 0));
       const a = exts.get(OID_AKI);
       if (a) aki = authorityKeyId(a.value);
     }
     return {
       der,
-      tbs: whole(der, tbsT),
+      tbs: nodeBytes(der, tbsT),
       signature: bitStringBytes(der, sigT, 'CRL signature'),
-      issuerDer: whole(der, issuerT),
+      issuerDer: nodeBytes(der, issuerT),
       issuerCn: commonName(der, issuerT),
       thisUpdate: readTime(der, thisT),
       nextUpdate,
@@ -258,7 +258,7 @@ export function parseCrl(der: Uint8Array): Crl {
       authorityKeyId: aki,
     };
   } catch (e) {
-    if (e instanceof KubeSgxError && e.code !== 'DER_MALFORMED') throw e;
+    if (e instanceof KubeSgxError && e.code !== DER_MALFORMED) throw e;
     return bad('CRL_MALFORMED', `CRL: ${e instanceof Error ? e.message : String(e)}`, e);
   }
 }
@@ -297,10 +297,10 @@ function p256Key(xy: Uint8Array): KeyObject {
   });
 }
 
-function p256SpkiKey(der: Uint8Array, spki: Tlv): KeyObject {
-  const [alg, bits] = children(der, spki);
-  const [algOid, curveOid] = alg ? children(der, alg) : [];
-  if (!bits || !algOid || !curveOid || oidString(der, algOid) !== OID_EC_PUBLIC_KEY || curveOid.tag !== TAG.OID || oidString(der, curveOid) !== OID_PRIME256V1) {
+function p256SpkiKey(der: Uint8Array, spki: DerNode): KeyObject {
+  const [alg, bits] = childNodes(der, spki);
+  const [algOid, curveOid] = alg ? childNodes(der, alg) : [];
+  if (!bits || !algOid || !curveOid || oidString(der, algOid) !== OID_EC_PUBLIC_KEY || curveOid.tag !== DER_TAG.OID || oidString(der, curveOid) !== OID_PRIME256V1) {
     bad('UNSUPPORTED_KEY', 'certificate: public key is not ECDSA P-256');
   }
   const point = bitStringBytes(der, bits, 'subjectPublicKey');

@@ -13,7 +13,6 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { KubeSgxError } from '../../src/errors.js';
 import { readNode } from '../../src/sgx/der.js';
-import { readTlv } from '../../src/dcap/der.js';
 import { parseCertificate, parseCrl } from '../../src/dcap/x509.js';
 import { verifyQuote } from '../../src/dcap/index.js';
 import { parseQuote } from '../../src/sgx/index.js';
@@ -39,10 +38,10 @@ interface Node {
 function tree(buf: Buffer, start = 0, end = buf.length): Node[] {
   const out: Node[] = [];
   for (let p = start; p < end; ) {
-    const t = readTlv(buf, p, end);
+    const t = readNode(buf, p, end);
     const node: Node = { tag: t.tag };
-    if (t.tag & 0x20) node.children = tree(buf, t.contentStart, t.end);
-    else node.value = buf.subarray(t.contentStart, t.end);
+    if (t.tag & 0x20) node.children = tree(buf, t.body, t.end);
+    else node.value = buf.subarray(t.body, t.end);
     out.push(node);
     p = t.end;
   }

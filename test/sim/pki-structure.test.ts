@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { SimPlatform, startSimPccs, type SimPccs } from '../../src/sim/index.js';
 import { SIM_CRL_URLS } from '../../src/sim/pki.js';
 import { pemCertificates } from '../../src/dcap/pem.js';
-import { TAG, children, content, expectTlv, oidString, readTlv, type Tlv } from '../../src/dcap/der.js';
+import { DER_TAG, childNodes, expectNode, nodeContent, oidString, readNode, type DerNode } from '../../src/sgx/der.js';
 import { parseQuote } from '../../src/sgx/index.js';
 import { phalaCollateral, readVector } from '../dcap/helpers.js';
 import { tempDir } from './helpers.js';
@@ -45,11 +45,11 @@ interface CertShape {
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-function nameShape(der: Uint8Array, name: Tlv, dropOu: boolean): NameShape {
+function nameShape(der: Uint8Array, name: DerNode, dropOu: boolean): NameShape {
   const attributes: [string, number][] = [];
-  for (const rdn of children(der, name)) {
-    for (const atv of children(der, rdn)) {
-      const [type, value] = children(der, atv);
+  for (const rdn of childNodes(der, name)) {
+    for (const atv of childNodes(der, rdn)) {
+      const [type, value] = childNodes(der, atv);
       const oid = oidString(der, type);
       if (!(dropOu && oid === OU)) attributes.push([oid, value.tag]);
     }
@@ -59,53 +59,53 @@ function nameShape(der: Uint8Array, name: Tlv, dropOu: boolean): NameShape {
 
 /** The structure of a certificate without its values (keys, serials, dates, names' text). */
 function certShape(der: Uint8Array, dropOu = false): CertShape {
-  const top = expectTlv(der, 0, TAG.SEQUENCE);
-  const [tbs, alg] = children(der, top);
-  const f = children(der, tbs);
+  const top = expectNode(der, 0, der.length, DER_TAG.SEQUENCE);
+  const [tbs, alg] = childNodes(der, top);
+  const f = childNodes(der, tbs);
   const [ver, serial, sigAlg, issuer, validity, subject, spki, exts] = f;
-  const algOid = (t: Tlv) => oidString(der, children(der, t)[0]);
-  const extList = children(der, expectTlv(der, exts.contentStart, TAG.SEQUENCE, exts.end));
+  const algOid = (t: DerNode) => oidString(der, childNodes(der, t)[0]);
+  const extList = childNodes(der, expectNode(der, exts.body, exts.end, DER_TAG.SEQUENCE));
   const extValues = new Map<string, Uint8Array>();
   const extensions: [string, boolean][] = extList.map((e) => {
-    const parts = children(der, e);
+    const parts = childNodes(der, e);
     const oid = oidString(der, parts[0]);
-    extValues.set(oid, content(der, parts[parts.length - 1]));
-    return [oid, parts.length === 3 && der[parts[1].contentStart] === 0xff];
+    extValues.set(oid, nodeContent(der, parts[parts.length - 1]));
+    return [oid, parts.length === 3 && der[parts[1].body] === 0xff];
   });
   const ext = (oid: string) => extValues.get(oid) ?? new Uint8Array();
   const aki = ext('2.5.29.35');
-  const akiFields = children(aki, readTlv(aki, 0));
+  const akiFields = childNodes(aki, readNode(aki, 0));
   const ski = ext('2.5.29.14');
   const dp = ext('2.5.29.31');
-  const points = children(dp, readTlv(dp, 0));
+  const points = childNodes(dp, readNode(dp, 0));
   const uris: string[] = [];
   for (const p of points) {
-    for (const dpName of children(dp, p)) {
+    for (const dpName of childNodes(dp, p)) {
       assert.equal(dpName.tag, 0xa0, 'DistributionPoint has only distributionPoint [0]');
-      for (const full of children(dp, dpName)) {
+      for (const full of childNodes(dp, dpName)) {
         assert.equal(full.tag, 0xa0, 'distributionPoint is fullName [0]');
-        for (const gn of children(dp, full)) {
+        for (const gn of childNodes(dp, full)) {
           assert.equal(gn.tag, 0x86, 'fullName holds uniformResourceIdentifier [6]');
-          uris.push(Buffer.from(content(dp, gn)).toString('latin1'));
+          uris.push(Buffer.from(nodeContent(dp, gn)).toString('latin1'));
         }
       }
     }
   }
-  const pk = children(der, children(der, spki)[0]).map((t) => oidString(der, t));
+  const pk = childNodes(der, childNodes(der, spki)[0]).map((t) => oidString(der, t));
   return {
-    version: der[children(der, ver)[0].contentStart],
-    serialLength: serial.end - serial.contentStart - (der[serial.contentStart] === 0 ? 1 : 0),
+    version: der[childNodes(der, ver)[0].body],
+    serialLength: serial.end - serial.body - (der[serial.body] === 0 ? 1 : 0),
     signatureAlgorithm: algOid(alg),
     tbsSignatureAlgorithm: algOid(sigAlg),
     issuer: nameShape(der, issuer, dropOu),
     subject: nameShape(der, subject, dropOu),
-    validityTags: children(der, validity).map((t) => t.tag),
+    validityTags: childNodes(der, validity).map((t) => t.tag),
     publicKey: pk,
     extensions,
     keyUsage: hex(ext('2.5.29.15')),
     basicConstraints: hex(ext('2.5.29.19')),
-    aki: { fields: akiFields.map((t) => t.tag), keyIdLength: akiFields[0].end - akiFields[0].contentStart },
-    skiLength: readTlv(ski, 0).end - 2,
+    aki: { fields: akiFields.map((t) => t.tag), keyIdLength: akiFields[0].end - akiFields[0].body },
+    skiLength: readNode(ski, 0).end - 2,
     crlDp: { points: points.length, uris },
   };
 }
@@ -123,40 +123,40 @@ interface CrlShape {
 }
 
 function crlShape(der: Uint8Array, dropOu = false): CrlShape {
-  const top = expectTlv(der, 0, TAG.SEQUENCE);
-  const [tbs, alg] = children(der, top);
-  const [ver, sigAlg, issuer, thisUpdate, nextUpdate, ...rest] = children(der, tbs);
-  const algOid = (t: Tlv) => oidString(der, children(der, t)[0]);
-  const revoked = rest.find((t) => t.tag === TAG.SEQUENCE);
+  const top = expectNode(der, 0, der.length, DER_TAG.SEQUENCE);
+  const [tbs, alg] = childNodes(der, top);
+  const [ver, sigAlg, issuer, thisUpdate, nextUpdate, ...rest] = childNodes(der, tbs);
+  const algOid = (t: DerNode) => oidString(der, childNodes(der, t)[0]);
+  const revoked = rest.find((t) => t.tag === DER_TAG.SEQUENCE);
   const extsTagged = rest.find((t) => t.tag === 0xa0);
   assert.ok(extsTagged, 'CRL has crlExtensions');
-  const exts = children(der, expectTlv(der, extsTagged.contentStart, TAG.SEQUENCE, extsTagged.end));
+  const exts = childNodes(der, expectNode(der, extsTagged.body, extsTagged.end, DER_TAG.SEQUENCE));
   const extensions: [string, boolean][] = exts.map((e) => {
-    const parts = children(der, e);
+    const parts = childNodes(der, e);
     return [oidString(der, parts[0]), parts.length === 3];
   });
-  const aki = exts.map((e) => children(der, e)).find((p) => oidString(der, p[0]) === '2.5.29.35');
+  const aki = exts.map((e) => childNodes(der, e)).find((p) => oidString(der, p[0]) === '2.5.29.35');
   assert.ok(aki);
-  const akiValue = content(der, aki[aki.length - 1]);
-  const entries = (revoked ? children(der, revoked) : []).map((entry) => {
-    const [serial, date, entryExts] = children(der, entry);
+  const akiValue = nodeContent(der, aki[aki.length - 1]);
+  const entries = (revoked ? childNodes(der, revoked) : []).map((entry) => {
+    const [serial, date, entryExts] = childNodes(der, entry);
     return {
-      serialLength: serial.end - serial.contentStart - (der[serial.contentStart] === 0 ? 1 : 0),
+      serialLength: serial.end - serial.body - (der[serial.body] === 0 ? 1 : 0),
       dateTag: date.tag,
-      extensions: children(der, entryExts).map((e): [string, boolean, string] => {
-        const parts = children(der, e);
-        return [oidString(der, parts[0]), parts.length === 3, hex(content(der, parts[parts.length - 1]))];
+      extensions: childNodes(der, entryExts).map((e): [string, boolean, string] => {
+        const parts = childNodes(der, e);
+        return [oidString(der, parts[0]), parts.length === 3, hex(nodeContent(der, parts[parts.length - 1]))];
       }),
     };
   });
   return {
-    version: der[ver.contentStart],
+    version: der[ver.body],
     signatureAlgorithm: algOid(alg),
     tbsSignatureAlgorithm: algOid(sigAlg),
     issuer: nameShape(der, issuer, dropOu),
     timeTags: [thisUpdate.tag, nextUpdate.tag],
     extensions,
-    akiFields: children(akiValue, readTlv(akiValue, 0)).map((t) => t.tag),
+    akiFields: childNodes(akiValue, readNode(akiValue, 0)).map((t) => t.tag),
     entries,
   };
 }
