@@ -386,6 +386,16 @@ authorizationrules {
     assert.throws(() => evaluatePolicy(q, enclave()), (e: unknown) => e instanceof KubeSgxError && e.code === 'POLICY_EVALUATION_LIMIT' && /maxStringLength|exceeds/.test(e.message));
   });
 
+  test('work proportional to JSON size is charged: copying a large runtime document rule after rule is stopped', () => {
+    const rules = Array.from({ length: 200 }, (_, i) => `c:[type=="x-ms-runtime"] => add(type="copy${i}", value=JmesPath(c.value, "@"));`).join('\n');
+    const p = parsePolicy(`version=1.2; authorizationrules { => permit(); ${rules} };`);
+    const big = runtime({ items: Array.from({ length: 20_000 }, (_, i) => ({ id: i, name: `item-${i}` })) });
+    const c0 = process.cpuUsage();
+    assert.throws(() => evaluatePolicy(p, [...enclave(), big]), (e: unknown) => e instanceof KubeSgxError && e.code === 'POLICY_EVALUATION_LIMIT');
+    const c = process.cpuUsage(c0);
+    assert.ok((c.user + c.system) / 1000 < 3000, `${(c.user + c.system) / 1000} ms of CPU`);
+  });
+
   test('JSON a policy builds cannot nest deep enough to overflow the stack', () => {
     const dbl = (name: string) => Array.from({ length: 14 }, (_, i) => `c:[type=="${name}${i}"] => add(type="${name}${i + 1}", value=AppendString(c.value, c.value));`).join('\n');
     const p = parsePolicy(`version=1.2; authorizationrules { => permit(); => add(type="o0", value="["); => add(type="c0", value="]");

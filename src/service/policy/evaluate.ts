@@ -178,12 +178,18 @@ function evalExpr(e: ValueExpr, scope: RefScope, ev: Evaluation, asSetArg = fals
         throw err;
       }
       const result = searchJmesPath(node, data, (n) => ev.spend(n));
-      return checkString(JSON.stringify(result), e.pos);
+      const text = JSON.stringify(result);
+      // Building strings costs their length: charged, so no policy can make megabytes per rule for free.
+      ev.spend(Math.ceil(text.length / 64));
+      return checkString(text, e.pos);
     }
     case 'JsonToClaimValue':
       return jsonToClaimValue(ev.parseJson(str(args[0]!, 'the argument'), e.pos), e.pos);
-    case 'AppendString':
-      return checkString(str(args[0]!, 'the first argument') + str(args[1]!, 'the second argument'), e.pos);
+    case 'AppendString': {
+      const joined = checkString(str(args[0]!, 'the first argument') + str(args[1]!, 'the second argument'), e.pos);
+      ev.spend(Math.ceil(joined.length / 64));
+      return joined;
+    }
     case 'NegateBool': {
       const b = single(args[0]!, e.pos, 'NegateBool()');
       if (typeof b !== 'boolean') throw evalError(e.pos, 'NegateBool() takes a Boolean value');

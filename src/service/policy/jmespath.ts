@@ -446,18 +446,19 @@ function truthy(v: Json): boolean {
   return true;
 }
 
-function deepEqual(a: Json, b: Json): boolean {
+function deepEqual(a: Json, b: Json, spend: (n: number) => void): boolean {
+  spend(1);
   if (a === b) return true;
   if (typeof a !== typeof b || a === null || b === null || typeof a !== 'object') return false;
   if (Array.isArray(a) !== Array.isArray(b)) return false;
   if (Array.isArray(a)) {
     const bb = b as Json[];
-    return a.length === bb.length && a.every((x, i) => deepEqual(x, bb[i]!));
+    return a.length === bb.length && a.every((x, i) => deepEqual(x, bb[i]!, spend));
   }
   const ao = a as Record<string, Json>;
   const bo = b as Record<string, Json>;
   const ak = Object.keys(ao);
-  return ak.length === Object.keys(bo).length && ak.every((k) => Object.hasOwn(bo, k) && deepEqual(ao[k]!, bo[k]!));
+  return ak.length === Object.keys(bo).length && ak.every((k) => Object.hasOwn(bo, k) && deepEqual(ao[k]!, bo[k]!, spend));
 }
 
 function typeName(v: Json): string {
@@ -481,8 +482,14 @@ function argError(name: string, message: string): KubeSgxError {
   return new KubeSgxError('POLICY_EVALUATION_ERROR', `JMESPath ${name}(): ${message}`);
 }
 
-function callFunction(name: JmesFunction, args: Json[]): Json {
+/** Charges a function's work: the elements or characters it walks. */
+function sizeOf(v: Json | undefined): number {
+  return typeof v === 'string' ? v.length : Array.isArray(v) ? v.length : v !== null && typeof v === 'object' ? Object.keys(v).length : 1;
+}
+
+function callFunction(name: JmesFunction, args: Json[], spend: (n: number) => void): Json {
   const [a, b] = args;
+  spend(args.reduce((t: number, x) => t + sizeOf(x), 0));
   const str = (v: Json | undefined, what: string): string => {
     if (typeof v !== 'string') throw argError(name, `${what} must be a string, found ${typeName(v ?? null)}`);
     return v;
@@ -499,7 +506,7 @@ function callFunction(name: JmesFunction, args: Json[]): Json {
       throw argError(name, `expects a string, array or object, found ${typeName(a ?? null)}`);
     case 'contains':
       if (typeof a === 'string') return a.includes(str(b, 'the search value'));
-      return arr(a).some((x) => deepEqual(x, b ?? null));
+      return arr(a).some((x) => deepEqual(x, b ?? null, spend));
     case 'starts_with':
       return str(a, 'the subject').startsWith(str(b, 'the prefix'));
     case 'ends_with':
@@ -580,6 +587,7 @@ export function searchJmesPath(node: JmesNode, data: Json, spend: (n: number) =>
       case 'flatten': {
         const base = ev(n.left, v);
         if (!Array.isArray(base)) return null;
+        spend(base.length);
         const out: Json[] = [];
         for (const el of base) {
           if (Array.isArray(el)) out.push(...el);
@@ -613,8 +621,8 @@ export function searchJmesPath(node: JmesNode, data: Json, spend: (n: number) =>
       case 'cmp': {
         const l = ev(n.left, v);
         const r = ev(n.right, v);
-        if (n.op === '==') return deepEqual(l, r);
-        if (n.op === '!=') return !deepEqual(l, r);
+        if (n.op === '==') return deepEqual(l, r, spend);
+        if (n.op === '!=') return !deepEqual(l, r, spend);
         if (typeof l !== 'number' || typeof r !== 'number') return null;
         return n.op === '<' ? l < r : n.op === '<=' ? l <= r : n.op === '>' ? l > r : l >= r;
       }
@@ -630,6 +638,7 @@ export function searchJmesPath(node: JmesNode, data: Json, spend: (n: number) =>
         return callFunction(
           n.name,
           n.args.map((x) => ev(x, v)),
+          spend,
         );
     }
   };
