@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { KubeSgxError } from '../errors.js';
+import { checkQcnlForQuoting, readQcnlConfig } from '../dcap/qcnl.js';
 import { createLogger } from '../ops/log.js';
 import { AesmClient } from '../quotehelper/client.js';
 import { startQuoteHelper } from '../quotehelper/helper.js';
@@ -18,6 +19,7 @@ interface HelperFlags {
   platform?: string;
   metricsAddr?: string;
   dcapLibrary: string;
+  qcnlConfig?: string;
   devRoot: string;
   idleTimeoutMs: string;
   requestTimeoutMs: string;
@@ -36,6 +38,7 @@ export function registerQuoteHelperCommand(program: Command): void {
     .option('--platform <dir>', 'sim backend: the simulated platform directory (kube-sgx sim init)')
     .option('--metrics-addr <host:port>', 'serve /metrics /healthz /readyz /status here')
     .option('--dcap-library <path>', 'dcap backend: library to load', D.dcap.libraryPath)
+    .option('--qcnl-config <file>', 'dcap backend: Intel\'s QCNL configuration for the quote provider library (sgx_default_qcnl.conf); checked at start, passed to the library as QCNL_CONF_PATH')
     .option('--dev-root <dir>', 'dcap backend: root under which /dev/sgx_* is looked up', D.dcap.devRoot)
     .option('--idle-timeout-ms <n>', 'drop a client that has not sent its whole request within this long', String(D.idleTimeoutMs))
     .option('--request-timeout-ms <n>', 'upper bound per request; answered AESM_BUSY when exceeded', String(D.requestTimeoutMs))
@@ -55,6 +58,13 @@ export function registerQuoteHelperCommand(program: Command): void {
           }),
         );
         if (options.backend === 'sim' && !options.platformDir) throw new UsageError('--backend sim needs --platform DIR');
+        if (flags.qcnlConfig !== undefined) {
+          if (options.backend !== 'dcap') throw new UsageError('--qcnl-config is for --backend dcap (the quote provider library reads it)');
+          // A missing or empty PCCS fails here, named, not later as a quote error from inside the library.
+          checkQcnlForQuoting(readQcnlConfig(flags.qcnlConfig));
+          // DCAP >= 1.22 reads the path from QCNL_CONF_PATH; older releases read /etc/sgx_default_qcnl.conf (mount it there too).
+          process.env.QCNL_CONF_PATH = flags.qcnlConfig;
+        }
         const log = createLogger('quote-helper');
         const helper = await startQuoteHelper({ ...options, logger: log });
         const sig = await untilSignal();

@@ -15,6 +15,7 @@ interface ServiceFlags {
   pccs?: string;
   pcs?: string | true;
   thim?: string;
+  qcnlConfig?: string;
   simulation?: boolean;
   platform?: string;
   store: string;
@@ -77,6 +78,7 @@ export function registerAttestationServiceCommand(parent: Command): void {
     .option('--pccs <url>', 'PCCS base URL for collateral')
     .option('--pcs [url]', 'Intel PCS v4 for collateral (default base URL: Intel\'s)')
     .option('--thim <url>', 'Azure THIM base URL for collateral (on Azure: the node-local endpoint)')
+    .option('--qcnl-config <file>', 'collateral from the PCCS named in Intel\'s QCNL configuration (sgx_default_qcnl.conf: collateral_service, else pccs_url), the file the nodes\' quote provider reads')
     .option('--simulation', 'trust the simulator root CA of --platform; tokens say x-kube-sgx-simulated: true')
     .option('--platform <dir>', 'simulated platform directory (with --simulation)')
     .option('--store <kind>', 'sqlite | kubernetes', 'sqlite')
@@ -90,8 +92,8 @@ export function registerAttestationServiceCommand(parent: Command): void {
     .action(
       action(async (f: ServiceFlags) => {
         if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
-        if ([f.collateralDir, f.pccs, f.pcs, f.thim].filter((x) => x !== undefined).length > 1) {
-          throw new UsageError('--collateral-dir, --pccs, --pcs and --thim exclude each other: give one collateral source');
+        if ([f.collateralDir, f.pccs, f.pcs, f.thim, f.qcnlConfig].filter((x) => x !== undefined).length > 1) {
+          throw new UsageError('--collateral-dir, --pccs, --pcs, --thim and --qcnl-config exclude each other: give one collateral source');
         }
         if (f.simulation && !f.platform) throw new UsageError('--simulation needs --platform DIR');
         if (!f.simulation && f.platform) throw new UsageError('--platform needs --simulation');
@@ -104,6 +106,7 @@ export function registerAttestationServiceCommand(parent: Command): void {
         if (f.pccs) opts.pccsUrl = f.pccs;
         if (f.pcs !== undefined) opts.pcsUrl = typeof f.pcs === 'string' ? f.pcs : '';
         if (f.thim) opts.thimUrl = f.thim;
+        if (f.qcnlConfig !== undefined) opts.qcnlConfigFile = f.qcnlConfig;
         if (f.simulation) opts.simulation = true;
         if (f.platform) opts.platformDir = f.platform;
         if (f.namespace) opts.kubernetes = { namespace: f.namespace };

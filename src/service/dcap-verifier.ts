@@ -9,6 +9,7 @@ import { KubeSgxError } from '../errors.js';
 import {
   CachingCollateralProvider, DirectoryCollateralProvider, INTEL_PCS_URL, PccsCollateralProvider, PcsCollateralProvider, QuoteVerifier, ThimCollateralProvider, type CollateralProvider, type VerificationResult,
 } from '../dcap/index.js';
+import { qcnlCollateralSource, readQcnlConfig } from '../dcap/qcnl.js';
 import { SimPlatform } from '../sim/index.js';
 import type { AttestationVerifier, VerifiedQuote } from './verifier.js';
 
@@ -22,6 +23,8 @@ export interface DcapVerifierOptions {
   pcsUrl?: string;
   /** Azure THIM base URL (the node-local endpoint on Azure). */
   thimUrl?: string;
+  /** Intel's QCNL configuration file (sgx_default_qcnl.conf): its collateral_service, else pccs_url. */
+  qcnlConfigFile?: string;
   now?: () => Date;
 }
 
@@ -86,11 +89,17 @@ export async function createDcapVerifier(opts: DcapVerifierOptions): Promise<{ v
     const baseUrl = opts.pcsUrl || INTEL_PCS_URL;
     provider = new PcsCollateralProvider({ baseUrl });
     source = `Intel PCS ${baseUrl}`;
+  } else if (opts.qcnlConfigFile) {
+    // The file the nodes' quote provider library reads: one PCCS setting for quoting and verifying.
+    const src = qcnlCollateralSource(readQcnlConfig(opts.qcnlConfigFile));
+    const http = { insecureTls: src.insecureTls, ...(src.update ? { update: src.update } : {}) };
+    provider = src.kind === 'pcs' ? new PcsCollateralProvider({ ...http, baseUrl: src.baseUrl }) : new PccsCollateralProvider(src.baseUrl, http);
+    source = `${src.kind === 'pcs' ? 'Intel PCS' : 'PCCS'} ${src.baseUrl} (from ${opts.qcnlConfigFile})`;
   } else if (opts.thimUrl) {
     provider = new ThimCollateralProvider(opts.thimUrl);
     source = `Azure THIM ${opts.thimUrl}`;
   } else {
-    throw new KubeSgxError('CONFIG_INVALID', 'no collateral source: give --collateral-dir DIR, --pccs URL, --pcs [URL], --thim URL, or --simulation --platform DIR');
+    throw new KubeSgxError('CONFIG_INVALID', 'no collateral source: give --collateral-dir DIR, --pccs URL, --pcs [URL], --thim URL, --qcnl-config FILE, or --simulation --platform DIR');
   }
   const cached = new CachingCollateralProvider(provider, { ...(opts.now ? { now: opts.now } : {}), ...(trustedRoots ? { trustedRoots } : {}) });
   const qv = new QuoteVerifier({ collateralProvider: cached, ...(trustedRoots ? { trustedRoots } : {}), ...(opts.now ? { now: opts.now } : {}) });

@@ -46,6 +46,8 @@ export interface AttestationServiceOptions {
   pcsUrl?: string;
   /** Azure THIM base URL. */
   thimUrl?: string;
+  /** Intel's QCNL configuration (sgx_default_qcnl.conf) naming the PCCS: collateral from its collateral_service, else pccs_url. */
+  qcnlConfigFile?: string;
   /** Trust the simulator's root CA (from `platformDir`); tokens say x-kube-sgx-simulated: true. */
   simulation?: boolean;
   platformDir?: string;
@@ -153,8 +155,8 @@ export async function rotateServiceSigningKey(opts: StateOptions & { logger?: Lo
  */
 export async function assembleAttestationService(opts: Omit<AttestationServiceOptions, 'listen' | 'tls'>, issuer: string): Promise<AssembledService> {
   const logger = opts.logger ?? (process.env.NODE_TEST_CONTEXT ? silentLogger : createLogger('attestation-service'));
-  const sources = [opts.collateralDir !== undefined, opts.pccsUrl !== undefined, opts.pcsUrl !== undefined, opts.thimUrl !== undefined].filter(Boolean).length;
-  if (sources > 1) throw new KubeSgxError('CONFIG_INVALID', '--collateral-dir, --pccs, --pcs and --thim exclude each other: give one collateral source');
+  const sources = [opts.collateralDir !== undefined, opts.pccsUrl !== undefined, opts.pcsUrl !== undefined, opts.thimUrl !== undefined, opts.qcnlConfigFile !== undefined].filter(Boolean).length;
+  if (sources > 1) throw new KubeSgxError('CONFIG_INVALID', '--collateral-dir, --pccs, --pcs, --thim and --qcnl-config exclude each other: give one collateral source');
   if (opts.simulation && !opts.platformDir && !opts.verifier) throw new KubeSgxError('CONFIG_INVALID', '--simulation needs --platform DIR (the simulated platform whose root CA to trust)');
   if (!opts.simulation && opts.platformDir && !opts.verifier) throw new KubeSgxError('CONFIG_INVALID', '--platform is only used with --simulation');
   const adminToken = opts.adminToken ?? (opts.adminTokenFile ? readSecretFile(opts.adminTokenFile, '--admin-token-file') : process.env.KUBE_SGX_ADMIN_TOKEN);
@@ -170,6 +172,7 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
   if (opts.pccsUrl) dcapOpts.pccsUrl = opts.pccsUrl;
   if (opts.pcsUrl !== undefined) dcapOpts.pcsUrl = opts.pcsUrl;
   if (opts.thimUrl) dcapOpts.thimUrl = opts.thimUrl;
+  if (opts.qcnlConfigFile) dcapOpts.qcnlConfigFile = opts.qcnlConfigFile;
   const verifier = opts.verifier ?? (await createDcapVerifier(dcapOpts)).verifier;
 
   // ---- state ----

@@ -1,8 +1,10 @@
 /**
  * Docker cannot run here, so the Dockerfile's structure is checked instead:
  * multi-stage, npm ci + build in the build stage, production-only deps, the
- * node:20-bookworm-slim runtime, a non-root USER, the kube-sgx entrypoint,
- * and every file it copies exists and survives .dockerignore.
+ * node:20-bookworm-slim runtime pinned by digest, a hardware target with
+ * Intel's packages for the base's own distribution, no build tools or tsx in
+ * what ships, a non-root USER, the kube-sgx entrypoint, and every file it
+ * copies exists and survives .dockerignore.
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -99,19 +101,76 @@ describe('Dockerfile', () => {
   const ignore = readFileSync(join(repoRoot, '.dockerignore'), 'utf8');
   const { stages } = parseDockerfile(text);
   const final = stages[stages.length - 1];
+  const stage = (name: string) => {
+    const s = stages.find((x) => x.name === name);
+    assert.ok(s, `stage ${name}`);
+    return s;
+  };
+  const runtime = stage('runtime');
+  const runtimeDcap = stage('runtime-dcap');
+  /** The shipped targets: runtime, and runtime-dcap on top of it. */
+  const shipped = [runtime, runtimeDcap];
   const runs = (s: Stage) => s.instructions.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
 
-  test('multi-stage: build stage runs npm ci and npm run build; runtime is node:20-bookworm-slim', () => {
+  test('multi-stage: build stage runs npm ci and npm run build; runtime is node:20-bookworm-slim pinned by digest', () => {
     assert.ok(stages.length >= 2, 'at least two stages');
     const build = stages.find((s) => /npm run build/.test(runs(s)));
     assert.ok(build, 'a stage runs npm run build');
     assert.match(runs(build), /npm ci(\s|$)/);
-    assert.equal(final.base, 'node:20-bookworm-slim');
-    assert.doesNotMatch(runs(final), /npm run build|npm ci(?! --omit=dev)/, 'the runtime stage does not build');
+    assert.match(runtime.base, /^node:20-bookworm-slim@sha256:[0-9a-f]{64}$/);
+    // every stage from the registry uses that same pinned image: no floating tag anywhere
+    for (const s of stages) assert.ok(s.base === runtime.base || stages.some((x) => x.name === s.base), `stage ${s.name ?? '?'} FROM ${s.base}`);
+    assert.equal(runtimeDcap.base, 'runtime', 'the hardware image is the runtime image plus Intel\'s libraries');
+    assert.equal(final, runtimeDcap);
+    for (const s of shipped) assert.doesNotMatch(runs(s), /npm run build|npm ci(?! --omit=dev)/, `${s.name} does not build`);
+  });
+
+  test('hardware target: Intel\'s packages for the base image\'s own distribution, checksum-verified, signature-checked by apt', () => {
+    // node:20-bookworm-slim is Debian 12 "bookworm": Intel's Debian 12 repository, never Ubuntu's.
+    const codename = /-(bookworm|bullseye|trixie)-/.exec(runtime.base)?.[1];
+    assert.equal(codename, 'bookworm');
+    assert.doesNotMatch(text, /sgx_repo\/ubuntu|jammy|focal|noble/);
+    const sgx = stage('intel-sgx');
+    assert.equal(sgx.base, runtime.base);
+    const args = sgx.instructions.filter((i) => i.op === 'ARG').map((i) => i.args).join('\n');
+    assert.match(args, /distro\/Debian12\/sgx_debian_local_repo\.tgz/);
+    const r = runs(sgx);
+    assert.match(r, /sha256sum -c/);
+    assert.match(r, /grep 'distro\/Debian12\/sgx_debian_local_repo\.tgz'/);
+    assert.match(r, new RegExp(`deb \\[[^\\]]*signed-by=[^\\]]+\\] file:/opt/intel/sgx_debian_local_repo ${codename} main`));
+    assert.doesNotMatch(r, /trusted=yes/);
+    assert.match(runs(runtimeDcap), /apt-get install -y --no-install-recommends libsgx-dcap-ql libsgx-dcap-default-qpl/);
+  });
+
+  test('what ships has no compilers, curl, apt lists, tsx or esbuild', () => {
+    for (const s of shipped) {
+      const r = runs(s);
+      assert.doesNotMatch(r, /\b(g\+\+|gcc|make|python3|build-essential|curl|gnupg)\b/, `${s.name} installs no build tools or downloaders`);
+      if (/apt-get install/.test(r)) assert.match(r, /rm -rf \/var\/lib\/apt\/lists\/\*/, `${s.name} drops the apt lists`);
+      for (const c of s.instructions.filter((i) => i.op === 'COPY' && /--from=/.test(i.args))) {
+        const from = /--from=(\S+)/.exec(c.args)![1];
+        assert.ok(['deps', 'build', 'intel-sgx'].includes(from), `${s.name} copies from ${from}`);
+        if (from === 'build') assert.match(c.args, /\/src\/dist /, 'only dist/ from the build stage');
+      }
+    }
+    // node_modules comes from deps, which drops tsx and esbuild after npm ci --omit=dev
+    assert.match(runs(stage('deps')), /rm -rf node_modules\/tsx node_modules\/esbuild node_modules\/@esbuild/);
+  });
+
+  test('the overlays use the targets\' documented tags: hardware overlays the -dcap image, simulation the plain one', () => {
+    const header = text.split('\n').filter((l) => l.startsWith('#')).join('\n');
+    const tagOf = (target: string) => new RegExp(`--target ${target}\\s+-t REGISTRY/kube-sgx:(\\S+)`).exec(header)?.[1];
+    const tags = { runtime: tagOf('runtime'), dcap: tagOf('runtime-dcap') };
+    assert.equal(tags.runtime, '0.1.0');
+    assert.equal(tags.dcap, '0.1.0-dcap');
+    const overlayTag = (o: string) => /newTag: "([^"]+)"/.exec(readFileSync(join(repoRoot, 'deploy', 'overlays', o, 'kustomization.yaml'), 'utf8'))?.[1];
+    assert.equal(overlayTag('aks'), tags.dcap);
+    assert.equal(overlayTag('intel'), tags.dcap);
+    assert.equal(overlayTag('simulation'), tags.runtime);
   });
 
   test('runtime gets production dependencies only, from npm ci --omit=dev', () => {
-    const copies = final.instructions.filter((i) => i.op === 'COPY' && /--from=/.test(i.args));
+    const copies = runtime.instructions.filter((i) => i.op === 'COPY' && /--from=/.test(i.args));
     const nodeModules = copies.find((c) => /node_modules/.test(c.args));
     assert.ok(nodeModules, 'node_modules copied from another stage');
     const from = /--from=(\S+)/.exec(nodeModules.args)![1];
@@ -126,17 +185,21 @@ describe('Dockerfile', () => {
   });
 
   test('runs as a non-root user', () => {
-    const users = final.instructions.filter((i) => i.op === 'USER');
-    assert.ok(users.length > 0, 'USER set in the runtime stage');
-    const user = users[users.length - 1].args.split(':')[0];
-    assert.ok(user !== 'root' && user !== '0', `USER ${user}`);
-    // the last USER comes after every RUN (nothing re-escalates)
-    const lastUser = final.instructions.lastIndexOf(users[users.length - 1]);
-    assert.ok(final.instructions.slice(lastUser).every((i) => i.op !== 'RUN'));
+    for (const s of shipped) {
+      const users = s.instructions.filter((i) => i.op === 'USER');
+      assert.ok(users.length > 0, `USER set in ${s.name}`);
+      const user = users[users.length - 1].args.split(':')[0];
+      assert.ok(user !== 'root' && user !== '0', `${s.name}: USER ${user}`);
+      // the last USER comes after every RUN (nothing re-escalates)
+      const lastUser = s.instructions.lastIndexOf(users[users.length - 1]);
+      assert.ok(s.instructions.slice(lastUser).every((i) => i.op !== 'RUN'), s.name);
+    }
+    assert.equal(runtimeDcap.instructions.filter((i) => i.op === 'USER').at(-1)?.args, runtime.instructions.filter((i) => i.op === 'USER').at(-1)?.args, 'the same user in both images');
   });
 
   test('entrypoint is the kube-sgx CLI, at the path tsc emits', () => {
-    const ep = final.instructions.filter((i) => i.op === 'ENTRYPOINT').pop();
+    const ep = runtime.instructions.filter((i) => i.op === 'ENTRYPOINT').pop();
+    assert.equal(runtimeDcap.instructions.some((i) => i.op === 'ENTRYPOINT'), false, 'runtime-dcap inherits it');
     assert.ok(ep);
     assert.deepEqual(JSON.parse(ep.args), ['node', '/app/dist/src/cli/main.js']);
     const build = JSON.parse(readFileSync(join(repoRoot, 'tsconfig.build.json'), 'utf8')) as { extends: string; include: string[] };
@@ -169,7 +232,7 @@ describe('Dockerfile', () => {
     }
   });
 
-  test('every RUN is valid POSIX shell (sh -n), including the optional Intel DCAP install', () => {
+  test('every RUN is valid POSIX shell (sh -n), including the Intel DCAP install', () => {
     const runs = stages.flatMap((st) => st.instructions.filter((i) => i.op === 'RUN'));
     assert.ok(runs.length >= 4);
     for (const r of runs) {
