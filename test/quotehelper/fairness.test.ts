@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
+import { createConnection, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { AesmClient } from '../../src/quotehelper/client.js';
 import { ConnectionTable } from '../../src/quotehelper/admission.js';
@@ -109,22 +110,34 @@ describe('connection table', () => {
 
 describe('fair connection slots', () => {
   test('over its share a client is read and answered AESM_BUSY, never reset; served again once slots free up', async () => {
-    const ts = await startFakeServer({ maxConnections: 4, silentTimeoutMs: 400 });
+    const ts = await startFakeServer({ maxConnections: 4, silentTimeoutMs: 60_000 });
+    const held: Socket[] = [];
     try {
-      const silent = Array.from({ length: 4 }, () => rawExchange(ts.socketPath, [], { timeoutMs: 3000 }));
+      for (let i = 0; i < 4; i++) held.push(createConnection(ts.socketPath).on('error', () => {}));
       // Wait until the server holds the four (event, not time).
       while ((await ts.metrics.openConnections.get()).values[0]?.value !== 4) await new Promise((r) => setImmediate(r));
-      const out = await rawExchange(ts.socketPath, [frame(encodeRequest({ getSupportedAttKeyIDNumReq: { timeout: 15000 } }))], { timeoutMs: 2000 });
+      const out = await rawExchange(ts.socketPath, [frame(encodeRequest({ getSupportedAttKeyIDNumReq: { timeout: 15000 } }))], { timeoutMs: 5000 });
       assert.equal(out.closedByServer, true);
       assert.equal(out.data.readUInt32LE(0), out.data.length - 4, 'a framed reply');
       assert.equal(decodeResponse(out.data.subarray(4)).getSupportedAttKeyIDNumRes?.errorCode, 18, 'AESM_BUSY');
-      const client = new AesmClient({ socketPath: ts.socketPath, timeoutMs: 2000 });
+      const client = new AesmClient({ socketPath: ts.socketPath, timeoutMs: 5000 });
       await assert.rejects(client.getQuote(fakeReport(1)), (e: Error & { code?: string }) => e.code === 'AESM_BUSY');
-      const dropped = await Promise.all(silent);
-      assert.ok(dropped.every((d) => d.closedByServer && d.data.length === 0), 'silent clients dropped at the 400 ms deadline');
+      for (const s of held) s.destroy();
+      while ((await ts.metrics.openConnections.get()).values[0]?.value !== 0) await new Promise((r) => setImmediate(r));
       assert.equal((await client.getQuote(fakeReport(2))).readUInt16LE(0), 3);
-      const text = await ts.metrics.registry.metrics();
-      assert.match(text, /kube_sgx_quote_helper_rejected_connections_total\{reason="silent"\} 4/);
+    } finally {
+      for (const s of held) s.destroy();
+      await ts.close();
+    }
+  });
+
+  test('a connection that sends nothing is dropped at the silent deadline', async () => {
+    const ts = await startFakeServer({ silentTimeoutMs: 200, idleTimeoutMs: 60_000 });
+    try {
+      const out = await rawExchange(ts.socketPath, [], { timeoutMs: 30_000 });
+      assert.equal(out.closedByServer, true);
+      assert.equal(out.data.length, 0);
+      assert.match(await ts.metrics.registry.metrics(), /kube_sgx_quote_helper_rejected_connections_total\{reason="silent"\} 1/);
     } finally {
       await ts.close();
     }
