@@ -30,6 +30,7 @@ const COMMANDS: Readonly<Record<string, Loader>> = {
   sim: async (program) => (await import('./sim.js')).registerSimCommands(program),
   'node-agent': async (program) => (await import('./nodeagent.js')).registerNodeAgentCommand(program),
   'quote-helper': async (program) => (await import('./quotehelper.js')).registerQuoteHelperCommand(program),
+  qgs: async (program) => (await import('./qgs.js')).registerQgsCommand(program),
   webhook: async (program) => (await import('./webhook.js')).registerWebhookCommands(program),
   doctor: async (program) => (await import('./doctor.js')).registerDoctorCommand(program),
   'attestation-service': async (program) => (await import('./service.js')).registerAttestationServiceCommand(program),

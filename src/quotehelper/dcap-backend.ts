@@ -35,10 +35,10 @@ export interface DcapBackendOptions {
 }
 
 /** In-tree driver names first, then the legacy DCAP driver's. */
-const ENCLAVE_DEVICES = ['dev/sgx_enclave', 'dev/sgx/enclave'];
-const PROVISION_DEVICES = ['dev/sgx_provision', 'dev/sgx/provision'];
+export const ENCLAVE_DEVICES = ['dev/sgx_enclave', 'dev/sgx/enclave'];
+export const PROVISION_DEVICES = ['dev/sgx_provision', 'dev/sgx/provision'];
 
-function findDevice(root: string, candidates: readonly string[]): string | undefined {
+export function findDevice(root: string, candidates: readonly string[]): string | undefined {
   return candidates.map((c) => join(root, c)).find((p) => existsSync(p));
 }
 

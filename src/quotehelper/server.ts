@@ -308,8 +308,9 @@ export class AesmServer {
 /**
  * A socket file left by a crashed helper is removed; a live one (something
  * answers connect) or a non-socket file is an error, never silently replaced.
+ * `service` names what else may be serving it (aesmd; Intel's QGS for the QGS socket).
  */
-async function removeStaleSocket(path: string): Promise<void> {
+export async function removeStaleSocket(path: string, service = 'aesmd'): Promise<void> {
   let st;
   try {
     st = lstatSync(path);
@@ -328,7 +329,7 @@ async function removeStaleSocket(path: string): Promise<void> {
     c.once('error', () => resolve(false));
   });
   if (live) {
-    throw new KubeSgxError('QUOTE_HELPER_SOCKET_IN_USE', `another process is serving ${path} (is aesmd running?)`, { path: ['socket'] });
+    throw new KubeSgxError('QUOTE_HELPER_SOCKET_IN_USE', `another process is serving ${path} (is ${service} running?)`, { path: ['socket'] });
   }
   unlinkSync(path);
 }

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { buildProgram, commandNamed } from '../../src/cli/main.js';
 
-const ALL = ['quote', 'collateral', 'sim', 'node-agent', 'quote-helper', 'webhook', 'doctor', 'attestation-service', 'demo'];
+const ALL = ['quote', 'collateral', 'sim', 'node-agent', 'quote-helper', 'qgs', 'webhook', 'doctor', 'attestation-service', 'demo'];
 
 test('with no command named, every command is registered, in help order', async () => {
   const program = await buildProgram();
@@ -20,6 +20,7 @@ test('a named command registers only itself and what shares its module', async (
   assert.deepEqual((await buildProgram('webhook')).commands.map((c) => c.name()), ['webhook']);
   assert.deepEqual((await buildProgram('doctor')).commands.map((c) => c.name()), ['doctor']);
   assert.deepEqual((await buildProgram('node-agent')).commands.map((c) => c.name()), ['node-agent']);
+  assert.deepEqual((await buildProgram('qgs')).commands.map((c) => c.name()), ['qgs']);
   const quote = await buildProgram('quote');
   assert.deepEqual(quote.commands.map((c) => c.name()), ['quote']);
   assert.deepEqual(quote.commands[0]!.commands.map((c) => c.name()), ['inspect', 'verify', 'get', 'target-info']);
