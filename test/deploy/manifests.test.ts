@@ -222,7 +222,7 @@ describe('overlay specifics', () => {
     const webhook = rules('ClusterRole', 'kube-sgx-webhook');
     assert.deepEqual(webhook, [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }]);
     const svc = byKind(objects, 'Role', 'kube-sgx-attestation');
-    assert.equal(svc.metadata.namespace, 'kube-sgx');
+    assert.equal(svc.metadata.namespace, 'kube-sgx-attestation');
     assert.deepEqual((svc.rules as { resources: string[] }[]).map((r) => r.resources).flat(), ['secrets']);
     assert.equal(objects.filter((o) => o.kind === 'ClusterRole' && o.metadata.name.includes('attestation')).length, 0);
     // no wildcard anywhere
@@ -230,6 +230,71 @@ describe('overlay specifics', () => {
       for (const r of role.rules as { verbs: string[]; resources: string[] }[]) {
         assert.ok(!r.verbs.includes('*') && !r.resources.includes('*'), role.metadata.name);
       }
+    }
+  });
+
+  test('RBAC: the attestation service reaches Secrets only in its state namespace; no other component\'s Secret', () => {
+    for (const overlay of ['aks', 'intel', 'simulation']) {
+      const objects = renderDir(join(deployDir, 'overlays', overlay));
+      type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+      /** (namespace or '*', rule) for every rule bound to the service account. */
+      const grants = (sa: string, ns: string) =>
+        objects
+          .filter((b) => (b.kind === 'RoleBinding' || b.kind === 'ClusterRoleBinding') && (b.subjects as { kind: string; name: string; namespace: string }[]).some((x) => x.kind === 'ServiceAccount' && x.name === sa && x.namespace === ns))
+          .flatMap((b) => {
+            const ref = b.roleRef as { kind: string; name: string };
+            const role = objects.find((r) => r.kind === ref.kind && r.metadata.name === ref.name && (ref.kind === 'ClusterRole' || r.metadata.namespace === b.metadata.namespace))!;
+            return (role.rules as Rule[]).map((rule) => ({ ns: b.kind === 'ClusterRoleBinding' ? '*' : b.metadata.namespace!, rule }));
+          });
+      const svcGrants = grants('kube-sgx-attestation', 'kube-sgx');
+      const secretGrants = svcGrants.filter((g) => g.rule.resources.includes('secrets'));
+      assert.deepEqual([...new Set(secretGrants.map((g) => g.ns))], ['kube-sgx-attestation'], overlay);
+      // every Secret another component uses lives elsewhere
+      const otherSecrets = new Set<string>();
+      for (const o of objects) {
+        if (o.kind === 'Certificate') otherSecrets.add(`${o.metadata.namespace}/${(o.spec as { secretName: string }).secretName}`);
+        if (o.kind === 'Deployment' || o.kind === 'DaemonSet') {
+          for (const v of (o.spec as { template: { spec: { volumes?: { secret?: { secretName: string } }[] } } }).template.spec.volumes ?? []) {
+            if (v.secret) otherSecrets.add(`${o.metadata.namespace}/${v.secret.secretName}`);
+          }
+        }
+      }
+      assert.ok(otherSecrets.has('kube-sgx/kube-sgx-webhook-tls'));
+      for (const s of otherSecrets) assert.ok(!secretGrants.some((g) => s.startsWith(`${g.ns}/`)), `${overlay}: the service can read ${s}`);
+      // the service writes where its Role is
+      const args = firstContainer(byKind(objects, 'Deployment', 'kube-sgx-attestation')).args;
+      assert.ok(args.includes('--store=kubernetes') && args.includes('--namespace=kube-sgx-attestation'), overlay);
+      assert.ok(objects.some((o) => o.kind === 'Namespace' && o.metadata.name === 'kube-sgx-attestation'));
+      // the webhook and the node agent read no Secret through the API at all
+      for (const sa of ['kube-sgx-webhook', 'kube-sgx-node-agent']) assert.deepEqual(grants(sa, 'kube-sgx').filter((g) => g.rule.resources.includes('secrets')), [], sa);
+    }
+  });
+
+  test('RBAC: a ValidatingAdmissionPolicy holds each node agent to its own Node', () => {
+    for (const overlay of ['aks', 'intel', 'simulation']) {
+      const objects = renderDir(join(deployDir, 'overlays', overlay));
+      const policy = byKind(objects, 'ValidatingAdmissionPolicy', 'kube-sgx-node-agent-own-node').spec as {
+        failurePolicy: string;
+        matchConstraints: { resourceRules: { apiGroups: string[]; operations: string[]; resources: string[] }[] };
+        matchConditions: { expression: string }[];
+        validations: { expression: string }[];
+      };
+      const binding = byKind(objects, 'ValidatingAdmissionPolicyBinding', 'kube-sgx-node-agent-own-node').spec as { policyName: string; validationActions: string[] };
+      assert.equal(binding.policyName, 'kube-sgx-node-agent-own-node');
+      assert.deepEqual(binding.validationActions, ['Deny']);
+      assert.equal(policy.failurePolicy, 'Fail');
+      // every resource the agent's ClusterRole may change is covered, for the verbs it has
+      const agentRole = byKind(objects, 'ClusterRole', 'kube-sgx-node-agent').rules as { resources: string[]; verbs: string[] }[];
+      const mutable = agentRole.filter((r) => r.verbs.some((v) => v !== 'get' && v !== 'list' && v !== 'watch')).flatMap((r) => r.resources);
+      assert.deepEqual(mutable.sort(), policy.matchConstraints.resourceRules.flatMap((r) => r.resources).sort());
+      assert.ok(agentRole.every((r) => r.verbs.every((v) => ['get', 'list', 'watch', 'patch', 'update'].includes(v))), 'UPDATE covers every write the role allows');
+      assert.deepEqual(policy.matchConstraints.resourceRules.flatMap((r) => r.operations), ['UPDATE']);
+      // it applies to the node agent's service account, as the DaemonSet runs it
+      const ds = byKind(objects, 'DaemonSet', 'kube-sgx-node-agent');
+      const sa = `system:serviceaccount:${ds.metadata.namespace}:${(ds.spec as { template: { spec: { serviceAccountName: string } } }).template.spec.serviceAccountName}`;
+      assert.ok(policy.matchConditions.some((c) => c.expression === `request.userInfo.username == '${sa}'`));
+      // and compares the Node's name with the node name bound into the pod's token
+      assert.ok(policy.validations.some((v) => /object\.metadata\.name in request\.userInfo\.extra\['authentication\.kubernetes\.io\/node-name'\]/.test(v.expression)));
     }
   });
 
