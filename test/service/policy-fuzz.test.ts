@@ -91,3 +91,74 @@ describe('policy engine under mutation', () => {
     );
   });
 });
+
+/**
+ * The definition the bounded engine must keep: plain backtracking over
+ * assignments, conditions in order and claims in set order, first
+ * satisfying assignment wins (exponential; fine for 4 conditions × 6 claims).
+ */
+function naiveFirstAssignment(conds: Array<{ name?: string; tests: Array<{ prop: 'type' | 'value'; op: string; lit?: string | number; ref?: string }> }>, claims: Claim[]): Map<string, Claim> | undefined {
+  const holds = (op: string, l: string | number | boolean, r: string | number | boolean) => {
+    if (typeof l !== typeof r) return false;
+    if (op === '==') return l === r;
+    if (op === '!=') return l !== r;
+    if (typeof l !== 'number' || typeof r !== 'number') return false;
+    return op === '<' ? l < r : l > r;
+  };
+  const go = (i: number, b: Map<string, Claim>): Map<string, Claim> | undefined => {
+    if (i === conds.length) return b;
+    for (const cl of claims) {
+      const ok = conds[i]!.tests.every((t) => {
+        const rhs = t.ref !== undefined ? b.get(t.ref)?.value : t.lit;
+        return rhs !== undefined && holds(t.op, t.prop === 'type' ? cl.type : cl.value, rhs);
+      });
+      if (!ok) continue;
+      const nb = conds[i]!.name === undefined ? b : new Map(b).set(conds[i]!.name!, cl);
+      const found = go(i + 1, nb);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  return go(0, new Map());
+}
+
+describe('bounded search = plain backtracking', () => {
+  test('random joined rules issue exactly what the first satisfying assignment gives', () => {
+    const claimArb = fc.record({ type: fc.constantFrom('a', 'b', 'c'), value: fc.oneof(fc.constantFrom(1, 2, 3), fc.constantFrom('x', 'y')) });
+    const testArb = (earlier: string[]) =>
+      fc.oneof(
+        fc.record({ prop: fc.constant('type' as const), op: fc.constantFrom('==', '!='), lit: fc.constantFrom('a', 'b', 'c') }),
+        fc.record({ prop: fc.constant('value' as const), op: fc.constantFrom('==', '!=', '<', '>'), lit: fc.constantFrom(1, 2, 3) }),
+        ...(earlier.length > 0 ? [fc.record({ prop: fc.constant('value' as const), op: fc.constantFrom('==', '!=', '<', '>'), ref: fc.constantFrom(...earlier) })] : []),
+      );
+    const condsArb = fc.integer({ min: 1, max: 4 }).chain((n) => {
+      const names = Array.from({ length: n }, (_, i) => `n${i}`);
+      return fc.tuple(...names.map((_, i) => fc.record({ named: fc.boolean(), tests: fc.array(testArb(names.slice(0, i)), { minLength: 1, maxLength: 3 }) })));
+    });
+    fc.assert(
+      fc.property(fc.array(claimArb, { minLength: 1, maxLength: 6 }), condsArb, fc.nat(3), (rawClaims, rawConds, outFrom) => {
+        const claims: Claim[] = rawClaims.map((c) => ({ type: c.type, value: c.value, valueType: typeof c.value === 'number' ? 'Integer' : 'String', issuer: 'AttestationService' }));
+        // A test may only name a condition that is named; the first condition is always named so the action can read it.
+        const conds = rawConds.map((c, i) => ({ ...(c.named || i === 0 ? { name: `n${i}` } : {}), tests: c.tests }));
+        const named = new Set(conds.flatMap((c) => (c.name ? [c.name] : [])));
+        for (const c of conds) c.tests = c.tests.filter((t) => t.ref === undefined || named.has(t.ref));
+        if (conds.some((c) => c.tests.length === 0)) return;
+        const source = conds[Math.min(outFrom, conds.length - 1)]!.name ?? 'n0';
+        const lit = (v: string | number) => (typeof v === 'string' ? `"${v}"` : String(v));
+        const text = `version=1.0; authorizationrules { => permit(); }; issuancerules { ${conds
+          .map((c) => `${c.name ? `${c.name}:` : ''}[${c.tests.map((t) => `${t.prop}${t.op}${t.ref !== undefined ? `${t.ref}.value` : lit(t.lit!)}`).join(', ')}]`)
+          .join(' && ')} => issue(type="out", value=${source}.value); };`;
+        let p;
+        try {
+          p = parsePolicy(text);
+        } catch (e) {
+          assert.ok(e instanceof KubeSgxError && e.code === 'POLICY_TOO_COMPLEX', `${text}: ${(e as Error).message}`);
+          return;
+        }
+        const expected = naiveFirstAssignment(conds, claims)?.get(source)?.value;
+        assert.deepEqual(evaluatePolicy(p, claims).issued, expected === undefined ? {} : { out: expected }, text);
+      }),
+      { numRuns: 600, seed: 42 },
+    );
+  });
+});
