@@ -65,6 +65,10 @@ describe('JMESPath subset', () => {
     assert.equal(search('a && b', { a: 0, b: 'both' }), 'both'); // 0 is truthy in JMESPath
     assert.equal(search('!a', { a: '' }), true);
     assert.equal(search('`null`', {}), null);
+    // Raw strings: \' is a quote and \\ one backslash (JEP 12a; Azure's samples write Windows paths so); other escapes stay.
+    assert.equal(search(String.raw`'it\'s'`, {}), "it's");
+    assert.equal(search(String.raw`'\\windows\\wd.sys'`, {}), String.raw`\windows\wd.sys`);
+    assert.equal(search(String.raw`'a\nb'`, {}), String.raw`a\nb`);
   });
 
   test('functions', () => {

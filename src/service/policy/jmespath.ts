@@ -83,8 +83,14 @@ function lex(q: string): Tok[] {
         const d = q[j]!;
         if (d === c) break;
         if (d === '\\' && q[j + 1] === c) {
-          // Raw strings and literals unescape only their own delimiter; quoted identifiers are JSON strings (below).
+          // Raw strings and literals unescape their own delimiter; quoted identifiers are JSON strings (below).
           text += c === '"' ? '\\"' : c;
+          j += 2;
+          continue;
+        }
+        if (d === '\\' && c === "'" && q[j + 1] === '\\') {
+          // JEP 12: a raw string's "\\" is one backslash (Azure's samples write Windows paths so); other escapes stay as written.
+          text += '\\';
           j += 2;
           continue;
         }
