@@ -62,8 +62,12 @@ function maskedEqual(actual: Uint8Array, mask: Uint8Array, expected: Uint8Array)
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 /**
- * Steps 5–8 for one quote. `attestationKey` turns the quote's raw key into a
- * KeyObject (the caller may cache it); it is called only at step 8i. Throws for every rejection except TCB statuses.
+ * The quote-side checks for one quote (docs/verifier.md steps 4–8, reference
+ * dcap.md §5.1 steps 5–8) as a numbered list: each step a named function below
+ * that throws its own codes, run in Intel's order.
+ * `attestationKey` turns the quote's raw key into a KeyObject (the caller may
+ * cache it); it is called only in step 7. Throws for every rejection except
+ * TCB statuses, which are the result.
  */
 export function verifyQuoteParts(
   q: QuoteParts,
@@ -72,10 +76,27 @@ export function verifyQuoteParts(
   attestationKey: (xy: Uint8Array) => KeyObject,
   t: number,
 ): VerificationResult {
-  const { chain } = pck;
-  const intermediate = chain.issuer;
+  // 1. the CRLs belong to the PCK chain, and neither the PCK nor its CA is revoked
+  checkRevocation(col, pck.chain);
+  // 2. every certificate, CRL, TCB Info and QE Identity is valid at t
+  checkTimeWindows(col, pck.chain, t);
+  // 3. the TCB Info is for this TEE and this platform (FMSPC, PCE-ID)
+  checkTcbInfoFitsPlatform(q, col.tcbInfo, pck.info);
+  // 4. TDX: the TDX module is one the TCB Info knows
+  const module = q.tdx ? matchTdxModule(col.tcbInfo, q.tdx) : undefined;
+  // 5. the QE report is signed by the PCK key and binds the attestation key
+  checkQeReport(q, pck.chain.leaf.publicKey);
+  // 6. the QE is the one the QE Identity describes; its TCB level
+  const qeLevel = matchQeIdentity(q, col.qeIdentity);
+  // 7. the quote is signed by the attestation key
+  checkQuoteSignature(q, attestationKey);
+  // 8. the platform's TCB level, converged with the QE's and the module's
+  return tcbResult(q, col, pck, qeLevel, module, t);
+}
 
-  // 5. PCK chain against the CRLs, then every window of step 5
+/** Step 1: the PCK CRL is the one of the CA that issued the PCK, both CRLs share the chain's root, nothing is revoked. */
+function checkRevocation(col: CheckedCollateral, chain: CheckedChain): void {
+  const intermediate = chain.issuer;
   if (!bytesEqual(col.pckCrl.issuerDer, chain.leaf.issuerDer) || !bytesEqual(col.pckCrlIssuer.subjectDer, intermediate.subjectDer)) {
     mismatch('CRL_UNKNOWN_ISSUER', `the PCK CRL is issued by "${col.pckCrl.issuerCn}", but the PCK certificate by "${chain.leaf.issuerCn}"`);
   }
@@ -89,42 +110,53 @@ export function verifyQuoteParts(
   if (col.pckCrl.revokedSerials.has(chain.leaf.serialHex)) {
     mismatch('PCK_REVOKED', `the PCK certificate (serial ${chain.leaf.serialHex}) is on the PCK CRL`, { serial: chain.leaf.serialHex });
   }
+}
+
+/** Step 2: both ends of every window, in Intel's order: PCK chain, CRLs, TCB Info (and chain), QE Identity (and chain). */
+function checkTimeWindows(col: CheckedCollateral, chain: CheckedChain, t: number): void {
   checkWindows(chain.windows, t);
   checkWindows(col.crlWindows, t);
-  // 6, 7. TCB Info and QE Identity dates (signatures were checked with the collateral)
   checkWindows(col.tcbInfoWindows, t);
   checkWindows(col.qeIdentityWindows, t);
+}
 
-  // 8b, c. TCB Info fits the quote and the platform
-  const info = col.tcbInfo;
+/** Step 3: TCB Info id (SGX / TDX), FMSPC and PCE-ID against the quote and the PCK certificate. */
+function checkTcbInfoFitsPlatform(q: QuoteParts, info: CheckedCollateral['tcbInfo'], pck: PckInfo): void {
   if (info.id !== q.teeType) mismatch('TCB_INFO_MISMATCH', `TCB Info is for ${info.id}, the quote is ${q.teeType}`);
-  if (info.fmspc !== pck.info.fmspc) {
-    mismatch('FMSPC_MISMATCH', `TCB Info is for FMSPC ${info.fmspc}, the PCK certificate says ${pck.info.fmspc}`, { tcbInfo: info.fmspc, pck: pck.info.fmspc });
+  if (info.fmspc !== pck.fmspc) {
+    mismatch('FMSPC_MISMATCH', `TCB Info is for FMSPC ${info.fmspc}, the PCK certificate says ${pck.fmspc}`, { tcbInfo: info.fmspc, pck: pck.fmspc });
   }
-  if (info.pceId !== pck.info.pceId) mismatch('PCEID_MISMATCH', `TCB Info is for PCE-ID ${info.pceId}, the PCK certificate says ${pck.info.pceId}`);
+  if (info.pceId !== pck.pceId) mismatch('PCEID_MISMATCH', `TCB Info is for PCE-ID ${info.pceId}, the PCK certificate says ${pck.pceId}`);
+}
 
-  // 8d. TDX module identity
-  let module: ReturnType<typeof selectTdxModule> | undefined;
-  if (q.tdx) {
-    module = selectTdxModule(info, q.tdx.teeTcbSvn);
-    if (!bytesEqual(q.tdx.mrSignerSeam, module.mrsigner)) mismatch('TDX_MODULE_MISMATCH', 'MRSIGNERSEAM does not match the TDX module identity');
-    const seamZero = q.tdx.seamAttributes.every((b) => b === 0);
-    if (!seamZero || !maskedEqual(q.tdx.seamAttributes, module.attributesMask, module.attributes)) {
-      mismatch('TDX_MODULE_MISMATCH', 'SEAMATTRIBUTES do not match the TDX module identity');
-    }
+type TdxModuleMatch = ReturnType<typeof selectTdxModule>;
+
+/** Step 4 (TDX): the module identity for TEE_TCB_SVN; MRSIGNERSEAM and SEAMATTRIBUTES must match it. */
+function matchTdxModule(info: CheckedCollateral['tcbInfo'], tdx: NonNullable<QuoteParts['tdx']>): TdxModuleMatch {
+  const module = selectTdxModule(info, tdx.teeTcbSvn);
+  if (!bytesEqual(tdx.mrSignerSeam, module.mrsigner)) mismatch('TDX_MODULE_MISMATCH', 'MRSIGNERSEAM does not match the TDX module identity');
+  const seamZero = tdx.seamAttributes.every((b) => b === 0);
+  if (!seamZero || !maskedEqual(tdx.seamAttributes, module.attributesMask, module.attributes)) {
+    mismatch('TDX_MODULE_MISMATCH', 'SEAMATTRIBUTES do not match the TDX module identity');
   }
+  return module;
+}
 
-  // 8e, f. QE report signed by the PCK key and bound to the attestation key
-  if (!qeReportSignatureVerifies(chain.leaf.publicKey, q.qeReport, q.qeReportSignature)) {
+/** Step 5: the QE report's signature by the PCK key, and its report data = SHA-256(attestation key ‖ QE auth data). */
+function checkQeReport(q: QuoteParts, pckKey: KeyObject): void {
+  if (!qeReportSignatureVerifies(pckKey, q.qeReport, q.qeReportSignature)) {
     mismatch('QE_REPORT_SIGNATURE_INVALID', 'the QE report signature does not verify with the PCK certificate key');
   }
   const expected = createHash('sha256').update(q.attestationKey).update(q.qeAuthData).digest();
   if (!bytesEqual(q.qe.reportData.subarray(0, 32), expected)) {
     mismatch('QE_REPORT_DATA_MISMATCH', 'QE report data is not SHA-256(attestation key ‖ QE authentication data)');
   }
+}
 
-  // 8g, h. QE identity
-  const qeId = col.qeIdentity;
+type IdentityLevel = NonNullable<ReturnType<typeof selectIdentityLevel>>;
+
+/** Step 6: QE Identity id (QE / TD_QE), MISCSELECT and ATTRIBUTES under mask, MRSIGNER, ISVPRODID; the QE's TCB level. */
+function matchQeIdentity(q: QuoteParts, qeId: CheckedCollateral['qeIdentity']): IdentityLevel {
   const wantId = q.teeType === 'TDX' ? 'TD_QE' : 'QE';
   if (qeId.id !== wantId) mismatch('QE_IDENTITY_MISMATCH', `QE Identity is "${qeId.id}", a ${q.teeType} quote needs "${wantId}"`);
   const misc = Buffer.alloc(4);
@@ -137,13 +169,27 @@ export function verifyQuoteParts(
   if (!qeLevel) {
     throw new KubeSgxError('TCB_NOT_SUPPORTED', `QE ISVSVN ${q.qe.isvSvn} is below every QE Identity TCB level`, { details: { component: 'QE', isvSvn: q.qe.isvSvn } });
   }
+  return qeLevel;
+}
 
-  // 8i. the quote itself
+/** Step 7: the quote signature over header and body by the attestation key. */
+function checkQuoteSignature(q: QuoteParts, attestationKey: (xy: Uint8Array) => KeyObject): void {
   if (!verifyRawSignature(attestationKey(q.attestationKey), q.signedRegion, q.signature)) {
     mismatch('QUOTE_SIGNATURE_INVALID', 'the quote signature does not verify with the attestation key');
   }
+}
 
-  // 8j. platform TCB level and convergence
+/** Step 8: the platform TCB level, the status converged with the QE's and the module's, and the result around it. */
+function tcbResult(
+  q: QuoteParts,
+  col: CheckedCollateral,
+  pck: CheckedPck,
+  qeLevel: IdentityLevel,
+  module: TdxModuleMatch | undefined,
+  t: number,
+): VerificationResult {
+  const { chain } = pck;
+  const info = col.tcbInfo;
   const level = selectTcbLevel(info, pck.info.sgxComponents, pck.info.pcesvn, q.tdx?.teeTcbSvn);
   const components: TcbStatus[] = [qeLevel.tcbStatus];
   if (module?.level) components.push(module.level.tcbStatus);
@@ -156,7 +202,7 @@ export function verifyQuoteParts(
     status,
     advisoryIds: mergeAdvisoryIds(level.advisoryIds, qeLevel.advisoryIds, module?.level?.advisoryIds ?? []),
     tcbDate: dates.reduce((a, b) => (Date.parse(b) < Date.parse(a) ? b : a)),
-    tcbEvaluationDataNumber: Math.min(info.tcbEvaluationDataNumber, qeId.tcbEvaluationDataNumber),
+    tcbEvaluationDataNumber: Math.min(info.tcbEvaluationDataNumber, col.qeIdentity.tcbEvaluationDataNumber),
     collateralExpiresAt: new Date(expiresAt).toISOString(),
     verifiedAt: new Date(t).toISOString(),
     teeType: q.teeType,
