@@ -21,7 +21,8 @@ import { performance } from 'node:perf_hooks';
 import { Client, Server, ServerCredentials, credentials, type MethodDefinition, type ServerWritableStream } from '@grpc/grpc-js';
 import { deviceApi, KUBELET_MAX_RECV_BYTES, type ListAndWatchResponseMsg } from '../src/deviceplugin/api.js';
 import { KubeletStandIn } from '../src/demo/kubelet-stand-in.js';
-import { EpcMibPlugin, RESOURCE_EPC_MIB } from '../src/nodeagent/sgx-plugins.js';
+import { LEGACY_EPC_RESOURCE } from '../src/names.js';
+import { EpcMibPlugin } from '../src/nodeagent/sgx-plugins.js';
 import { discoverSgx } from '../src/node/discovery.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -200,9 +201,9 @@ export default async function bench(): Promise<{ title: string; markdown: string
       { stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, LOG_LEVEL: 'warn' } },
     );
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    await kubelet.waitFor(() => (kubelet.resource(RESOURCE_EPC_MIB)?.messages ?? 0) > 0, 60000, 'EPC inventory');
+    await kubelet.waitFor(() => (kubelet.resource(LEGACY_EPC_RESOURCE)?.messages ?? 0) > 0, 60000, 'EPC inventory');
     const startupMs = performance.now() - tSpawn;
-    const res = kubelet.resource(RESOURCE_EPC_MIB)!;
+    const res = kubelet.resource(LEGACY_EPC_RESOURCE)!;
     const firstAtRegister = res.firstMessageMs ?? NaN;
     const sock = join(kubeletDir, 'kube-sgx-epc-mib.sock');
     const lat = await firstMessageLatencies(sock, 20);

@@ -3,6 +3,7 @@
  * see README.md for what each one does.
  */
 export * from './errors.js';
+export * from './names.js';
 export * from './sgx/index.js';
 export * from './dcap/index.js';
 export * from './sim/index.js';

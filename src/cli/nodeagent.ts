@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { startNodeAgent, parseSgxResourceList } from '../nodeagent/agent.js';
 import { DEFAULT_KUBELET_DIR } from '../deviceplugin/manager.js';
 import { DEFAULT_SLOTS } from '../nodeagent/sgx-plugins.js';
+import { ENCLAVE_RESOURCE, EPC_RESOURCE, PROVISION_RESOURCE } from '../names.js';
 import { createLogger } from '../ops/log.js';
 import { action, parseIntFlag, untilSignal, UsageError } from './io.js';
 import { isKubeSgxError } from '../errors.js';
@@ -24,12 +25,12 @@ interface NodeAgentFlags {
 export function registerNodeAgentCommand(parent: Command): void {
   parent
     .command('node-agent')
-    .description('discover SGX on this node, serve kubelet device plugins (EPC MiB units, enclave and provision slots), patch sgx.intel.com/epc and labels into the Node')
+    .description(`discover SGX on this node, serve kubelet device plugins (EPC MiB units, enclave and provision slots), patch ${EPC_RESOURCE} and labels into the Node`)
     .option('--host-root <dir>', 'where the host filesystem is mounted (proc/, sys/, dev/, var/run/aesmd/)', '/')
     .option('--kubelet-dir <dir>', 'kubelet device-plugins directory (kubelet.sock)', DEFAULT_KUBELET_DIR)
     .option('--resources <list>', 'comma-separated resources to advertise: epc-mib, enclave, provision, epc (or full names); default all')
-    .option('--enclave-slots <n>', 'sgx.intel.com/enclave slots', String(DEFAULT_SLOTS))
-    .option('--provision-slots <n>', 'sgx.intel.com/provision slots', String(DEFAULT_SLOTS))
+    .option('--enclave-slots <n>', `${ENCLAVE_RESOURCE} slots`, String(DEFAULT_SLOTS))
+    .option('--provision-slots <n>', `${PROVISION_RESOURCE} slots`, String(DEFAULT_SLOTS))
     .option('--epc-bytes <n>', 'EPC size in bytes, for kernels without sgx_total_bytes in sysfs')
     .option('--no-node-update', 'do not patch EPC capacity and labels into the Node')
     .option('--node-name <name>', 'this Node (default: NODE_NAME env)')

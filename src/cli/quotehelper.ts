@@ -10,7 +10,8 @@ import { checkQcnlForQuoting, readQcnlConfig } from '../dcap/qcnl.js';
 import { createLogger } from '../ops/log.js';
 import { AesmClient } from '../quotehelper/client.js';
 import { startQuoteHelper } from '../quotehelper/helper.js';
-import { DEFAULT_AESM_SOCKET, QUOTE_HELPER_DEFAULTS, parseQuoteHelperOptions } from '../quotehelper/options.js';
+import { AESMD_SOCKET_PATH } from '../names.js';
+import { QUOTE_HELPER_DEFAULTS, parseQuoteHelperOptions } from '../quotehelper/options.js';
 import { UsageError, action, parseIntFlag, printJson, untilSignal, usage } from './io.js';
 
 interface HelperFlags {
@@ -93,7 +94,7 @@ export function registerQuoteGetCommand(quote: Command): void {
   quote
     .command('get')
     .description('get a quote for an SGX REPORT (432 bytes, targeted at the QE) from an aesmd-compatible socket')
-    .option('--socket <path>', 'aesmd socket', DEFAULT_AESM_SOCKET)
+    .option('--socket <path>', 'aesmd socket', AESMD_SOCKET_PATH)
     .requiredOption('--report <file>', 'the app enclave REPORT (binary, 432 bytes)')
     .requiredOption('--out <file>', 'where to write the quote (binary, padding trimmed)')
     .option('--timeout-ms <n>', 'per-call deadline', '15000')
@@ -110,7 +111,7 @@ export function registerQuoteGetCommand(quote: Command): void {
   quote
     .command('target-info')
     .description("write the QE's TARGETINFO (512 bytes) from an aesmd-compatible socket, for `kube-sgx sim report`")
-    .option('--socket <path>', 'aesmd socket', DEFAULT_AESM_SOCKET)
+    .option('--socket <path>', 'aesmd socket', AESMD_SOCKET_PATH)
     .requiredOption('--out <file>', 'where to write the target info (binary)')
     .option('--timeout-ms <n>', 'per-call deadline', '15000')
     .action(

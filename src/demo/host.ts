@@ -7,6 +7,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { AESMD_SOCKET_DIR, SGX_DEVICE_PATHS } from '../names.js';
 
 export const MiB = 1024 * 1024;
 
@@ -17,7 +18,7 @@ export interface SimulatedHostSpec {
   devices?: string[];
 }
 
-export const SIM_HOST_DEVICES = ['dev/sgx_enclave', 'dev/sgx_provision', 'dev/sgx/enclave', 'dev/sgx/provision'];
+export const SIM_HOST_DEVICES = [SGX_DEVICE_PATHS.enclave[0], SGX_DEVICE_PATHS.provision[0], SGX_DEVICE_PATHS.enclave[1], SGX_DEVICE_PATHS.provision[1]].map((p) => p.slice(1));
 
 async function touch(path: string, content = ''): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
@@ -35,6 +36,6 @@ export async function createSimulatedHost(root: string, spec: SimulatedHostSpec 
   }
   for (const d of spec.devices ?? SIM_HOST_DEVICES) await touch(join(root, d));
   // The aesmd socket directory exists on SGX hosts; the quote helper creates the socket in step 3.
-  await mkdir(join(root, 'var', 'run', 'aesmd'), { recursive: true });
+  await mkdir(join(root, AESMD_SOCKET_DIR), { recursive: true });
   return epc.reduce((a, b) => a + b, 0);
 }

@@ -13,6 +13,7 @@ import { SimPlatform } from '../sim/index.js';
 import { discoverSgx, sgxUsable, type SgxInventory } from '../node/index.js';
 import type { AllocateResponseMsg } from '../deviceplugin/index.js';
 import { startNodeAgent, type NodeAgent } from '../nodeagent/index.js';
+import { AESMD_SOCKET_DIR, AESMD_SOCKET_PATH, AESM_ADDR_ENV, ENCLAVE_RESOURCE, EPC_RESOURCE, LEGACY_EPC_RESOURCE, PROVISION_RESOURCE, QUOTE_PROVIDER_ANNOTATION, SGX_DEVICE_PATHS } from '../names.js';
 import { KubeletStandIn } from './kubelet-stand-in.js';
 import { startQuoteHelper, AesmClient, INTEL_ECDSA_ATT_KEY_ID, type QuoteHelper } from '../quotehelper/index.js';
 import { mutatePod, validatePod, parseWebhookConfig } from '../webhook/index.js';
@@ -22,9 +23,6 @@ import { applyJsonPatch } from './jsonpatch.js';
 import { buildDemoEnclave, DemoEnclaveApp, quotingPlatform, reportDataFor, type DemoEnclaveIdentity } from './enclave.js';
 import { expect, type Cleanups, type DemoStep } from './runner.js';
 
-export const EPC_MIB_RESOURCE = 'kubernetes.azure.com/sgx_epc_mem_in_MiB';
-export const ENCLAVE_RESOURCE = 'sgx.intel.com/enclave';
-export const PROVISION_RESOURCE = 'sgx.intel.com/provision';
 const DEMO_EPC_MIB = 10;
 /** Admin token of the demo's attestation service (which lives only as long as the demo). */
 const ADMIN_TOKEN = randomBytes(24).toString('hex');
@@ -102,8 +100,8 @@ export function demoPod(): Record<string, unknown> {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { generateName: 'enclave-app-', namespace: 'default', annotations: { 'kube-sgx.io/quote-provider': 'aesmd' } },
-    spec: { containers: [{ name: 'app', image: 'enclave-app:1.0', resources: { limits: { 'sgx.intel.com/epc': `${DEMO_EPC_MIB}Mi` } } }] },
+    metadata: { generateName: 'enclave-app-', namespace: 'default', annotations: { [QUOTE_PROVIDER_ANNOTATION]: 'aesmd' } },
+    spec: { containers: [{ name: 'app', image: 'enclave-app:1.0', resources: { limits: { [EPC_RESOURCE]: `${DEMO_EPC_MIB}Mi` } } }] },
   };
 }
 
@@ -119,40 +117,40 @@ export const nodeAgentStep: DemoStep<DemoContext> = {
     ctx.agent = agent;
 
     // What the kubelet does: accept Register, dial back, open ListAndWatch.
-    const resources = [EPC_MIB_RESOURCE, ENCLAVE_RESOURCE, PROVISION_RESOURCE];
+    const resources = [LEGACY_EPC_RESOURCE, ENCLAVE_RESOURCE, PROVISION_RESOURCE];
     await kubelet.waitFor(() => resources.every((r) => (kubelet.resource(r)?.messages ?? 0) > 0), 10_000, 'registration and a first ListAndWatch of every SGX resource');
-    const epc = kubelet.resource(EPC_MIB_RESOURCE)!;
+    const epc = kubelet.resource(LEGACY_EPC_RESOURCE)!;
     const slots = kubelet.resource(ENCLAVE_RESOURCE)!;
     const numa = new Set(epc.devices.map((d) => d.topology?.nodes?.[0]?.ID ?? 0));
 
     // The application team's pod goes through the admission webhook (in process here).
-    const config = parseWebhookConfig({ epcResourceNames: ['sgx.intel.com/epc', EPC_MIB_RESOURCE] });
+    const config = parseWebhookConfig({ epcResourceNames: [EPC_RESOURCE, LEGACY_EPC_RESOURCE] });
     const pod = demoPod();
     const patch = mutatePod(pod, config);
     const mutated = applyJsonPatch(pod, patch) as { spec: { containers: { resources: { limits: Record<string, string> } }[] } };
     const limits = mutated.spec.containers[0].resources.limits;
     const verdict = validatePod(mutated, config);
     expect(verdict.allowed, 'DEMO_POD_DENIED', `the webhook denied the demo pod: ${verdict.message}`);
-    expect(limits[EPC_MIB_RESOURCE] === String(DEMO_EPC_MIB) && limits[ENCLAVE_RESOURCE] === '1', 'DEMO_POD_NOT_MUTATED', `the webhook did not add ${EPC_MIB_RESOURCE}=${DEMO_EPC_MIB} and ${ENCLAVE_RESOURCE}=1: ${JSON.stringify(limits)}`);
+    expect(limits[LEGACY_EPC_RESOURCE] === String(DEMO_EPC_MIB) && limits[ENCLAVE_RESOURCE] === '1', 'DEMO_POD_NOT_MUTATED', `the webhook did not add ${LEGACY_EPC_RESOURCE}=${DEMO_EPC_MIB} and ${ENCLAVE_RESOURCE}=1: ${JSON.stringify(limits)}`);
 
     // Admission on the node: the kubelet picks healthy devices and calls Allocate once per resource.
     const epcIds = epc.devices.filter((d) => d.health === 'Healthy').slice(0, DEMO_EPC_MIB).map((d) => d.ID);
     expect(epcIds.length === DEMO_EPC_MIB, 'DEMO_EPC_SHORT', `only ${epcIds.length} healthy EPC units advertised`);
-    const epcAlloc = containerResponse(await kubelet.allocate(EPC_MIB_RESOURCE, epcIds), EPC_MIB_RESOURCE);
+    const epcAlloc = containerResponse(await kubelet.allocate(LEGACY_EPC_RESOURCE, epcIds), LEGACY_EPC_RESOURCE);
     const slotId = slots.devices.find((d) => d.health === 'Healthy')?.ID;
     expect(slotId !== undefined, 'DEMO_NO_SLOT', 'no healthy enclave slot advertised');
     const slotAlloc = containerResponse(await kubelet.allocate(ENCLAVE_RESOURCE, [slotId]), ENCLAVE_RESOURCE);
     const devices = [...epcAlloc.devices, ...slotAlloc.devices];
     const hostPaths = [...new Set(devices.map((d) => d.host_path))];
-    const expectedHost = ctx.mode === 'simulation' ? '/dev/sgx_enclave' : need(ctx.inventory, 'inventory').enclaveDevice;
+    const expectedHost = ctx.mode === 'simulation' ? SGX_DEVICE_PATHS.enclave[0] : need(ctx.inventory, 'inventory').enclaveDevice;
     expect(hostPaths.includes(String(expectedHost)), 'DEMO_NO_DEVICE', `Allocate did not hand over ${String(expectedHost)}: ${JSON.stringify(devices)}`);
     expect(hostPaths.every((p) => !p.startsWith(ctx.hostRoot === '/' ? '\0' : ctx.hostRoot)), 'DEMO_HOST_ROOT_LEAK', `a DeviceSpec names the host-root copy instead of the real host path: ${hostPaths.join(', ')}`);
     expect(!devices.some((d) => /provision/.test(d.host_path)), 'DEMO_PROVISION_LEAK', 'the provision device was handed to a pod that did not ask for it');
     return {
-      proved: `the kubelet stand-in received Register for ${resources.length} resources and ListAndWatch with ${epc.devices.length} EPC units (1 MiB each, NUMA ${[...numa].join(',')}) and ${slots.devices.length} enclave slots; the webhook turned "sgx.intel.com/epc: ${DEMO_EPC_MIB}Mi" into ${DEMO_EPC_MIB} EPC units + 1 enclave slot; Allocate handed the pod ${devices.map((d) => `${d.host_path}→${d.container_path}`).filter((v, i, a) => a.indexOf(v) === i).join(', ')}`,
+      proved: `the kubelet stand-in received Register for ${resources.length} resources and ListAndWatch with ${epc.devices.length} EPC units (1 MiB each, NUMA ${[...numa].join(',')}) and ${slots.devices.length} enclave slots; the webhook turned "${EPC_RESOURCE}: ${DEMO_EPC_MIB}Mi" into ${DEMO_EPC_MIB} EPC units + 1 enclave slot; Allocate handed the pod ${devices.map((d) => `${d.host_path}→${d.container_path}`).filter((v, i, a) => a.indexOf(v) === i).join(', ')}`,
       details: {
         registrations: kubelet.registrations.map((r) => ({ resource: r.resourceName, endpoint: r.endpoint })),
-        advertised: { [EPC_MIB_RESOURCE]: epc.devices.length, [ENCLAVE_RESOURCE]: slots.devices.length, [PROVISION_RESOURCE]: kubelet.resource(PROVISION_RESOURCE)!.devices.length },
+        advertised: { [LEGACY_EPC_RESOURCE]: epc.devices.length, [ENCLAVE_RESOURCE]: slots.devices.length, [PROVISION_RESOURCE]: kubelet.resource(PROVISION_RESOURCE)!.devices.length },
         firstListAndWatchMs: epc.firstMessageMs,
         webhookPatch: patch,
         allocatedEpcUnits: epcIds,
@@ -188,9 +186,9 @@ export const quoteHelperStep: DemoStep<DemoContext> = {
       expect(agent.inventory()?.aesmdSocket !== null, 'DEMO_AESMD_UNSEEN', 'the node agent does not see the aesmd socket');
       const slot = kubelet.resource(ENCLAVE_RESOURCE)!.devices.find((d) => d.health === 'Healthy')!.ID;
       const c = containerResponse(await kubelet.allocate(ENCLAVE_RESOURCE, [slot]), ENCLAVE_RESOURCE);
-      expect(c.envs.SGX_AESM_ADDR === '1', 'DEMO_NO_AESM_ENV', `Allocate does not set SGX_AESM_ADDR=1: ${JSON.stringify(c.envs)}`);
-      expect(c.mounts.some((m) => m.container_path === '/var/run/aesmd' && m.host_path === '/var/run/aesmd'), 'DEMO_NO_AESM_MOUNT', `Allocate does not mount /var/run/aesmd: ${JSON.stringify(c.mounts)}`);
-      wired = 'the node agent now adds SGX_AESM_ADDR=1 and the /var/run/aesmd mount to SGX containers';
+      expect(c.envs[AESM_ADDR_ENV] === '1', 'DEMO_NO_AESM_ENV', `Allocate does not set ${AESM_ADDR_ENV}=1: ${JSON.stringify(c.envs)}`);
+      expect(c.mounts.some((m) => m.container_path === AESMD_SOCKET_DIR && m.host_path === AESMD_SOCKET_DIR), 'DEMO_NO_AESM_MOUNT', `Allocate does not mount ${AESMD_SOCKET_DIR}: ${JSON.stringify(c.mounts)}`);
+      wired = `the node agent now adds ${AESM_ADDR_ENV}=1 and the ${AESMD_SOCKET_DIR} mount to SGX containers`;
     }
     return {
       proved: `an aesmd-compatible server (${helper.backend.name} backend${helper.backend.simulated ? ', simulated' : ''}) answers on ${ctx.aesmSocket} with Intel's ECDSA P-256 key ID and ${quoteSize}-byte quotes; ${wired}`,
@@ -245,7 +243,7 @@ export const hardwareTargetInfoStep: DemoStep<DemoContext> = {
     const targetInfo = await client.targetInfo();
     expect(targetInfo.length === 512 && targetInfo.some((b) => b !== 0), 'DEMO_BAD_TARGET_INFO', 'the QE returned an empty target info');
     return {
-      proved: `Intel's QE3 (through libsgx_dcap_ql) returned its target info (MRENCLAVE ${hex(targetInfo.subarray(0, 32)).slice(0, 16)}…); an enclave app pointed at ${ctx.aesmSocket} with SGX_AESM_ADDR=1 can now get quotes`,
+      proved: `Intel's QE3 (through libsgx_dcap_ql) returned its target info (MRENCLAVE ${hex(targetInfo.subarray(0, 32)).slice(0, 16)}…); an enclave app pointed at ${ctx.aesmSocket} with ${AESM_ADDR_ENV}=1 can now get quotes`,
       details: { qeMrEnclave: hex(targetInfo.subarray(0, 32)) },
     };
   },
@@ -395,6 +393,6 @@ export function demoPaths(tempDir: string, mode: 'simulation' | 'hardware') {
     kubeletDir: join(tempDir, 'kubelet'),
     platformDir: join(tempDir, 'platform'),
     // In simulation the socket sits where the node agent looks for it on the host.
-    aesmSocket: mode === 'simulation' ? join(hostRoot, 'var', 'run', 'aesmd', 'aesm.socket') : join(tempDir, 'aesmd', 'aesm.socket'),
+    aesmSocket: mode === 'simulation' ? join(hostRoot, AESMD_SOCKET_PATH) : join(tempDir, 'aesmd', 'aesm.socket'),
   };
 }

@@ -27,7 +27,8 @@ import {
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { KubeSgxError } from '../errors.js';
-import { ENCLAVE_RESOURCE, EPC_RESOURCE, LEGACY_EPC_RESOURCE, defaultWebhookConfig, type WebhookConfig } from '../webhook/config.js';
+import { ENCLAVE_RESOURCE, EPC_RESOURCE, LEGACY_EPC_RESOURCE, SGX_NODE_LABELS, isSgxResourceName } from '../names.js';
+import { defaultWebhookConfig, type WebhookConfig } from '../webhook/config.js';
 import { parsePemCertificates } from '../webhook/certs.js';
 import { nodeEpcBytes } from '../webhook/nodecap.js';
 import { formatBinarySI } from '../webhook/quantity.js';
@@ -93,12 +94,6 @@ export interface DoctorOptions {
   now?: Date;
   nodeGroups?: NodeGroupTemplate[];
 }
-
-const SGX_NODE_LABELS: ReadonlyArray<[string, string]> = [
-  ['sgx.intel.com/capable', 'true'],
-  ['intel.feature.node.kubernetes.io/sgx', 'true'],
-  ['feature.node.kubernetes.io/cpu-security.sgx.enabled', 'true'],
-];
 
 function httpCode(e: unknown): number | undefined {
   const c = (e as { code?: unknown }).code;
@@ -334,7 +329,7 @@ async function checkCapiGroup(custom: CustomObjectsApi, g: Unstructured, config:
     }
   }
   const hasEpc = config.epcResourceNames.some((r) => capacity[r] !== undefined && capacity[r] !== '0');
-  const isSgx = labels[key] === value || config.taints.some((t) => taints.includes(t.key)) || Object.keys(capacity).some((r) => r.startsWith('sgx.intel.com/') || r === LEGACY_EPC_RESOURCE) || SGX_NODE_LABELS.some(([k, v]) => labels[k] === v);
+  const isSgx = labels[key] === value || config.taints.some((t) => taints.includes(t.key)) || Object.keys(capacity).some(isSgxResourceName) || SGX_NODE_LABELS.some(([k, v]) => labels[k] === v);
   if (!isSgx) return;
   if (!hasEpc) {
     add('error', 'AUTOSCALER_TEMPLATE_NO_EPC', subject, `node group scales from zero but its template has no ${config.epcResourceNames.join('/')} capacity: cluster-autoscaler predicts nodes without EPC and never scales up for SGX pods`, `have the infrastructure template (${ref?.kind ?? '?'} ${ref?.name ?? '?'}) report status.capacity["${config.epcResourceNames[0]}"] (the capacity.cluster-autoscaler.kubernetes.io/* annotations carry only cpu, memory, ephemeral-disk, maxPods and GPUs), or keep the group's min size ≥ 1`);

@@ -13,14 +13,8 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KubeSgxError } from '../errors.js';
 import { readCpuidEpc } from './cpuid.js';
+import { AESMD_SOCKET_PATH, SGX_DEVICE_PATHS } from '../names.js';
 
-export const SGX_DEVICE_PATHS = {
-  enclave: ['/dev/sgx_enclave', '/dev/sgx/enclave'],
-  provision: ['/dev/sgx_provision', '/dev/sgx/provision'],
-  legacy: '/dev/isgx',
-} as const;
-export const AESMD_SOCKET_PATH = '/var/run/aesmd/aesm.socket';
-export const AESMD_SOCKET_DIR = '/var/run/aesmd';
 
 export interface EpcNumaNode {
   /** NUMA node number (the N of sys/devices/system/node/nodeN). */

@@ -11,14 +11,10 @@
  */
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Node } from '@kubernetes/client-node';
 import { KubeSgxError, toKubeSgxError } from '../errors.js';
+import { EPC_RESOURCE, LABEL_EPC_MIB, LABEL_FLC, LABEL_INTEL_NFD_SGX, LABEL_SGX_CAPABLE } from '../names.js';
 import { silentLogger, type Logger } from '../ops/log.js';
 import type { SgxInventory } from './discovery.js';
 
-export const EPC_CAPACITY_RESOURCE = 'sgx.intel.com/epc';
-export const LABEL_SGX_CAPABLE = 'sgx.intel.com/capable';
-export const LABEL_INTEL_NFD_SGX = 'intel.feature.node.kubernetes.io/sgx';
-export const LABEL_EPC_MIB = 'kube-sgx.io/sgx-epc-mib';
-export const LABEL_FLC = 'kube-sgx.io/sgx-flc';
 
 export interface NodeFacts {
   /** Bytes of EPC to advertise; null = leave capacity alone. */
@@ -60,7 +56,7 @@ function escapePointer(s: string): string {
 
 /** JSON patch for the status subresource: EPC bytes into capacity and allocatable. */
 export function epcCapacityPatch(bytes: number): { op: 'add'; path: string; value: string }[] {
-  const key = escapePointer(EPC_CAPACITY_RESOURCE);
+  const key = escapePointer(EPC_RESOURCE);
   return [
     { op: 'add', path: `/status/capacity/${key}`, value: String(bytes) },
     { op: 'add', path: `/status/allocatable/${key}`, value: String(bytes) },
@@ -154,15 +150,15 @@ export class NodeStatusUpdater {
       this.log.info({ node: name, labels: labelPatch }, 'node labels updated');
     }
     if (want.epcBytes !== null) {
-      const have = node.status?.capacity?.[EPC_CAPACITY_RESOURCE];
-      const haveAlloc = node.status?.allocatable?.[EPC_CAPACITY_RESOURCE];
+      const have = node.status?.capacity?.[EPC_RESOURCE];
+      const haveAlloc = node.status?.allocatable?.[EPC_RESOURCE];
       const value = String(want.epcBytes);
       const absent = have === undefined && haveAlloc === undefined;
       const same = parseQuantity(have) === want.epcBytes && parseQuantity(haveAlloc) === want.epcBytes;
       if (!(absent && want.epcBytes === 0) && !same) {
         await this.api.patchNodeStatus({ name, body: epcCapacityPatch(want.epcBytes) }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch));
         this.patches++;
-        this.log.info({ node: name, [EPC_CAPACITY_RESOURCE]: value, was: have ?? null }, 'node EPC capacity patched');
+        this.log.info({ node: name, [EPC_RESOURCE]: value, was: have ?? null }, 'node EPC capacity patched');
       }
     }
   }

@@ -17,25 +17,18 @@ import { HEALTHY } from '../deviceplugin/api.js';
 import { DevicePluginManager, DEFAULT_KUBELET_DIR, type PluginRegistrationStatus } from '../deviceplugin/manager.js';
 import { NodeAgentMetrics } from './metrics.js';
 import type { DevicePlugin } from '../deviceplugin/plugin.js';
-import {
-  DEFAULT_SLOTS,
-  EpcMibPlugin,
-  RESOURCE_ENCLAVE,
-  RESOURCE_EPC_BYTES,
-  RESOURCE_EPC_MIB,
-  RESOURCE_PROVISION,
-  SgxSlotPlugin,
-} from './sgx-plugins.js';
+import { AESMD_SOCKET_PATH, AESM_ADDR_ENV, ENCLAVE_RESOURCE, EPC_RESOURCE, LEGACY_EPC_RESOURCE, PROVISION_RESOURCE } from '../names.js';
+import { DEFAULT_SLOTS, EpcMibPlugin, SgxSlotPlugin } from './sgx-plugins.js';
 
-export const ALL_SGX_RESOURCES = [RESOURCE_EPC_MIB, RESOURCE_ENCLAVE, RESOURCE_PROVISION, RESOURCE_EPC_BYTES] as const;
+export const ALL_SGX_RESOURCES = [LEGACY_EPC_RESOURCE, ENCLAVE_RESOURCE, PROVISION_RESOURCE, EPC_RESOURCE] as const;
 export type SgxResourceName = (typeof ALL_SGX_RESOURCES)[number];
 
 const RESOURCE_ALIASES: Record<string, SgxResourceName> = {
-  'epc-mib': RESOURCE_EPC_MIB,
-  sgx_epc_mem_in_MiB: RESOURCE_EPC_MIB,
-  enclave: RESOURCE_ENCLAVE,
-  provision: RESOURCE_PROVISION,
-  epc: RESOURCE_EPC_BYTES,
+  'epc-mib': LEGACY_EPC_RESOURCE,
+  sgx_epc_mem_in_MiB: LEGACY_EPC_RESOURCE,
+  enclave: ENCLAVE_RESOURCE,
+  provision: PROVISION_RESOURCE,
+  epc: EPC_RESOURCE,
 };
 
 /** Parses `--resources` (full names or epc-mib, enclave, provision, epc), comma-separated. */
@@ -104,9 +97,9 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
   const hostRoot = opts.hostRoot ?? '/';
   const metrics = new NodeAgentMetrics();
 
-  const epcPlugin = resources.includes(RESOURCE_EPC_MIB) ? new EpcMibPlugin({ maxMessageBytes: opts.maxMessageBytes }) : null;
-  const enclavePlugin = resources.includes(RESOURCE_ENCLAVE) ? new SgxSlotPlugin('enclave', opts.enclaveSlots ?? DEFAULT_SLOTS) : null;
-  const provisionPlugin = resources.includes(RESOURCE_PROVISION) ? new SgxSlotPlugin('provision', opts.provisionSlots ?? DEFAULT_SLOTS) : null;
+  const epcPlugin = resources.includes(LEGACY_EPC_RESOURCE) ? new EpcMibPlugin({ maxMessageBytes: opts.maxMessageBytes }) : null;
+  const enclavePlugin = resources.includes(ENCLAVE_RESOURCE) ? new SgxSlotPlugin('enclave', opts.enclaveSlots ?? DEFAULT_SLOTS) : null;
+  const provisionPlugin = resources.includes(PROVISION_RESOURCE) ? new SgxSlotPlugin('provision', opts.provisionSlots ?? DEFAULT_SLOTS) : null;
   const plugins: DevicePlugin[] = [epcPlugin, enclavePlugin, provisionPlugin].filter((p): p is NonNullable<typeof p> => p !== null);
 
   let inv: SgxInventory | null = null;
@@ -127,17 +120,17 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
       if (next.enclaveDevice === null) log.warn({ hostRoot, reasons: next.reasons }, 'no SGX on this node: advertising an empty inventory; will keep looking');
       else log.info({ enclave: next.enclaveDevice, provision: next.provisionDevice, epcBytes: next.epcBytes, epcSource: next.epcSource, aesmd: next.aesmdSocket, reasons: next.reasons }, 'SGX discovered');
       if (next.enclaveDevice !== null && next.aesmdSocket === null) {
-        log.warn('no aesmd socket at /var/run/aesmd/aesm.socket: out-of-process quoting (SGX_AESM_ADDR) unavailable until the quote helper runs');
+        log.warn(`no aesmd socket at ${AESMD_SOCKET_PATH}: out-of-process quoting (${AESM_ADDR_ENV}) unavailable until the quote helper runs`);
       }
     }
     const cap = epcPlugin?.layout?.capReason;
-    if (cap && cap !== lastCapReason) log.warn({ resource: RESOURCE_EPC_MIB }, cap);
+    if (cap && cap !== lastCapReason) log.warn({ resource: LEGACY_EPC_RESOURCE }, cap);
     lastCapReason = cap;
     manager.refreshAll();
     updateMetrics();
     if (nodeUpdater) {
       const facts = nodeStatusModule!.nodeFactsFor(next);
-      if (!resources.includes(RESOURCE_EPC_BYTES)) facts.epcBytes = null;
+      if (!resources.includes(EPC_RESOURCE)) facts.epcBytes = null;
       // Only on a change: the updater's own slow timer re-asserts unchanged facts (one GET per minute, not per scan).
       const key = JSON.stringify(facts);
       if (key !== lastFacts) {

@@ -9,10 +9,6 @@ export {
   EpcMibPlugin,
   SgxSlotPlugin,
   deviceSpecsFor,
-  RESOURCE_EPC_MIB,
-  RESOURCE_ENCLAVE,
-  RESOURCE_PROVISION,
-  RESOURCE_EPC_BYTES,
   DEFAULT_SLOTS,
 } from './sgx-plugins.js';
 export { NodeAgentMetrics } from './metrics.js';

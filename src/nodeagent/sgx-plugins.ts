@@ -9,26 +9,22 @@
  * plus container-side aliases for the other spelling libraries open.
  */
 import { KubeSgxError } from '../errors.js';
-import { AESMD_SOCKET_DIR, type SgxInventory } from '../node/discovery.js';
+import { AESMD_SOCKET_DIR, AESM_ADDR_ENV, ENCLAVE_RESOURCE, LEGACY_EPC_RESOURCE, PROVISION_RESOURCE, SGX_DEVICE_PATHS } from '../names.js';
+import type { SgxInventory } from '../node/discovery.js';
 import type { ContainerAllocateResponseMsg, DeviceSpecMsg, InventoryDevice } from '../deviceplugin/api.js';
 import { epcDevices, MIB, numaOfUnit, parseEpcUnitId, planEpcLayout, type EpcLayout } from './epc-layout.js';
 import { firstAvailable, type DevicePlugin } from '../deviceplugin/plugin.js';
 
-export const RESOURCE_EPC_MIB = 'kubernetes.azure.com/sgx_epc_mem_in_MiB';
-export const RESOURCE_ENCLAVE = 'sgx.intel.com/enclave';
-export const RESOURCE_PROVISION = 'sgx.intel.com/provision';
-/** Node-level extended resource (bytes), patched into node status, not a device plugin. */
-export const RESOURCE_EPC_BYTES = 'sgx.intel.com/epc';
 export const DEFAULT_SLOTS = 110;
 
+/** Each of two names of one device is offered under both, its own first. */
+const bothNames = ([a, b]: readonly [string, string]) => ({ [a]: [a, b], [b]: [b, a] });
 /** Container paths under which a host device node is offered. */
 const ALIASES: Record<string, string[]> = {
-  '/dev/sgx_enclave': ['/dev/sgx_enclave', '/dev/sgx/enclave'],
-  '/dev/sgx/enclave': ['/dev/sgx/enclave', '/dev/sgx_enclave'],
-  '/dev/sgx_provision': ['/dev/sgx_provision', '/dev/sgx/provision'],
-  '/dev/sgx/provision': ['/dev/sgx/provision', '/dev/sgx_provision'],
+  ...bothNames(SGX_DEVICE_PATHS.enclave),
+  ...bothNames(SGX_DEVICE_PATHS.provision),
   // The SGX1 driver speaks another ioctl ABI: never alias it as the in-tree names.
-  '/dev/isgx': ['/dev/isgx'],
+  [SGX_DEVICE_PATHS.legacy]: [SGX_DEVICE_PATHS.legacy],
 };
 
 export function deviceSpecsFor(hostPath: string): DeviceSpecMsg[] {
@@ -48,7 +44,7 @@ function enclaveResponse(host: SgxInventory | null, resource: string): Container
   const res = emptyResponse();
   res.devices = deviceSpecsFor(dev);
   if (host.aesmdSocket !== null) {
-    res.envs.SGX_AESM_ADDR = '1';
+    res.envs[AESM_ADDR_ENV] = '1';
     res.mounts.push({ container_path: AESMD_SOCKET_DIR, host_path: AESMD_SOCKET_DIR }); // writable: connecting to a socket needs write access
   }
   return res;
@@ -83,7 +79,7 @@ export class SgxSlotPlugin implements DevicePlugin {
     if (!Number.isSafeInteger(slots) || slots < 1 || slots > 100000) {
       throw new KubeSgxError('INVALID_SLOTS', `${kind} slots must be 1..100000, got ${slots}`, { path: [`${kind}Slots`] });
     }
-    this.resourceName = kind === 'enclave' ? RESOURCE_ENCLAVE : RESOURCE_PROVISION;
+    this.resourceName = kind === 'enclave' ? ENCLAVE_RESOURCE : PROVISION_RESOURCE;
     this.socketName = `kube-sgx-${kind}.sock`;
     this.idPrefix = `${kind}-`;
   }
@@ -143,7 +139,7 @@ export interface EpcMibPluginOptions {
 
 /** EPC in MiB units, one device each, with NUMA topology. */
 export class EpcMibPlugin implements DevicePlugin {
-  readonly resourceName = RESOURCE_EPC_MIB;
+  readonly resourceName = LEGACY_EPC_RESOURCE;
   readonly socketName = 'kube-sgx-epc-mib.sock';
   readonly preferredAllocationAvailable = true;
   private host: SgxInventory | null = null;

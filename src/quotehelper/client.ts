@@ -10,7 +10,7 @@ import { PUB_KEY_ID_SIZE, QE_REPORT_INFO_QE_REPORT_OFFSET, QE_REPORT_INFO_SIZE, 
 import { FrameAccumulator, frame } from './framing.js';
 import { ATT_KEY_ID_SIZE, INTEL_ECDSA_ATT_KEY_ID, encodeAttKeyIdList } from './keyid.js';
 import { type AesmRequest, type AesmResponse, type ErrorOnly, decodeResponse, encodeRequest } from './schema.js';
-import { DEFAULT_AESM_SOCKET } from './server.js';
+import { AESMD_SOCKET_PATH } from '../names.js';
 
 export interface AesmClientOptions {
   /** Default /var/run/aesmd/aesm.socket. */
@@ -51,7 +51,7 @@ export class AesmClient {
   private readonly maxReplyBytes: number;
 
   constructor(opts: AesmClientOptions = {}) {
-    this.socketPath = opts.socketPath ?? DEFAULT_AESM_SOCKET;
+    this.socketPath = opts.socketPath ?? AESMD_SOCKET_PATH;
     this.timeoutMs = opts.timeoutMs ?? 15000;
     this.maxReplyBytes = opts.maxReplyBytes ?? 1024 * 1024;
   }

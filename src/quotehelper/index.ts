@@ -5,7 +5,7 @@
  */
 export { AesmClient, quoteLength as aesmQuoteLength } from './client.js';
 export type { AesmClientOptions, InitQuoteExResult, GetQuoteExOptions, GetQuoteExResult } from './client.js';
-export { AesmServer, DEFAULT_AESM_SOCKET } from './server.js';
+export { AesmServer } from './server.js';
 export type { AesmServerOptions } from './server.js';
 export { startQuoteHelper } from './helper.js';
 export type { QuoteHelper, QuoteHelperOptions } from './helper.js';

@@ -4,13 +4,13 @@
  * defaults from QUOTE_HELPER_DEFAULTS.
  */
 import { z } from 'zod';
+import { AESMD_SOCKET_PATH } from '../names.js';
 import { intOption, parseOptions } from '../ops/options.js';
 
-export const DEFAULT_AESM_SOCKET = '/var/run/aesmd/aesm.socket';
 export const DEFAULT_DCAP_LIBRARY = 'libsgx_dcap_ql.so.1';
 
 export const QUOTE_HELPER_DEFAULTS = {
-  socketPath: DEFAULT_AESM_SOCKET,
+  socketPath: AESMD_SOCKET_PATH,
   backend: 'dcap',
   dcap: { libraryPath: DEFAULT_DCAP_LIBRARY, devRoot: '/' },
   idleTimeoutMs: 5000,

@@ -19,9 +19,7 @@ import type { QuoteHelperMetrics } from './metrics.js';
 import { type AesmRequest, type AesmResponse, RESPONSE_FOR, decodeRequest, encodeResponse } from './schema.js';
 import { ConnectionTable, type Slot } from './admission.js';
 import { peerCredentials, peerCredentialsAvailable } from './peer.js';
-import { DEFAULT_AESM_SOCKET, QUOTE_HELPER_DEFAULTS as D } from './options.js';
-
-export { DEFAULT_AESM_SOCKET };
+import { QUOTE_HELPER_DEFAULTS as D } from './options.js';
 
 export interface AesmServerOptions {
   socketPath: string;

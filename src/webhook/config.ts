@@ -7,27 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { KubeSgxError } from '../errors.js';
+import { AESMD_SOCKET_DIR, AESMD_VOLUME_NAME, EPC_RESOURCE, INTEL_QUOTE_PROVIDER_ANNOTATION, LABEL_SGX_CAPABLE, LEGACY_EPC_RESOURCE, QUOTE_PROVIDER_ANNOTATION } from '../names.js';
 import { parseIntegerQuantity } from './quantity.js';
-
-/** Node-level EPC in bytes (Intel, current AKS). */
-export const EPC_RESOURCE = 'sgx.intel.com/epc';
-/** Legacy AKS device-plugin EPC in units of 1 MiB. */
-export const LEGACY_EPC_RESOURCE = 'kubernetes.azure.com/sgx_epc_mem_in_MiB';
-export const ENCLAVE_RESOURCE = 'sgx.intel.com/enclave';
-export const PROVISION_RESOURCE = 'sgx.intel.com/provision';
-/** Every `sgx.intel.com/*` name some plugin advertises; others are typos (the AKS FAQ's `sgx.intel.com/sgx_epc_mem_in_MiB`). */
-export const KNOWN_INTEL_RESOURCES: readonly string[] = [
-  EPC_RESOURCE,
-  ENCLAVE_RESOURCE,
-  PROVISION_RESOURCE,
-  'sgx.intel.com/qe',
-  'sgx.intel.com/registration',
-];
-export const QUOTE_PROVIDER_ANNOTATION = 'kube-sgx.io/quote-provider';
-/** Intel's webhook annotation (intel-device-plugins-for-kubernetes pkg/webhooks/sgx), same values. */
-export const INTEL_QUOTE_PROVIDER_ANNOTATION = 'sgx.intel.com/quote-provider';
-/** The container name Intel's webhook treats as aesmd itself (its sidecar and DaemonSet layouts). */
-export const AESMD_CONTAINER_NAME = 'aesmd';
 
 /**
  * The pod's quote provider: kube-sgx's annotation when present (it is
@@ -73,7 +54,7 @@ export const webhookConfigSchema = z
     nodeLabel: z
       .object({ key: labelKey, value: z.string().max(63) })
       .strict()
-      .default({ key: 'sgx.intel.com/capable', value: 'true' }),
+      .default({ key: LABEL_SGX_CAPABLE, value: 'true' }),
     /** Taints on SGX pools; SGX pods get a toleration for each. */
     taints: z.array(taintSchema).default([{ key: EPC_RESOURCE, effect: 'NoSchedule' }]),
     /** Also tolerate a NoSchedule taint keyed by every SGX resource the pod requests (what ExtendedResourceToleration does). */
@@ -89,12 +70,12 @@ export const webhookConfigSchema = z
     aesmd: z
       .object({
         /** Host directory of the socket: mounted only into Intel's aesmd DaemonSet layout (the pod that creates the socket). */
-        hostPath: z.string().startsWith('/').default('/var/run/aesmd'),
-        mountPath: z.string().startsWith('/').default('/var/run/aesmd'),
-        volumeName: z.string().min(1).default('aesmd-socket'),
+        hostPath: z.string().startsWith('/').default(AESMD_SOCKET_DIR),
+        mountPath: z.string().startsWith('/').default(AESMD_SOCKET_DIR),
+        volumeName: z.string().min(1).default(AESMD_VOLUME_NAME),
       })
       .strict()
-      .default({ hostPath: '/var/run/aesmd', mountPath: '/var/run/aesmd', volumeName: 'aesmd-socket' }),
+      .default({ hostPath: AESMD_SOCKET_DIR, mountPath: AESMD_SOCKET_DIR, volumeName: AESMD_VOLUME_NAME }),
     /** Pod annotation carrying the total EPC (Intel's name, read by Kata for virtual EPC). */
     epcAnnotation: z.string().min(1).default(EPC_RESOURCE),
     /** Validation denies EPC containers without the enclave device (mutation bypassed). */

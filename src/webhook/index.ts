@@ -4,11 +4,6 @@
  * See docs/webhook.md.
  */
 export {
-  EPC_RESOURCE,
-  LEGACY_EPC_RESOURCE,
-  ENCLAVE_RESOURCE,
-  PROVISION_RESOURCE,
-  QUOTE_PROVIDER_ANNOTATION,
   webhookConfigSchema,
   parseWebhookConfig,
   loadWebhookConfigFile,
@@ -46,9 +41,6 @@ export {
   buildWebhookConfigurations,
   renderWebhookManifestsYaml,
   sgxPodCelExpression,
-  MUTATING_WEBHOOK_NAME,
-  VALIDATING_WEBHOOK_NAME,
-  WEBHOOK_OPT_OUT_LABEL,
   type WebhookManifestOptions,
   type WebhookConfigurations,
 } from './manifests.js';

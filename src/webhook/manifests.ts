@@ -12,13 +12,10 @@
  */
 import { stringify } from 'yaml';
 import { KubeSgxError } from '../errors.js';
-import { LEGACY_EPC_RESOURCE, QUOTE_PROVIDER_ANNOTATION, defaultWebhookConfig, type WebhookConfig } from './config.js';
+import { INTEL_SGX_RESOURCE_PREFIX, LEGACY_EPC_RESOURCE, MUTATING_WEBHOOK_NAME, QUOTE_PROVIDER_ANNOTATION, VALIDATING_WEBHOOK_NAME, WEBHOOK_OPT_OUT_LABEL } from '../names.js';
+import { defaultWebhookConfig, type WebhookConfig } from './config.js';
 import { parsePemCertificates } from './certs.js';
 
-export const MUTATING_WEBHOOK_NAME = 'mutate.pods.kube-sgx.io';
-export const VALIDATING_WEBHOOK_NAME = 'validate.pods.kube-sgx.io';
-/** Pods with this label set to "disabled" are not mutated (they are still validated). */
-export const WEBHOOK_OPT_OUT_LABEL = 'kube-sgx.io/webhook';
 
 export interface WebhookManifestOptions {
   /** PEM of the CA that signed the serving certificate (one or more certificates). */
@@ -37,7 +34,7 @@ export interface WebhookManifestOptions {
 
 /** CEL: the pod asks for any SGX resource (either name family) or names a quote provider. */
 export function sgxPodCelExpression(): string {
-  const keyTest = `k.startsWith('sgx.intel.com/') || k == '${LEGACY_EPC_RESOURCE}'`;
+  const keyTest = `k.startsWith('${INTEL_SGX_RESOURCE_PREFIX}') || k == '${LEGACY_EPC_RESOURCE}'`;
   const container = (c: string) =>
     `(has(${c}.resources) && ((has(${c}.resources.limits) && ${c}.resources.limits.exists(k, ${keyTest})) || (has(${c}.resources.requests) && ${c}.resources.requests.exists(k, ${keyTest}))))`;
   return [

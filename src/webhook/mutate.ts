@@ -15,16 +15,8 @@
  *   so the amount the user wrote is kept, under a name some node can satisfy.
  */
 import { KubeSgxError } from '../errors.js';
-import {
-  AESMD_CONTAINER_NAME,
-  ENCLAVE_RESOURCE,
-  EPC_NAMES,
-  EPC_RESOURCE,
-  LEGACY_EPC_RESOURCE,
-  PROVISION_RESOURCE,
-  quoteProviderOf,
-  type WebhookConfig,
-} from './config.js';
+import { AESMD_CONTAINER_NAME, AESM_ADDR_ENV, ENCLAVE_RESOURCE, EPC_RESOURCE, PROVISION_RESOURCE, isSgxResourceName } from '../names.js';
+import { EPC_NAMES, quoteProviderOf, type WebhookConfig } from './config.js';
 import { analyzePod, readPod, type ContainerSgx, type NodeSelectorRequirement, type Pod, type Toleration } from './pod.js';
 import { MIB, ceilDiv, formatBinarySI } from './quantity.js';
 
@@ -72,7 +64,7 @@ export function mutatePod(podObject: unknown, config: WebhookConfig): JsonPatchO
 
   for (const c of sgx.epcContainers) {
     const resources = desiredResources(c, config, provider === c.name);
-    for (const k of Object.keys(resources.limits ?? {})) if (isSgxName(k)) requested.add(k);
+    for (const k of Object.keys(resources.limits ?? {})) if (isSgxResourceName(k)) requested.add(k);
     if (resources !== c.container.resources) ops.push({ op: 'add', path: jsonPointer('spec', c.list, c.index, 'resources'), value: resources });
   }
   if (provider === 'aesmd') addAesmd(pod, sgx.epcContainers, config, ops);
@@ -87,7 +79,6 @@ export function mutatePod(podObject: unknown, config: WebhookConfig): JsonPatchO
   return ops;
 }
 
-const isSgxName = (k: string) => k.startsWith('sgx.intel.com/') || k === LEGACY_EPC_RESOURCE;
 
 /**
  * The container's resources as they should be; the same object when nothing
@@ -114,8 +105,8 @@ function desiredResources(c: ContainerSgx, config: WebhookConfig, provisions: bo
     changed = setMissing(requests, d, limits[d] as string) || changed;
   }
   // Any other SGX name set on one side only: mirror it (limit is what kubelet reads).
-  for (const k in limits) if (isSgxName(k)) changed = setMissing(requests, k, limits[k] as string) || changed;
-  for (const k in requests) if (isSgxName(k)) changed = setMissing(limits, k, requests[k] as string) || changed;
+  for (const k in limits) if (isSgxResourceName(k)) changed = setMissing(requests, k, limits[k] as string) || changed;
+  for (const k in requests) if (isSgxResourceName(k)) changed = setMissing(limits, k, requests[k] as string) || changed;
   if (!changed) return original;
   const desired = Object.assign({}, original);
   desired.limits = limits as typeof desired.limits;
@@ -175,8 +166,8 @@ function addAesmd(pod: Pod, epcContainers: ContainerSgx[], config: WebhookConfig
       else ops.push({ op: 'add', path: jsonPointer('spec', c.list, c.index, 'volumeMounts'), value: [mount] });
     }
     const env = c.container.env;
-    if (!env?.some((e) => e.name === 'SGX_AESM_ADDR')) {
-      const v = { name: 'SGX_AESM_ADDR', value: '1' };
+    if (!env?.some((e) => e.name === AESM_ADDR_ENV)) {
+      const v = { name: AESM_ADDR_ENV, value: '1' };
       if (env) ops.push({ op: 'add', path: jsonPointer('spec', c.list, c.index, 'env', '-'), value: v });
       else ops.push({ op: 'add', path: jsonPointer('spec', c.list, c.index, 'env'), value: [v] });
     }

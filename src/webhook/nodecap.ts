@@ -5,7 +5,8 @@
  * then would break scale-from-zero.
  */
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { EPC_RESOURCE, LEGACY_EPC_RESOURCE, type WebhookConfig } from './config.js';
+import { EPC_RESOURCE, LEGACY_EPC_RESOURCE } from '../names.js';
+import type { WebhookConfig } from './config.js';
 import { MIB, parseIntegerQuantity } from './quantity.js';
 
 interface NodeLike {

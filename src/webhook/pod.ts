@@ -4,7 +4,7 @@
  * input), and the per-container SGX analysis that mutation and validation share.
  */
 import { KubeSgxError, type ErrorPath } from '../errors.js';
-import { EPC_RESOURCE, KNOWN_INTEL_RESOURCES, LEGACY_EPC_RESOURCE } from './config.js';
+import { EPC_RESOURCE, INTEL_SGX_RESOURCE_PREFIX, KNOWN_INTEL_RESOURCES, LEGACY_EPC_RESOURCE, isSgxResourceName } from '../names.js';
 import { MIB, ceilDiv, formatBinarySI, parseIntegerQuantity } from './quantity.js';
 
 export type ResourceList = Record<string, unknown>;
@@ -171,10 +171,6 @@ export interface PodSgx {
   problems: PodProblem[];
 }
 
-export function isSgxResourceName(name: string): boolean {
-  return name === LEGACY_EPC_RESOURCE || name.startsWith('sgx.intel.com/');
-}
-
 function describe(c: { list: ContainerList; name: string }): string {
   return `${c.list === 'initContainers' ? 'init container' : 'container'} ${JSON.stringify(c.name)}`;
 }
@@ -190,7 +186,7 @@ function analyzeContainer(list: ContainerList, index: number, c: Container, prob
     for (const [res, raw] of Object.entries(map)) {
       if (!isSgxResourceName(res)) continue;
       const path = ['spec', list, index, 'resources', field, res];
-      if (res.startsWith('sgx.intel.com/') && !KNOWN_INTEL_RESOURCES.includes(res)) {
+      if (res.startsWith(INTEL_SGX_RESOURCE_PREFIX) && !KNOWN_INTEL_RESOURCES.includes(res)) {
         problems.push({
           code: 'UNKNOWN_SGX_RESOURCE',
           path,

@@ -5,15 +5,8 @@
  * `failurePolicy: Ignore`). Runs on the final object, after every mutating
  * webhook.
  */
-import {
-  ENCLAVE_RESOURCE,
-  EPC_NAMES,
-  EPC_RESOURCE,
-  PROVISION_RESOURCE,
-  QUOTE_PROVIDER_ANNOTATION,
-  quoteProviderOf,
-  type WebhookConfig,
-} from './config.js';
+import { ENCLAVE_RESOURCE, EPC_RESOURCE, PROVISION_RESOURCE, QUOTE_PROVIDER_ANNOTATION } from '../names.js';
+import { EPC_NAMES, quoteProviderOf, type WebhookConfig } from './config.js';
 import { analyzePod, describeContainer, readPod, type PodProblem } from './pod.js';
 import { formatBinarySI, parseIntegerQuantity } from './quantity.js';
 

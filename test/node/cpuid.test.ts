@@ -10,7 +10,7 @@ import { mkdir, open, symlink } from 'node:fs/promises';
 import { decodeEpcSubleaf, readCpuidEpc, cpuidOffset } from '../../src/node/cpuid.js';
 import { discoverSgx } from '../../src/node/discovery.js';
 import { startNodeAgent } from '../../src/nodeagent/agent.js';
-import { RESOURCE_EPC_MIB } from '../../src/nodeagent/sgx-plugins.js';
+import { LEGACY_EPC_RESOURCE } from '../../src/names.js';
 import { KubeletStandIn } from '../../src/demo/kubelet-stand-in.js';
 import { KubeSgxError } from '../../src/errors.js';
 import { makeFakeHost, tempDir, removeDir, MiB } from './fake-host.js';
@@ -138,8 +138,8 @@ describe('node agent with EPC from CPUID', () => {
     const kubelet = await KubeletStandIn.start({ dir: kubeletDir });
     const agent = await startNodeAgent({ hostRoot, kubeletDir, nodeUpdate: false, metricsAddr: '127.0.0.1:0', pollMs: 50 });
     try {
-      await kubelet.waitFor(() => (kubelet.resource(RESOURCE_EPC_MIB)?.healthy ?? 0) > 0, 10_000, 'EPC inventory');
-      const epc = kubelet.resource(RESOURCE_EPC_MIB)!;
+      await kubelet.waitFor(() => (kubelet.resource(LEGACY_EPC_RESOURCE)?.healthy ?? 0) > 0, 10_000, 'EPC inventory');
+      const epc = kubelet.resource(LEGACY_EPC_RESOURCE)!;
       assert.equal(epc.healthy, 92);
       assert.ok(epc.devices.every((d) => !d.topology?.nodes?.length), 'no NUMA topology from CPUID');
       const st = (await (await fetch(agent.opsUrl + '/status')).json()) as { sgx: { epcSource: string; inventory: { epcSections: unknown } } };

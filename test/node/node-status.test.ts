@@ -11,7 +11,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { NodeStatusUpdater, nodeFactsFor, parseQuantity } from '../../src/node/node-status.js';
 import { discoverSgx } from '../../src/node/discovery.js';
 import { startNodeAgent } from '../../src/nodeagent/agent.js';
-import { RESOURCE_ENCLAVE } from '../../src/nodeagent/sgx-plugins.js';
+import { ENCLAVE_RESOURCE } from '../../src/names.js';
 import { makeFakeHost, tempDir, removeDir, MiB } from './fake-host.js';
 
 interface Seen {
@@ -236,7 +236,7 @@ describe('node agent and the Node', () => {
   test('agent patches labels and EPC; --no-node-update sends nothing', async () => {
     const hostRoot = await sgxHost('f');
     const kubeletDir = join(dir, 'kf');
-    const agent = await startNodeAgent({ hostRoot, kubeletDir, nodeName: 'n1', kubeconfig, resources: [RESOURCE_ENCLAVE, 'sgx.intel.com/epc'] });
+    const agent = await startNodeAgent({ hostRoot, kubeletDir, nodeName: 'n1', kubeconfig, resources: [ENCLAVE_RESOURCE, 'sgx.intel.com/epc'] });
     try {
       assert.equal(api.node.status.capacity['sgx.intel.com/epc'], '100663296');
       assert.equal(api.node.metadata.labels['sgx.intel.com/capable'], 'true');
@@ -249,7 +249,7 @@ describe('node agent and the Node', () => {
       await agent.stop();
     }
     api.seen = [];
-    const quiet = await startNodeAgent({ hostRoot, kubeletDir, nodeUpdate: false, nodeName: 'n1', kubeconfig, resources: [RESOURCE_ENCLAVE] });
+    const quiet = await startNodeAgent({ hostRoot, kubeletDir, nodeUpdate: false, nodeName: 'n1', kubeconfig, resources: [ENCLAVE_RESOURCE] });
     await quiet.rediscover();
     await quiet.stop();
     assert.deepEqual(api.seen, []);
@@ -257,7 +257,7 @@ describe('node agent and the Node', () => {
 
   test('without sgx.intel.com/epc in --resources only labels are patched', async () => {
     const hostRoot = await sgxHost('g');
-    const agent = await startNodeAgent({ hostRoot, kubeletDir: join(dir, 'kg'), nodeName: 'n1', kubeconfig, resources: [RESOURCE_ENCLAVE] });
+    const agent = await startNodeAgent({ hostRoot, kubeletDir: join(dir, 'kg'), nodeName: 'n1', kubeconfig, resources: [ENCLAVE_RESOURCE] });
     await agent.stop();
     assert.deepEqual(api.patches().map((p) => p.path), ['/api/v1/nodes/n1']);
   });

@@ -11,10 +11,10 @@ import { Client, Server, ServerCredentials, credentials, status as GrpcStatus } 
 import { deviceApi } from '../../src/deviceplugin/api.js';
 import { startNodeAgent, type NodeAgent } from '../../src/nodeagent/agent.js';
 import { KubeletStandIn } from '../../src/demo/kubelet-stand-in.js';
-import { RESOURCE_ENCLAVE, RESOURCE_EPC_MIB, RESOURCE_PROVISION } from '../../src/nodeagent/sgx-plugins.js';
+import { ENCLAVE_RESOURCE, LEGACY_EPC_RESOURCE, PROVISION_RESOURCE } from '../../src/names.js';
 import { makeFakeHost, tempDir, removeDir, touch, MiB } from '../node/fake-host.js';
 
-const ALL = [RESOURCE_EPC_MIB, RESOURCE_ENCLAVE, RESOURCE_PROVISION];
+const ALL = [LEGACY_EPC_RESOURCE, ENCLAVE_RESOURCE, PROVISION_RESOURCE];
 
 interface Rig {
   root: string;
@@ -71,17 +71,17 @@ describe('node agent with an SGX host', () => {
   test('registers each resource with version, endpoint and options', () => {
     const byName = new Map(r.kubelet.registrations.map((x) => [x.resourceName, x]));
     assert.deepEqual([...byName.keys()].sort(), [...ALL].sort());
-    assert.equal(byName.get(RESOURCE_EPC_MIB)?.endpoint, 'kube-sgx-epc-mib.sock');
-    assert.equal(byName.get(RESOURCE_ENCLAVE)?.endpoint, 'kube-sgx-enclave.sock');
-    assert.equal(byName.get(RESOURCE_PROVISION)?.endpoint, 'kube-sgx-provision.sock');
+    assert.equal(byName.get(LEGACY_EPC_RESOURCE)?.endpoint, 'kube-sgx-epc-mib.sock');
+    assert.equal(byName.get(ENCLAVE_RESOURCE)?.endpoint, 'kube-sgx-enclave.sock');
+    assert.equal(byName.get(PROVISION_RESOURCE)?.endpoint, 'kube-sgx-provision.sock');
     for (const reg of r.kubelet.registrations) assert.equal(reg.version, 'v1beta1');
-    assert.equal(r.kubelet.resource(RESOURCE_EPC_MIB)?.options.get_preferred_allocation_available, true);
-    assert.equal(r.kubelet.resource(RESOURCE_ENCLAVE)?.options.get_preferred_allocation_available ?? false, false);
+    assert.equal(r.kubelet.resource(LEGACY_EPC_RESOURCE)?.options.get_preferred_allocation_available, true);
+    assert.equal(r.kubelet.resource(ENCLAVE_RESOURCE)?.options.get_preferred_allocation_available ?? false, false);
     assert.deepEqual(r.agent.ready(), { ready: true });
   });
 
   test('ListAndWatch: counts, health and NUMA topology', () => {
-    const epc = r.kubelet.resource(RESOURCE_EPC_MIB)!;
+    const epc = r.kubelet.resource(LEGACY_EPC_RESOURCE)!;
     assert.equal(epc.devices.length, 96);
     assert.equal(epc.healthy, 96);
     const perNode = new Map<number, number>();
@@ -96,15 +96,15 @@ describe('node agent with an SGX host', () => {
       [1, 32],
     ]);
     assert.equal(new Set(epc.devices.map((d) => d.ID)).size, 96, 'IDs unique');
-    const enclave = r.kubelet.resource(RESOURCE_ENCLAVE)!;
+    const enclave = r.kubelet.resource(ENCLAVE_RESOURCE)!;
     assert.equal(enclave.devices.length, 5);
     assert.equal(enclave.healthy, 5);
     assert.equal(enclave.devices[0].topology ?? undefined, undefined, 'slots carry no topology');
-    assert.equal(r.kubelet.resource(RESOURCE_PROVISION)!.devices.length, 3);
+    assert.equal(r.kubelet.resource(PROVISION_RESOURCE)!.devices.length, 3);
   });
 
   test('Allocate enclave: real host path, alias, aesmd env and mount', async () => {
-    const res = await r.kubelet.allocate(RESOURCE_ENCLAVE, ['enclave-0']);
+    const res = await r.kubelet.allocate(ENCLAVE_RESOURCE, ['enclave-0']);
     assert.equal(res.container_responses.length, 1);
     const c = res.container_responses[0];
     assert.deepEqual(c.devices, [
@@ -117,7 +117,7 @@ describe('node agent with an SGX host', () => {
   });
 
   test('Allocate provision: only the provision device', async () => {
-    const c = (await r.kubelet.allocate(RESOURCE_PROVISION, ['provision-2'])).container_responses[0];
+    const c = (await r.kubelet.allocate(PROVISION_RESOURCE, ['provision-2'])).container_responses[0];
     assert.deepEqual(c.devices, [
       { container_path: '/dev/sgx_provision', host_path: '/dev/sgx_provision', permissions: 'rw' },
       { container_path: '/dev/sgx/provision', host_path: '/dev/sgx_provision', permissions: 'rw' },
@@ -127,8 +127,8 @@ describe('node agent with an SGX host', () => {
   });
 
   test('Allocate EPC units: enclave device, no provision device', async () => {
-    const ids = r.kubelet.resource(RESOURCE_EPC_MIB)!.devices.slice(0, 10).map((d) => d.ID);
-    const c = (await r.kubelet.allocate(RESOURCE_EPC_MIB, ids)).container_responses[0];
+    const ids = r.kubelet.resource(LEGACY_EPC_RESOURCE)!.devices.slice(0, 10).map((d) => d.ID);
+    const c = (await r.kubelet.allocate(LEGACY_EPC_RESOURCE, ids)).container_responses[0];
     assert.deepEqual(
       c.devices.map((d) => d.host_path),
       ['/dev/sgx_enclave', '/dev/sgx_enclave'],
@@ -137,38 +137,38 @@ describe('node agent with an SGX host', () => {
   });
 
   test('GetPreferredAllocation keeps EPC on one NUMA node when it fits', async () => {
-    const devs = r.kubelet.resource(RESOURCE_EPC_MIB)!.devices;
+    const devs = r.kubelet.resource(LEGACY_EPC_RESOURCE)!.devices;
     const nodeOf = new Map(devs.map((d) => [d.ID, d.topology?.nodes?.[0]?.ID ?? 0]));
     const all = devs.map((d) => d.ID);
     // 20 units: best fit is node 1 (32 free) rather than node 0 (64 free)
-    let ids = (await r.kubelet.preferredAllocation(RESOURCE_EPC_MIB, all, [], 20)).container_responses[0].deviceIDs;
+    let ids = (await r.kubelet.preferredAllocation(LEGACY_EPC_RESOURCE, all, [], 20)).container_responses[0].deviceIDs;
     assert.equal(ids.length, 20);
     assert.deepEqual(new Set(ids.map((i) => nodeOf.get(i))), new Set([1]));
     // 40 units only fit on node 0
-    ids = (await r.kubelet.preferredAllocation(RESOURCE_EPC_MIB, all, [], 40)).container_responses[0].deviceIDs;
+    ids = (await r.kubelet.preferredAllocation(LEGACY_EPC_RESOURCE, all, [], 40)).container_responses[0].deviceIDs;
     assert.deepEqual(new Set(ids.map((i) => nodeOf.get(i))), new Set([0]));
     // a must-include unit on node 0 pulls the rest there
     const must = all.find((i) => nodeOf.get(i) === 0)!;
-    ids = (await r.kubelet.preferredAllocation(RESOURCE_EPC_MIB, all, [must], 10)).container_responses[0].deviceIDs;
+    ids = (await r.kubelet.preferredAllocation(LEGACY_EPC_RESOURCE, all, [must], 10)).container_responses[0].deviceIDs;
     assert.ok(ids.includes(must));
     assert.deepEqual(new Set(ids.map((i) => nodeOf.get(i))), new Set([0]));
     // 80 units span both nodes
-    ids = (await r.kubelet.preferredAllocation(RESOURCE_EPC_MIB, all, [], 80)).container_responses[0].deviceIDs;
+    ids = (await r.kubelet.preferredAllocation(LEGACY_EPC_RESOURCE, all, [], 80)).container_responses[0].deviceIDs;
     assert.equal(new Set(ids).size, 80);
     assert.deepEqual(new Set(ids.map((i) => nodeOf.get(i))), new Set([0, 1]));
   });
 
   test('malformed requests are gRPC errors and the agent keeps serving', async () => {
     const cases: [string, () => Promise<unknown>, number][] = [
-      ['unknown EPC id', () => r.kubelet.allocate(RESOURCE_EPC_MIB, ['0', 'nope']), GrpcStatus.INVALID_ARGUMENT],
-      ['out-of-range EPC id', () => r.kubelet.allocate(RESOURCE_EPC_MIB, ['2s']), GrpcStatus.INVALID_ARGUMENT],
-      ['unknown slot', () => r.kubelet.allocate(RESOURCE_ENCLAVE, ['enclave-5']), GrpcStatus.INVALID_ARGUMENT],
-      ['foreign slot', () => r.kubelet.allocate(RESOURCE_ENCLAVE, ['provision-0']), GrpcStatus.INVALID_ARGUMENT],
-      ['duplicate ids', () => r.kubelet.allocate(RESOURCE_ENCLAVE, ['enclave-1', 'enclave-1']), GrpcStatus.INVALID_ARGUMENT],
-      ['empty ids', () => r.kubelet.allocate(RESOURCE_ENCLAVE, []), GrpcStatus.INVALID_ARGUMENT],
-      ['no container requests', () => r.kubelet.allocateRaw(RESOURCE_ENCLAVE, {}), GrpcStatus.INVALID_ARGUMENT],
-      ['preferred: size too big', () => r.kubelet.preferredAllocation(RESOURCE_EPC_MIB, ['0'], [], 5), GrpcStatus.INVALID_ARGUMENT],
-      ['preferred: unknown id', () => r.kubelet.preferredAllocation(RESOURCE_EPC_MIB, ['0', 'zzzz'], [], 1), GrpcStatus.INVALID_ARGUMENT],
+      ['unknown EPC id', () => r.kubelet.allocate(LEGACY_EPC_RESOURCE, ['0', 'nope']), GrpcStatus.INVALID_ARGUMENT],
+      ['out-of-range EPC id', () => r.kubelet.allocate(LEGACY_EPC_RESOURCE, ['2s']), GrpcStatus.INVALID_ARGUMENT],
+      ['unknown slot', () => r.kubelet.allocate(ENCLAVE_RESOURCE, ['enclave-5']), GrpcStatus.INVALID_ARGUMENT],
+      ['foreign slot', () => r.kubelet.allocate(ENCLAVE_RESOURCE, ['provision-0']), GrpcStatus.INVALID_ARGUMENT],
+      ['duplicate ids', () => r.kubelet.allocate(ENCLAVE_RESOURCE, ['enclave-1', 'enclave-1']), GrpcStatus.INVALID_ARGUMENT],
+      ['empty ids', () => r.kubelet.allocate(ENCLAVE_RESOURCE, []), GrpcStatus.INVALID_ARGUMENT],
+      ['no container requests', () => r.kubelet.allocateRaw(ENCLAVE_RESOURCE, {}), GrpcStatus.INVALID_ARGUMENT],
+      ['preferred: size too big', () => r.kubelet.preferredAllocation(LEGACY_EPC_RESOURCE, ['0'], [], 5), GrpcStatus.INVALID_ARGUMENT],
+      ['preferred: unknown id', () => r.kubelet.preferredAllocation(LEGACY_EPC_RESOURCE, ['0', 'zzzz'], [], 1), GrpcStatus.INVALID_ARGUMENT],
     ];
     for (const [what, call, code] of cases) {
       await assert.rejects(call(), (e: unknown) => grpcCode(e) === code, what);
@@ -180,9 +180,9 @@ describe('node agent with an SGX host', () => {
     });
     client.close();
     assert.ok(wireError !== undefined && wireError !== GrpcStatus.OK, 'garbage bytes rejected');
-    const ok = await r.kubelet.allocate(RESOURCE_ENCLAVE, ['enclave-4']);
+    const ok = await r.kubelet.allocate(ENCLAVE_RESOURCE, ['enclave-4']);
     assert.equal(ok.container_responses.length, 1);
-    assert.equal(r.kubelet.resource(RESOURCE_ENCLAVE)?.connected, true, 'stream still up');
+    assert.equal(r.kubelet.resource(ENCLAVE_RESOURCE)?.connected, true, 'stream still up');
   });
 
   test('metrics and status reflect the node', async () => {
@@ -200,11 +200,11 @@ describe('node agent with an SGX host', () => {
   test('device loss makes devices Unhealthy, its return makes them Healthy', async () => {
     const enclave = join(r.hostRoot, 'dev/sgx_enclave');
     await unlink(enclave);
-    await r.kubelet.waitFor(() => r.kubelet.resource(RESOURCE_ENCLAVE)?.unhealthy === 5 && r.kubelet.resource(RESOURCE_EPC_MIB)?.unhealthy === 96, 3000, 'unhealthy');
-    assert.equal(r.kubelet.resource(RESOURCE_PROVISION)?.healthy, 3, 'provision device still there');
-    await assert.rejects(r.kubelet.allocate(RESOURCE_ENCLAVE, ['enclave-0']), (e: unknown) => grpcCode(e) === GrpcStatus.FAILED_PRECONDITION);
+    await r.kubelet.waitFor(() => r.kubelet.resource(ENCLAVE_RESOURCE)?.unhealthy === 5 && r.kubelet.resource(LEGACY_EPC_RESOURCE)?.unhealthy === 96, 3000, 'unhealthy');
+    assert.equal(r.kubelet.resource(PROVISION_RESOURCE)?.healthy, 3, 'provision device still there');
+    await assert.rejects(r.kubelet.allocate(ENCLAVE_RESOURCE, ['enclave-0']), (e: unknown) => grpcCode(e) === GrpcStatus.FAILED_PRECONDITION);
     await touch(enclave);
-    await r.kubelet.waitFor(() => r.kubelet.resource(RESOURCE_ENCLAVE)?.healthy === 5 && r.kubelet.resource(RESOURCE_EPC_MIB)?.healthy === 96, 3000, 'healthy again');
+    await r.kubelet.waitFor(() => r.kubelet.resource(ENCLAVE_RESOURCE)?.healthy === 5 && r.kubelet.resource(LEGACY_EPC_RESOURCE)?.healthy === 96, 3000, 'healthy again');
   });
 
   test('kubelet restart: sockets deleted, kubelet.sock re-created → re-registered within 1 s', async () => {
@@ -214,25 +214,25 @@ describe('node agent with an SGX host', () => {
     await r.kubelet.waitFor(() => ALL.every((n) => r.kubelet.resource(n)?.connected && (r.kubelet.resource(n)?.messages ?? 0) > 0 && r.kubelet.registrations.length >= before + 3), 3000, 're-registration');
     const took = Date.now() - t0;
     assert.ok(took < 1000, `re-registered in ${took} ms`);
-    assert.equal(r.kubelet.resource(RESOURCE_EPC_MIB)?.devices.length, 96);
+    assert.equal(r.kubelet.resource(LEGACY_EPC_RESOURCE)?.devices.length, 96);
     assert.ok(r.agent.manager.kubeletRestarts >= 1);
     assert.match(await r.agent.metrics.registry.metrics(), /kube_sgx_node_kubelet_restarts_total [1-9]/);
-    const c = (await r.kubelet.allocate(RESOURCE_ENCLAVE, ['enclave-0'])).container_responses[0];
+    const c = (await r.kubelet.allocate(ENCLAVE_RESOURCE, ['enclave-0'])).container_responses[0];
     assert.equal(c.devices[0].host_path, '/dev/sgx_enclave');
   });
 
   test('kubelet restart that leaves plugin sockets in place still re-registers', async () => {
-    const before = r.kubelet.registrationCount(RESOURCE_ENCLAVE);
+    const before = r.kubelet.registrationCount(ENCLAVE_RESOURCE);
     await r.kubelet.restart({ deletePluginSockets: false });
-    await r.kubelet.waitFor(() => r.kubelet.registrationCount(RESOURCE_ENCLAVE) > before && !!r.kubelet.resource(RESOURCE_ENCLAVE)?.messages, 3000, 're-registration');
+    await r.kubelet.waitFor(() => r.kubelet.registrationCount(ENCLAVE_RESOURCE) > before && !!r.kubelet.resource(ENCLAVE_RESOURCE)?.messages, 3000, 're-registration');
   });
 
   test('own socket deleted → re-created and registered again', async () => {
-    const before = r.kubelet.registrationCount(RESOURCE_PROVISION);
+    const before = r.kubelet.registrationCount(PROVISION_RESOURCE);
     await unlink(join(r.kubeletDir, 'kube-sgx-provision.sock'));
-    await r.kubelet.waitFor(() => r.kubelet.registrationCount(RESOURCE_PROVISION) > before && !!r.kubelet.resource(RESOURCE_PROVISION)?.messages, 3000, 'socket re-created');
+    await r.kubelet.waitFor(() => r.kubelet.registrationCount(PROVISION_RESOURCE) > before && !!r.kubelet.resource(PROVISION_RESOURCE)?.messages, 3000, 'socket re-created');
     assert.ok(existsSync(join(r.kubeletDir, 'kube-sgx-provision.sock')));
-    const c = (await r.kubelet.allocate(RESOURCE_PROVISION, ['provision-0'])).container_responses[0];
+    const c = (await r.kubelet.allocate(PROVISION_RESOURCE, ['provision-0'])).container_responses[0];
     assert.equal(c.devices[0].host_path, '/dev/sgx_provision');
   });
 });
@@ -251,9 +251,9 @@ describe('node agent lifecycle', () => {
       // the driver loads later
       await touch(join(r.hostRoot, 'sys/devices/system/node/node0/x86/sgx_total_bytes'), String(16 * MiB));
       await touch(join(r.hostRoot, 'dev/sgx_enclave'));
-      await r.kubelet.waitFor(() => r.kubelet.resource(RESOURCE_EPC_MIB)?.healthy === 16 && r.kubelet.resource(RESOURCE_ENCLAVE)?.healthy === 5, 3000, 'SGX picked up');
-      assert.equal(r.kubelet.resource(RESOURCE_PROVISION)?.devices.length, 0, 'still no provision device');
-      const c = (await r.kubelet.allocate(RESOURCE_ENCLAVE, ['enclave-0'])).container_responses[0];
+      await r.kubelet.waitFor(() => r.kubelet.resource(LEGACY_EPC_RESOURCE)?.healthy === 16 && r.kubelet.resource(ENCLAVE_RESOURCE)?.healthy === 5, 3000, 'SGX picked up');
+      assert.equal(r.kubelet.resource(PROVISION_RESOURCE)?.devices.length, 0, 'still no provision device');
+      const c = (await r.kubelet.allocate(ENCLAVE_RESOURCE, ['enclave-0'])).container_responses[0];
       assert.deepEqual(c.envs, {}, 'no aesmd socket → no SGX_AESM_ADDR');
       assert.deepEqual(c.mounts, []);
     } finally {
@@ -262,16 +262,16 @@ describe('node agent lifecycle', () => {
   });
 
   test('agent restart: graceful stop removes sockets, a new agent registers again', async () => {
-    const r = await rig(SGX_HOST, { resources: [RESOURCE_ENCLAVE] });
+    const r = await rig(SGX_HOST, { resources: [ENCLAVE_RESOURCE] });
     try {
-      await r.kubelet.waitFor(() => (r.kubelet.resource(RESOURCE_ENCLAVE)?.messages ?? 0) > 0, 5000, 'registration');
-      assert.equal(r.kubelet.resource(RESOURCE_EPC_MIB), undefined, 'only the listed resources');
+      await r.kubelet.waitFor(() => (r.kubelet.resource(ENCLAVE_RESOURCE)?.messages ?? 0) > 0, 5000, 'registration');
+      assert.equal(r.kubelet.resource(LEGACY_EPC_RESOURCE), undefined, 'only the listed resources');
       await r.agent.stop();
       assert.deepEqual((await readdir(r.kubeletDir)).sort(), ['kubelet.sock'], 'plugin sockets removed');
-      await r.kubelet.waitFor(() => r.kubelet.resource(RESOURCE_ENCLAVE)?.connected === false, 3000, 'stream end seen');
-      assert.equal(r.kubelet.resource(RESOURCE_ENCLAVE)?.unhealthy, 5, 'kubelet marks devices unhealthy');
-      r.agent = await startNodeAgent({ hostRoot: r.hostRoot, kubeletDir: r.kubeletDir, nodeUpdate: false, resources: [RESOURCE_ENCLAVE], enclaveSlots: 5, pollMs: 100 });
-      await r.kubelet.waitFor(() => r.kubelet.registrationCount(RESOURCE_ENCLAVE) === 2 && r.kubelet.resource(RESOURCE_ENCLAVE)?.healthy === 5, 3000, 're-registration');
+      await r.kubelet.waitFor(() => r.kubelet.resource(ENCLAVE_RESOURCE)?.connected === false, 3000, 'stream end seen');
+      assert.equal(r.kubelet.resource(ENCLAVE_RESOURCE)?.unhealthy, 5, 'kubelet marks devices unhealthy');
+      r.agent = await startNodeAgent({ hostRoot: r.hostRoot, kubeletDir: r.kubeletDir, nodeUpdate: false, resources: [ENCLAVE_RESOURCE], enclaveSlots: 5, pollMs: 100 });
+      await r.kubelet.waitFor(() => r.kubelet.registrationCount(ENCLAVE_RESOURCE) === 2 && r.kubelet.resource(ENCLAVE_RESOURCE)?.healthy === 5, 3000, 're-registration');
     } finally {
       await teardown(r);
     }
@@ -282,13 +282,13 @@ describe('node agent lifecycle', () => {
     const hostRoot = join(root, 'h');
     const kubeletDir = join(root, 'k');
     await makeFakeHost(hostRoot, SGX_HOST);
-    const agent = await startNodeAgent({ hostRoot, kubeletDir, nodeUpdate: false, resources: [RESOURCE_ENCLAVE], pollMs: 100 });
+    const agent = await startNodeAgent({ hostRoot, kubeletDir, nodeUpdate: false, resources: [ENCLAVE_RESOURCE], pollMs: 100 });
     let kubelet: KubeletStandIn | undefined;
     try {
       assert.equal(agent.ready().ready, false);
       kubelet = await KubeletStandIn.start({ dir: kubeletDir });
       const k = kubelet;
-      await k.waitFor(() => (k.resource(RESOURCE_ENCLAVE)?.healthy ?? 0) === 110, 3000, 'late registration');
+      await k.waitFor(() => (k.resource(ENCLAVE_RESOURCE)?.healthy ?? 0) === 110, 3000, 'late registration');
       assert.equal(agent.ready().ready, true);
     } finally {
       await agent.stop();
@@ -298,14 +298,14 @@ describe('node agent lifecycle', () => {
   });
 
   test('kubelet directory wiped and re-created: sockets re-created, registered again', async () => {
-    const r = await rig(SGX_HOST, { resources: [RESOURCE_ENCLAVE] });
+    const r = await rig(SGX_HOST, { resources: [ENCLAVE_RESOURCE] });
     try {
-      await r.kubelet.waitFor(() => (r.kubelet.resource(RESOURCE_ENCLAVE)?.messages ?? 0) > 0, 5000, 'registration');
+      await r.kubelet.waitFor(() => (r.kubelet.resource(ENCLAVE_RESOURCE)?.messages ?? 0) > 0, 5000, 'registration');
       await r.kubelet.stop();
       await removeDir(r.kubeletDir);
       r.kubelet = await KubeletStandIn.start({ dir: r.kubeletDir });
       const k = r.kubelet;
-      await k.waitFor(() => k.resource(RESOURCE_ENCLAVE)?.healthy === 5, 5000, 're-registration in the new directory');
+      await k.waitFor(() => k.resource(ENCLAVE_RESOURCE)?.healthy === 5, 5000, 're-registration in the new directory');
       assert.ok(existsSync(join(r.kubeletDir, 'kube-sgx-enclave.sock')));
     } finally {
       await teardown(r);
@@ -322,7 +322,7 @@ describe('node agent lifecycle', () => {
     let calls = 0;
     hung.addService(deviceApi().registration, { Register: () => void calls++ });
     await new Promise<void>((res, rej) => hung.bindAsync('unix:' + join(kubeletDir, 'kubelet.sock'), ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
-    const agent = await startNodeAgent({ hostRoot, kubeletDir, nodeUpdate: false, resources: [RESOURCE_ENCLAVE], pollMs: 100 });
+    const agent = await startNodeAgent({ hostRoot, kubeletDir, nodeUpdate: false, resources: [ENCLAVE_RESOURCE], pollMs: 100 });
     try {
       const t0 = Date.now();
       while (calls === 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
@@ -338,9 +338,9 @@ describe('node agent lifecycle', () => {
   });
 
   test('ops server: /metrics, /healthz, /readyz, /status', async () => {
-    const r = await rig(SGX_HOST, { metricsAddr: '127.0.0.1:0', resources: [RESOURCE_ENCLAVE] });
+    const r = await rig(SGX_HOST, { metricsAddr: '127.0.0.1:0', resources: [ENCLAVE_RESOURCE] });
     try {
-      await r.kubelet.waitFor(() => (r.kubelet.resource(RESOURCE_ENCLAVE)?.messages ?? 0) > 0, 5000, 'registration');
+      await r.kubelet.waitFor(() => (r.kubelet.resource(ENCLAVE_RESOURCE)?.messages ?? 0) > 0, 5000, 'registration');
       const url = r.agent.opsUrl!;
       assert.equal((await fetch(url + '/healthz')).status, 200);
       assert.equal((await fetch(url + '/readyz')).status, 200);

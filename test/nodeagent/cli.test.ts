@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { readdir } from 'node:fs/promises';
 import { KubeletStandIn } from '../../src/demo/kubelet-stand-in.js';
-import { RESOURCE_ENCLAVE, RESOURCE_EPC_MIB } from '../../src/nodeagent/sgx-plugins.js';
+import { ENCLAVE_RESOURCE, LEGACY_EPC_RESOURCE } from '../../src/names.js';
 import { makeFakeHost, tempDir, removeDir, MiB } from '../node/fake-host.js';
 
 const CLI = join(process.cwd(), 'src', 'cli', 'main.ts');
@@ -30,7 +30,7 @@ describe('kube-sgx node-agent', () => {
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     try {
-      await kubelet.waitFor(() => kubelet.resource(RESOURCE_ENCLAVE)?.healthy === 7 && kubelet.resource(RESOURCE_EPC_MIB)?.healthy === 32, 60000, 'CLI registration');
+      await kubelet.waitFor(() => kubelet.resource(ENCLAVE_RESOURCE)?.healthy === 7 && kubelet.resource(LEGACY_EPC_RESOURCE)?.healthy === 32, 60000, 'CLI registration');
       assert.equal(kubelet.resource('sgx.intel.com/provision'), undefined);
       const t0 = Date.now();
       while (!/"url":"http/.test(stderr) && Date.now() - t0 < 20000) await new Promise((r) => setTimeout(r, 50));
