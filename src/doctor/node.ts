@@ -16,7 +16,8 @@
 import { lstat, open, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { toKubeSgxError } from '../errors.js';
-import { discoverSgx, AESMD_SOCKET_PATH, type SgxInventory } from '../node/discovery.js';
+import { AESMD_SOCKET_PATH, AESM_ADDR_ENV, SGX_DEVICE_PATHS } from '../names.js';
+import { discoverSgx, type SgxInventory } from '../node/discovery.js';
 import { parseQcnlConfig, QCNL_CONFIG_PATH, type QcnlConfig } from '../node/qcnl.js';
 import { AesmClient } from '../quotehelper/client.js';
 import { httpGet } from '../dcap/http.js';
@@ -161,7 +162,7 @@ function driverCheck(inv: SgxInventory): NodeCheck {
       fix: 'use a kernel ≥ 5.11 with CONFIG_X86_SGX=y (in-tree driver), or install Intel\'s out-of-tree DCAP driver; check that SGX is enabled in the BIOS and `dmesg | grep -i sgx`',
     };
   }
-  const kind = inv.enclaveDevices.includes('/dev/sgx_enclave') ? 'in-tree driver' : inv.enclaveDevices.length > 0 ? 'DCAP driver layout' : 'legacy isgx driver (no FLC)';
+  const kind = inv.enclaveDevices.includes(SGX_DEVICE_PATHS.enclave[0]) ? 'in-tree driver' : inv.enclaveDevices.length > 0 ? 'DCAP driver layout' : 'legacy isgx driver (no FLC)';
   return { check: 'driver', status: 'ok', message: `${inv.enclaveDevice} (${kind})` };
 }
 
@@ -212,7 +213,7 @@ export async function runNodeDoctor(opts: NodeDoctorOptions = {}): Promise<NodeD
   const socket = opts.aesmSocket ?? join(hostRoot, AESMD_SOCKET_PATH);
   const st = await lstat(socket).catch(() => null);
   if (!st) {
-    checks.push({ check: 'aesmd', status: 'error', message: `no socket at ${socket}: pods with SGX_AESM_ADDR=1 cannot get quotes`, fix: 'run the kube-sgx quote helper on this node (its DaemonSet serves /var/run/aesmd/aesm.socket) or start Intel\'s aesmd' });
+    checks.push({ check: 'aesmd', status: 'error', message: `no socket at ${socket}: pods with ${AESM_ADDR_ENV}=1 cannot get quotes`, fix: `run the kube-sgx quote helper on this node (its DaemonSet serves ${AESMD_SOCKET_PATH}) or start Intel's aesmd` });
   } else if (!st.isSocket()) {
     checks.push({ check: 'aesmd', status: 'error', message: `${socket} exists but is not a socket`, fix: 'remove it and restart the quote helper or aesmd' });
   } else {
