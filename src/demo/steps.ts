@@ -344,7 +344,7 @@ export const secretReleaseStep: DemoStep<DemoContext> = {
         },
       ],
     };
-    const put = await fetch(`${service.url}/admin/secrets/demo/db-password`, {
+    const put = await fetch(`${service.url}/admin/secrets/demo/db/password`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
       body: JSON.stringify({ valueText: secret, releasePolicy }),
@@ -355,7 +355,7 @@ export const secretReleaseStep: DemoStep<DemoContext> = {
     let quotes = 0;
     const released = await requestSecret({
       url: service.url,
-      name: 'demo/db-password',
+      name: 'demo/db/password',
       getQuote: async (reportData) => {
         quotes++;
         return (await app.quote(reportData)).quote;
@@ -368,14 +368,14 @@ export const secretReleaseStep: DemoStep<DemoContext> = {
     const other = new DemoEnclaveApp(ctx.aesmSocket, need(ctx.platform, 'simulated platform'), { ...identity, mrEnclave: Buffer.alloc(32, 0x42) });
     let denied = '';
     try {
-      await requestSecret({ url: service.url, name: 'demo/db-password', getQuote: async (rd) => (await other.quote(rd)).quote });
+      await requestSecret({ url: service.url, name: 'demo/db/password', getQuote: async (rd) => (await other.quote(rd)).quote });
     } catch (e) {
       denied = e instanceof KubeSgxError ? e.code : String(e);
     }
     expect(denied !== '', 'DEMO_RELEASED_TO_OTHER', 'the secret was released to an enclave with another MRENCLAVE');
     return {
-      proved: `the admin registered a secret with a release policy naming this MRENCLAVE; the enclave ran the KBS flow (single-use nonce, ${quotes} quote binding the nonce and an ephemeral P-256 key) and decrypted the JWE to exactly the registered value; an enclave with another MRENCLAVE was refused (${denied})`,
-      details: { name: 'demo/db-password', valueLength: secret.length, releasePolicy, otherEnclave: denied },
+      proved: `the admin registered a secret with a release policy naming this MRENCLAVE; the enclave ran Trustee's KBS flow (session cookie and nonce, ${quotes} quote binding the nonce and an ephemeral P-256 key) and decrypted the JWE to exactly the registered value; an enclave with another MRENCLAVE was refused (${denied})`,
+      details: { name: 'demo/db/password', valueLength: secret.length, releasePolicy, otherEnclave: denied },
     };
   },
 };

@@ -11,7 +11,7 @@ import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { KubeSgxError } from '../errors.js';
 import { HEALTH_PATHS, healthReply, type HealthSource } from '../ops/health.js';
-import { MAX_BODY_BYTES, adminAuth, clientOf, problemResponse, renderError, tooLarge, type Env } from './http.js';
+import { MAX_BODY_BYTES, adminAuth, clientOf, renderError, renderServiceError, tooLarge, type Env } from './http.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { PolicyService, PolicyTrust } from './policies.js';
 import type { RateLimiter } from './ratelimit.js';
@@ -52,7 +52,7 @@ export function createServiceApp(deps: ServiceDeps): Hono<Env> {
   const admin = adminAuth(deps.adminToken, deps.logger, now);
 
   app.onError(renderError(deps.logger));
-  app.notFound((c) => problemResponse(c, new KubeSgxError('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`)));
+  app.notFound((c) => renderServiceError(c, new KubeSgxError('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`)));
 
   // Access log + metrics; never logs bodies, headers or query strings.
   app.use('*', async (c, next) => {

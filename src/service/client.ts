@@ -1,14 +1,14 @@
 /**
- * Client side of secret release, for enclaves (and the demo): runs the KBS
- * flow against an attestation service and returns the decrypted secret.
+ * Client side of secret release, for enclaves (and the demo): runs Trustee's
+ * KBS flow against an attestation service and returns the decrypted secret.
  * The quote comes from a caller-supplied function (a quote helper, the
  * simulator, real DCAP) given the 64 report-data bytes to embed.
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { exportJWK, flattenedDecrypt, generateKeyPair, type FlattenedJWE } from 'jose';
+import { createECDH } from 'node:crypto';
 import { KubeSgxError } from '../errors.js';
-import { KBS_PROTOCOL_VERSION, kbsReportData, type TeePublicKey } from './kbs.js';
+import { KBS_PROTOCOL_VERSION, KBS_SESSION_COOKIE, decryptKbsJwe, kbsReportData, sessionIdFromCookie, type KbsJwe } from './kbs.js';
 
 export interface HttpOptions {
   /** Extra CA certificates (PEM) for an https:// service with a private CA. */
@@ -75,30 +75,41 @@ export interface ReleasedSecret {
   token: string;
 }
 
+/**
+ * Trustee's KBS flow (protocol 0.4.0), as guest-components' kbs_protocol
+ * runs it: Request → Challenge + session cookie → Attestation with the cookie
+ * → resource fetched with the cookie, decrypted with the ephemeral key.
+ */
 export async function requestSecret(opts: RequestSecretOptions): Promise<ReleasedSecret> {
   const base = opts.url.replace(/\/+$/, '');
-  const auth = parseOk(await httpCall('POST', `${base}/kbs/v0/auth`, JSON.stringify({ version: KBS_PROTOCOL_VERSION, tee: 'sgx', 'extra-params': {} }), opts), 'challenge');
+  const authRes = await httpCall('POST', `${base}/kbs/v0/auth`, JSON.stringify({ version: KBS_PROTOCOL_VERSION, tee: 'sgx', 'extra-params': {} }), opts);
+  const auth = parseOk(authRes, 'challenge');
   const nonce = auth.nonce;
   if (typeof nonce !== 'string') throw new KubeSgxError('SERVICE_ERROR', 'challenge: no nonce in the response');
+  const setCookie = ([] as string[]).concat(authRes.headers['set-cookie'] ?? []);
+  const id = setCookie.map((h) => sessionIdFromCookie(h.split(';')[0])).find((v) => v !== undefined);
+  if (id === undefined) throw new KubeSgxError('SERVICE_ERROR', `challenge: no ${KBS_SESSION_COOKIE} cookie in the response`);
+  const withCookie = { ...opts, headers: { ...opts.headers, cookie: `${KBS_SESSION_COOKIE}=${id}` } };
 
   // Ephemeral key: lives only for this request; the secret is encrypted to it.
-  const { publicKey, privateKey } = await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256', extractable: true });
-  const jwk = await exportJWK(publicKey);
-  const teePubkey = { kty: 'EC', alg: 'ECDH-ES+A256KW', crv: 'P-256', x: jwk.x!, y: jwk.y! } as TeePublicKey;
-  const quote = await opts.getQuote(kbsReportData(nonce, teePubkey));
+  const ecdh = createECDH('prime256v1');
+  const point = ecdh.generateKeys();
+  const teePubkey = { kty: 'EC', crv: 'P-256', alg: 'ECDH-ES+A256KW', x: point.subarray(1, 33).toString('base64url'), y: point.subarray(33).toString('base64url') };
+  const quote = await opts.getQuote(kbsReportData(nonce, teePubkey, ''));
 
   const attest = parseOk(
-    await httpCall('POST', `${base}/kbs/v0/attest`, JSON.stringify({ 'runtime-data': { nonce, 'tee-pubkey': teePubkey }, 'tee-evidence': { quote: Buffer.from(quote).toString('base64') } }), opts),
+    await httpCall(
+      'POST',
+      `${base}/kbs/v0/attest`,
+      JSON.stringify({ 'init-data': null, 'runtime-data': { nonce, 'tee-pubkey': teePubkey }, 'tee-evidence': { primary_evidence: { quote: Buffer.from(quote).toString('base64') }, additional_evidence: '' } }),
+      withCookie,
+    ),
     'attest',
   );
   const token = attest.token;
   if (typeof token !== 'string') throw new KubeSgxError('SERVICE_ERROR', 'attest: no token in the response');
 
-  const res = await httpCall('GET', `${base}/kbs/v0/resource/${opts.name.split('/').map(encodeURIComponent).join('/')}`, undefined, {
-    ...opts,
-    headers: { ...opts.headers, authorization: `Bearer ${token}` },
-  });
-  const jwe = parseOk(res, 'resource') as unknown as FlattenedJWE;
-  const { plaintext } = await flattenedDecrypt(jwe, privateKey);
-  return { value: plaintext, token };
+  const res = await httpCall('GET', `${base}/kbs/v0/resource/${opts.name.split('/').map(encodeURIComponent).join('/')}`, undefined, withCookie);
+  const jwe = parseOk(res, 'resource') as unknown as KbsJwe;
+  return { value: new Uint8Array(decryptKbsJwe(jwe, ecdh)), token };
 }

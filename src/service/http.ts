@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { KubeSgxError, toKubeSgxError } from '../errors.js';
 import { checkApiVersion } from './attest.js';
 import { parseJsonBounded } from './encoding.js';
+import { toKbsError } from './kbs.js';
 import { toProblem } from './problems.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -111,15 +112,27 @@ export function asServiceError(e: unknown): KubeSgxError {
   return toKubeSgxError(e);
 }
 
-/** The app's one error handler: every failure becomes a problem document here. */
+/**
+ * The app's one error renderer: every failure becomes a problem document
+ * here — RFC 7807 problem+json, or on /kbs/v0/* the shape and statuses of
+ * Trustee's KBS (kbs.ts toKbsError), which its clients act on.
+ */
+export function renderServiceError(c: Context<Env>, err: KubeSgxError): Response {
+  const headers: Record<string, string> = {};
+  if (err.code === 'RATE_LIMITED' && typeof err.details?.retryAfter === 'number') headers['retry-after'] = String(err.details.retryAfter);
+  if (c.req.path.startsWith('/kbs/v0/')) {
+    const { status, doc } = toKbsError(err, c.req.path);
+    return c.body(JSON.stringify(doc), status as 401, { 'content-type': 'application/json', ...headers });
+  }
+  if (err.code === 'UNAUTHORIZED' || err.code === 'TOKEN_INVALID') headers['www-authenticate'] = 'Bearer';
+  return problemResponse(c, err, headers);
+}
+
 export function renderError(logger: Logger): ErrorHandler<Env> {
   return (e, c) => {
     const err = asServiceError(e);
     if (err.code === 'INTERNAL') logger.error({ err: { message: err.message, stack: (e as Error).stack }, path: c.req.path }, 'internal error');
-    const headers: Record<string, string> = {};
-    if (err.code === 'RATE_LIMITED' && typeof err.details?.retryAfter === 'number') headers['retry-after'] = String(err.details.retryAfter);
-    if (err.code === 'UNAUTHORIZED' || err.code === 'TOKEN_INVALID') headers['www-authenticate'] = 'Bearer';
-    return problemResponse(c, err, headers);
+    return renderServiceError(c, err);
   };
 }
 

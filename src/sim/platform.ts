@@ -41,6 +41,8 @@ export interface EreportOptions {
   isvProdId?: number;
   isvSvn?: number;
   debug?: boolean;
+  /** KSS CONFIGID, exactly 64 bytes (default zero) */
+  configId?: Uint8Array;
 }
 
 /** Earliest end and latest start of the collateral's validity windows (epoch ms). */
@@ -237,6 +239,9 @@ export class SimPlatform {
       }
       reportData.set(opts.reportData);
     }
+    if (opts.configId !== undefined && (!(opts.configId instanceof Uint8Array) || opts.configId.length !== 64)) {
+      throw new KubeSgxError('SIM_BAD_ARGUMENT', 'configId: exactly 64 bytes', { path: ['configId'] });
+    }
     const flags = SIM_APP_ATTRIBUTES.flags | (opts.debug ? SGX_ATTRIBUTE_FLAGS.DEBUG : 0n);
     const body = encodeReportBody(
       makeReportBody({
@@ -247,6 +252,7 @@ export class SimPlatform {
         isvProdId: u16('isvProdId', opts.isvProdId),
         isvSvn: u16('isvSvn', opts.isvSvn),
         reportData,
+        ...(opts.configId !== undefined ? { configId: Buffer.from(opts.configId) } : {}),
       }),
     );
     return this.reportKeys.ereport(opts.targetInfo, body);

@@ -73,11 +73,13 @@ after(async () => {
 });
 
 describe('issue 15: malformed input is a 4xx, never a 500', () => {
-  test('malformed percent-escapes in resource and secret paths → 400 INVALID_REQUEST', async () => {
+  test('malformed percent-escapes in resource and secret paths → INVALID_REQUEST (400; 404 InvalidRequestPath on /kbs/v0)', async () => {
     for (const bad of ['%ZZ', '%E0%A4%A', 'a%', '%C0%AF', 'x/%ff/y']) {
+      // Trustee reports a bad resource path as InvalidRequestPath, 404.
       const kbs = await call('GET', `/kbs/v0/resource/${bad}`, undefined, { authorization: 'Bearer x.y.z' });
-      assert.equal(kbs.status, 400, `${bad}: ${kbs.text}`);
+      assert.equal(kbs.status, 404, `${bad}: ${kbs.text}`);
       assert.equal(kbs.json.code, 'INVALID_REQUEST');
+      assert.equal(kbs.json.type, 'https://github.com/confidential-containers/kbs/errors/InvalidRequestPath');
       for (const method of ['GET', 'PUT', 'DELETE']) {
         const r = await call(method, `/admin/secrets/${bad}`, method === 'PUT' ? '{"valueText":"v","releasePolicy":{}}' : undefined, admin);
         assert.equal(r.status, 400, `${method} ${bad}: ${r.text}`);
@@ -87,14 +89,17 @@ describe('issue 15: malformed input is a 4xx, never a 500', () => {
     assert.equal(logLines.filter((l) => l.level >= 50).length, 0, 'nothing logged at error level');
   });
 
-  test('a tee-pubkey nested 100,000 deep → 400 JSON_TOO_DEEP before anything is hashed or stored', async () => {
-    const nonce = (await call('POST', '/kbs/v0/auth', '{}')).json.nonce as string;
-    const body = `{"runtime-data":{"nonce":${JSON.stringify(nonce)},"tee-pubkey":{"kty":"EC","crv":"P-256","x":"a","y":"b","ext":${deeplyNested(100_000)}}},"tee-evidence":{"quote":"AAAA"}}`;
-    const r = await call('POST', '/kbs/v0/attest', body);
-    assert.equal(r.status, 400, r.text);
+  test('a tee-pubkey nested 100,000 deep → refused before anything is hashed or stored', async () => {
+    const auth = await httpCall('POST', `${svc.url}/kbs/v0/auth`, JSON.stringify({ version: '0.4.0', tee: 'sgx', 'extra-params': {} }));
+    const cookie = String(auth.headers['set-cookie']).split(';')[0]!;
+    const id = cookie.split('=')[1]!;
+    const nonce = (JSON.parse(auth.body) as { nonce: string }).nonce;
+    const body = `{"runtime-data":{"nonce":${JSON.stringify(nonce)},"tee-pubkey":{"kty":"EC","crv":"P-256","x":"a","y":"b","ext":${deeplyNested(100_000)}}},"tee-evidence":{"primary_evidence":{"quote":"AAAA"},"additional_evidence":""}}`;
+    const r = await call('POST', '/kbs/v0/attest', body, { cookie });
+    assert.equal(r.status, 401, r.text);
     assert.equal(r.json.code, 'JSON_TOO_DEEP');
-    // The nonce was not consumed: refusing the body happens before the challenge is touched.
-    assert.equal(await svc.store.consumeChallenge(nonce, Date.now()), 'ok');
+    // The session is as it was: not attested.
+    assert.deepEqual(await svc.store.getKbsSession(id), { id, tee: 'sgx', nonce, expiresAt: (await svc.store.getKbsSession(id))!.expiresAt });
   });
 
   test('JSON runtime data nested 10,000 deep (bound into the quote) → 400, not a stack overflow while signing', async () => {
@@ -118,7 +123,6 @@ describe('issue 15: malformed input is a 4xx, never a 500', () => {
   test('a request body nested deeper than 64 levels → 400 JSON_TOO_DEEP on every JSON endpoint', async () => {
     for (const [method, path, headers] of [
       ['POST', '/attest/SgxEnclave?api-version=2022-08-01', {}],
-      ['POST', '/kbs/v0/auth', {}],
       ['PUT', '/admin/secrets/deep', admin],
       ['POST', '/admin/signing-keys/rotate', admin],
     ] as const) {
@@ -133,7 +137,7 @@ describe('issue 15: malformed input is a 4xx, never a 500', () => {
     const errorsBefore = logLines.filter((l) => l.level >= 50).length;
     const sock = connect(Number(port), '127.0.0.1');
     await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
-    sock.write('POST /kbs/v0/attest HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 5000\r\n\r\n{"runtime-data":');
+    sock.write('POST /attest/SgxEnclave?api-version=2022-08-01 HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 5000\r\n\r\n{"quote":');
     // Let the server start reading the body, then vanish.
     await new Promise((r) => setTimeout(r, 50));
     sock.destroy();
@@ -142,7 +146,7 @@ describe('issue 15: malformed input is a 4xx, never a 500', () => {
       await new Promise((r) => setTimeout(r, 25));
       metrics = (await call('GET', '/metrics')).text;
     }
-    assert.match(metrics, /_requests_total\{[^}]*route="\/kbs\/v0\/attest"[^}]*status="499"[^}]*\} 1/);
+    assert.match(metrics, /_requests_total\{[^}]*route="\/attest\/:type"[^}]*status="499"[^}]*\} 1/);
     assert.doesNotMatch(metrics, /status="500"/);
     assert.equal(logLines.filter((l) => l.level >= 50).length, errorsBefore, 'no error-level log');
     const entry = logLines.find((l) => l.msg === 'request' && l.status === 499);
@@ -211,7 +215,7 @@ describe('issue 15: files the service writes are 0600', () => {
   test('a database left 0644 by an earlier version (with its -wal/-shm) is made 0600 on open', async () => {
     const dir = join(tmp.dir, 'legacy');
     const first = new SqliteStore(dir);
-    await first.putChallenge('n', Date.now() + 60_000);
+    await first.putKbsSession({ id: 'c'.repeat(32), tee: 'sgx', nonce: 'n', expiresAt: Date.now() + 60_000 });
     for (const f of ['attestation.db', 'attestation.db-wal', 'attestation.db-shm']) chmodSync(join(dir, f), 0o644);
     const again = new SqliteStore(dir);
     try {

@@ -5,13 +5,13 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createECDH, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
+import { decodeJwt } from 'jose';
 import { SimPlatform } from '../../src/sim/index.js';
 import { startAttestationService, type RunningAttestationService } from '../../src/service/server.js';
 import { httpCall, requestSecret } from '../../src/service/client.js';
-import { kbsReportData, type TeePublicKey } from '../../src/service/kbs.js';
+import { kbsReportData } from '../../src/service/kbs.js';
 import { ADMIN_TOKEN, PERMIT_CONFIG_NEEDED, b64u, policyJws, tempDir } from './helpers.js';
 import { startFakeKube, type FakeKube } from './fake-kube.js';
 
@@ -22,6 +22,12 @@ let a: RunningAttestationService;
 let b: RunningAttestationService;
 let platform: SimPlatform;
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+/** A fresh P-256 public point as JWK x/y. */
+function ecPoint(): { x: string; y: string } {
+  const p = createECDH('prime256v1').generateKeys();
+  return { x: p.subarray(1, 33).toString('base64url'), y: p.subarray(33).toString('base64url') };
+}
 
 async function call(method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
   const r = await httpCall(method, url, body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body), { headers });
@@ -81,18 +87,21 @@ describe('replicas sharing state through Kubernetes Secrets', () => {
     assert.equal(claims.signer, claims['x-ms-sgx-mrsigner']);
   });
 
-  test('secret registered at A, released through B; a nonce from A is single-use across both', async () => {
+  test('secret registered at A, released through B; a KBS session begun at A is attested once across both', async () => {
     const releasePolicy = { version: '1.0.0', anyOf: [{ authority: ISSUER, allOf: [{ claim: 'x-ms-sgx-mrenclave', equals: '03'.repeat(32) }] }] };
-    assert.equal((await call('PUT', `${a.url}/admin/secrets/shared`, { valueText: 'across-replicas', releasePolicy }, admin)).status, 201);
-    const got = await requestSecret({ url: b.url, name: 'shared', getQuote: async (rd) => quote(rd) });
+    assert.equal((await call('PUT', `${a.url}/admin/secrets/shared/x/y`, { valueText: 'across-replicas', releasePolicy }, admin)).status, 201);
+    const got = await requestSecret({ url: b.url, name: 'shared/x/y', getQuote: async (rd) => quote(rd) });
     assert.equal(Buffer.from(got.value).toString(), 'across-replicas');
 
-    const nonce = (await call('POST', `${a.url}/kbs/v0/auth`)).body.nonce as string;
-    const { publicKey } = await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256', extractable: true });
-    const jwk = await exportJWK(publicKey);
-    const teePubkey = { kty: 'EC', alg: 'ECDH-ES+A256KW', crv: 'P-256', x: jwk.x!, y: jwk.y! } as TeePublicKey;
-    const body = { 'runtime-data': { nonce, 'tee-pubkey': teePubkey }, 'tee-evidence': { quote: Buffer.from(quote(kbsReportData(nonce, teePubkey))).toString('base64') } };
-    const [r1, r2] = await Promise.all([call('POST', `${b.url}/kbs/v0/attest`, body), call('POST', `${a.url}/kbs/v0/attest`, body)]);
-    assert.deepEqual([r1.status, r2.status].sort(), [200, 409], 'exactly one replica accepts the nonce');
+    const auth = await httpCall('POST', `${a.url}/kbs/v0/auth`, JSON.stringify({ version: '0.4.0', tee: 'sgx', 'extra-params': {} }));
+    const cookie = String(auth.headers['set-cookie']).split(';')[0]!;
+    const nonce = (JSON.parse(auth.body) as { nonce: string }).nonce;
+    const teePubkey = { kty: 'EC', alg: 'ECDH-ES+A256KW', crv: 'P-256', ...ecPoint() };
+    const body = JSON.stringify({ 'runtime-data': { nonce, 'tee-pubkey': teePubkey }, 'tee-evidence': { primary_evidence: { quote: Buffer.from(quote(kbsReportData(nonce, teePubkey))).toString('base64') }, additional_evidence: '' } });
+    const [r1, r2] = await Promise.all([httpCall('POST', `${b.url}/kbs/v0/attest`, body, { headers: { cookie } }), httpCall('POST', `${a.url}/kbs/v0/attest`, body, { headers: { cookie } })]);
+    assert.deepEqual([r1.status, r2.status], [200, 200], r1.body + r2.body);
+    assert.equal((JSON.parse(r1.body) as { token: string }).token, (JSON.parse(r2.body) as { token: string }).token, 'one token for the session, whichever replica recorded it first');
+    const res = await httpCall('GET', `${b.url}/kbs/v0/resource/shared/x/y`, undefined, { headers: { cookie } });
+    assert.equal(res.status, 200, res.body);
   });
 });

@@ -8,12 +8,11 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { decodeJwt, exportJWK, flattenedDecrypt, generateKeyPair, type FlattenedJWE } from 'jose';
+import { decodeJwt } from 'jose';
 import { AttestationClient } from '@azure/attestation';
 import { SimPlatform } from '../../src/sim/index.js';
 import { startAttestationService, type RunningAttestationService } from '../../src/service/server.js';
 import { requestSecret, httpCall } from '../../src/service/client.js';
-import { kbsReportData, type TeePublicKey } from '../../src/service/kbs.js';
 import { generateTlsCertificate } from '../../src/service/certs.js';
 import { ADMIN_TOKEN, b64u, intelCollateralDir, tempDir } from './helpers.js';
 
@@ -142,7 +141,7 @@ describe('simulation end to end (real verifier, simulated quotes)', () => {
     assert.equal(((simSt.body.collateral as Record<string, unknown>).fresh), true);
   });
 
-  describe('secret release (KBS flow)', () => {
+  describe('secret release (Trustee KBS protocol)', () => {
     const policyFor = (mrEnclave: Buffer) => ({
       version: '1.0.0',
       anyOf: [{ authority: svc.issuer, allOf: [{ claim: 'x-ms-sgx-mrenclave', equals: mrEnclave.toString('hex') }, { claim: 'x-ms-sgx-svn', greaterOrEquals: 4 }, { claim: 'x-ms-sgx-is-debuggable', equals: false }] }],
@@ -170,66 +169,16 @@ describe('simulation end to end (real verifier, simulated quotes)', () => {
       assert.equal(Buffer.from(b.value).toString(), 'secret-of-B');
     });
 
-    async function manualAttest(nonce: string, reportDataOverride?: Uint8Array) {
-      const { publicKey, privateKey } = await generateKeyPair('RSA-OAEP-256', { modulusLength: 2048, extractable: true });
-      const jwk = await exportJWK(publicKey);
-      const teePubkey = { kty: 'RSA', alg: 'RSA-OAEP-256', n: jwk.n!, e: jwk.e! } as TeePublicKey;
-      const quote = quoteFor(reportDataOverride ?? kbsReportData(nonce, teePubkey));
-      const r = await json('POST', `${svc.url}/kbs/v0/attest`, { 'runtime-data': { nonce, 'tee-pubkey': teePubkey }, 'tee-evidence': { primary_evidence: { quote: Buffer.from(quote).toString('base64') }, additional_evidence: '' } });
-      return { ...r, privateKey };
-    }
-
-    test('RSA-OAEP-256 tee key; the JWE opens only with that enclave\'s private key', async () => {
-      const nonce = (await json('POST', `${svc.url}/kbs/v0/auth`, { version: '0.4.0', tee: 'sgx', 'extra-params': {} })).body.nonce as string;
-      const a = await manualAttest(nonce);
-      assert.equal(a.status, 200, JSON.stringify(a.body));
-      const res = await httpCall('GET', `${svc.url}/kbs/v0/resource/app/a/key`, undefined, { ca, headers: { authorization: `Bearer ${a.body.token as string}` } });
-      assert.equal(res.status, 200, res.body);
-      assert.equal(res.headers['content-type'], 'application/jose+json');
-      const jwe = JSON.parse(res.body) as FlattenedJWE;
-      assert.equal(Buffer.from((await flattenedDecrypt(jwe, a.privateKey)).plaintext).toString(), 'secret-of-A');
-      const stranger = await generateKeyPair('RSA-OAEP-256', { modulusLength: 2048 });
-      await assert.rejects(flattenedDecrypt(jwe, stranger.privateKey));
-    });
-
-    test('the binding hashes the JWK as sent (no alg, extra members)', async () => {
-      const nonce = (await json('POST', `${svc.url}/kbs/v0/auth`)).body.nonce as string;
-      const { publicKey, privateKey } = await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-384', extractable: true });
-      const jwk = await exportJWK(publicKey);
-      const sent = { kty: 'EC', crv: 'P-384', x: jwk.x, y: jwk.y, use: 'enc', kid: 'ephemeral-1' };
-      const quote = quoteFor(kbsReportData(nonce, sent as unknown as TeePublicKey));
-      const r = await json('POST', `${svc.url}/kbs/v0/attest`, { 'runtime-data': { nonce, 'tee-pubkey': sent }, 'tee-evidence': { quote: Buffer.from(quote).toString('base64') } });
-      assert.equal(r.status, 200, JSON.stringify(r.body));
-      const res = await httpCall('GET', `${svc.url}/kbs/v0/resource/app/a/key`, undefined, { ca, headers: { authorization: `Bearer ${r.body.token as string}` } });
-      assert.equal(Buffer.from((await flattenedDecrypt(JSON.parse(res.body) as FlattenedJWE, privateKey)).plaintext).toString(), 'secret-of-A');
-    });
-
-    test('used, unknown and expired nonces are refused; report data must bind nonce and key', async () => {
-      const nonce = (await json('POST', `${svc.url}/kbs/v0/auth`)).body.nonce as string;
-      assert.equal((await manualAttest(nonce)).status, 200);
-      const replay = await manualAttest(nonce);
-      assert.equal(replay.status, 409);
-      assert.equal(replay.body.code, 'NONCE_REPLAYED');
-      const unknown = await manualAttest(Buffer.alloc(32, 9).toString('base64'));
-      assert.equal(unknown.status, 400);
-      assert.equal(unknown.body.code, 'NONCE_UNKNOWN');
-      await svc.store.putChallenge('expired-nonce', Date.now() - 1000);
-      const expired = await manualAttest('expired-nonce');
-      assert.equal(expired.status, 410);
-      assert.equal(expired.body.code, 'NONCE_EXPIRED');
-      const fresh = (await json('POST', `${svc.url}/kbs/v0/auth`)).body.nonce as string;
-      const unbound = await manualAttest(fresh, kbsReportData('some other nonce', { kty: 'EC', alg: 'ECDH-ES+A256KW', crv: 'P-256', x: 'AA', y: 'AA' }));
-      assert.equal(unbound.status, 400);
-      assert.equal(unbound.body.code, 'REPORT_DATA_MISMATCH');
-    });
-
-    test('resource requests need a KBS token from this service', async () => {
+    test('resource requests need a KBS token from this service (Trustee error shapes, 401)', async () => {
       const noAuth = await json('GET', `${svc.url}/kbs/v0/resource/app/a/key`);
       assert.equal(noAuth.status, 401);
-      assert.equal(noAuth.body.code, 'TOKEN_INVALID');
+      assert.equal(noAuth.body.type, 'https://github.com/confidential-containers/kbs/errors/TokenNotFound');
+      assert.equal(noAuth.body.code, 'TOKEN_NOT_FOUND');
       const garbage = await json('GET', `${svc.url}/kbs/v0/resource/app/a/key`, undefined, { authorization: 'Bearer abc.def.ghi' });
+      assert.equal(garbage.status, 401);
+      assert.equal(garbage.body.type, 'https://github.com/confidential-containers/kbs/errors/TokenVerifierError');
       assert.equal(garbage.body.code, 'TOKEN_INVALID');
-      // An MAA token (no enclave key in it) does not release secrets.
+      // An MAA token (no TEE key in it) does not release secrets.
       const maa = await json('POST', `${svc.url}/attest/SgxEnclave?api-version=2022-08-01`, { quote: b64u(quoteFor(new Uint8Array(64))) });
       const withMaa = await json('GET', `${svc.url}/kbs/v0/resource/app/a/key`, undefined, { authorization: `Bearer ${maa.body.token as string}` });
       assert.equal(withMaa.status, 401);
@@ -237,7 +186,7 @@ describe('simulation end to end (real verifier, simulated quotes)', () => {
       // A token signed by someone else (alg none, forged claims) is refused.
       const forged = `${b64u('{"alg":"none"}')}.${b64u(JSON.stringify({ iss: svc.issuer, 'x-ms-sgx-mrenclave': ENCLAVE_A.mrEnclave.toString('hex') }))}.`;
       assert.equal((await json('GET', `${svc.url}/kbs/v0/resource/app/a/key`, undefined, { authorization: `Bearer ${forged}` })).body.code, 'TOKEN_INVALID');
-      const missing = await requestSecret({ url: svc.url, ca, name: 'app/none', getQuote: async (rd) => quoteFor(rd) }).catch((e: unknown) => e);
+      const missing = await requestSecret({ url: svc.url, ca, name: 'app/none/key', getQuote: async (rd) => quoteFor(rd) }).catch((e: unknown) => e);
       assert.equal((missing as { code?: string }).code, 'SECRET_NOT_FOUND');
     });
   });

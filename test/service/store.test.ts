@@ -46,20 +46,21 @@ async function exerciseStore(store: Store): Promise<void> {
   assert.equal(await store.deleteSecret('z'), false);
   assert.equal(await store.getSecret('z'), undefined);
 
-  // challenges: exactly one consumer gets ok, even concurrently; replay and expiry are told apart
+  // KBS sessions: created, read back, and given a token exactly once even when attested concurrently
   const now = Date.now();
-  await store.putChallenge('n1', now + 60_000);
-  const outcomes = await Promise.all([1, 2, 3, 4, 5].map(() => store.consumeChallenge('n1', now)));
-  assert.equal(outcomes.filter((o) => o === 'ok').length, 1);
-  assert.equal(outcomes.filter((o) => o === 'used').length, 4);
-  assert.equal(await store.consumeChallenge('never-issued', now), 'unknown');
-  await store.putChallenge('n2', now - 1);
-  assert.equal(await store.consumeChallenge('n2', now), 'expired');
-  assert.equal(await store.consumeChallenge('n2', now), 'used');
+  await store.putKbsSession({ id: 'a'.repeat(32), tee: 'sgx', nonce: 'bm9uY2U=', expiresAt: now + 60_000 });
+  assert.deepEqual(await store.getKbsSession('a'.repeat(32)), { id: 'a'.repeat(32), tee: 'sgx', nonce: 'bm9uY2U=', expiresAt: now + 60_000 });
+  const winners = await Promise.all(['t1', 't2', 't3', 't4', 't5'].map((t) => store.attestKbsSession('a'.repeat(32), t)));
+  assert.equal(new Set(winners).size, 1, 'every caller sees the same (first) token');
+  assert.equal((await store.getKbsSession('a'.repeat(32)))?.token, winners[0]);
+  assert.equal(await store.attestKbsSession('a'.repeat(32), 'later'), winners[0]);
+  assert.equal(await store.getKbsSession('b'.repeat(32)), undefined);
+  assert.equal(await store.attestKbsSession('b'.repeat(32), 't'), undefined);
+  await assert.rejects(store.putKbsSession({ id: 'a'.repeat(32), tee: 'tdx', nonce: 'x', expiresAt: now }));
 }
 
 describe('stores', () => {
-  test('SQLite store: keys, versioned policies, secrets, single-use challenges; state survives reopen', async () => {
+  test('SQLite store: keys, versioned policies, secrets, KBS sessions; state survives reopen', async () => {
     const dir = join(tmp, 'sqlite');
     const store = new SqliteStore(dir);
     await exerciseStore(store);

@@ -1,67 +1,105 @@
-/** Secret release after Trustee's KBS protocol (`/kbs/v0/*`) and secret administration (`/admin/secrets/*`, admin only). */
+/** Secret release over Trustee's KBS protocol 0.4.0 (`/kbs/v0/*`, see kbs.ts) and secret administration (`/admin/secrets/*`, admin only). */
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { KubeSgxError } from '../../errors.js';
 import type { ServiceDeps } from '../app.js';
-import { buildTokenClaims, verifySgxQuote } from '../attest.js';
 import { decodeBase64Any } from '../encoding.js';
-import { bearerToken, clientOf, pathRest, readJson, readOptionalJson, type Env } from '../http.js';
+import { bearerToken, clientOf, pathRest, readJson, type Env } from '../http.js';
 import {
-  CHALLENGE_TTL_MS, KBS_TOKEN_LIFETIME_S, encryptToTeeKey, kbsReportData, newNonce, parseKbsAttestBody, parseTeePublicKey, type TeePublicKey,
+  KBS_SESSION_TTL_MS, encryptToTeeKey, initDataDigest, kbsReportData, newNonce, newSessionId, parseKbsAttestation, parseKbsRequest, parseResourcePath,
+  parseTeePublicKey, regularize, sessionCookie, sessionIdFromCookie, type KbsTee,
 } from '../kbs.js';
+import { verifyKbsEvidence } from '../kbs-evidence.js';
 import { evaluateReleasePolicy } from '../skr.js';
 
 export function kbsRoutes(deps: ServiceDeps, admin: MiddlewareHandler<Env>, now: () => number): Hono<Env> {
   const app = new Hono<Env>();
 
+  // RCAR Request → Challenge, and a session cookie naming the handshake.
   app.post('/kbs/v0/auth', async (c) => {
-    const tee = ((await readOptionalJson(c)) as { tee?: unknown } | null | undefined)?.tee;
-    if (tee !== undefined && tee !== 'sgx') throw new KubeSgxError('UNSUPPORTED_QUOTE_TYPE', `tee ${JSON.stringify(tee)} is not supported (sgx)`, { path: ['tee'] });
-    const nonce = newNonce();
-    const expiresAt = now() + CHALLENGE_TTL_MS;
-    await deps.store.putChallenge(nonce, expiresAt);
-    return c.json({ nonce, 'extra-params': '', expiresAt: new Date(expiresAt).toISOString() });
+    const { tee } = parseKbsRequest(await readJson(c));
+    const session = { id: newSessionId(), tee, nonce: newNonce(), expiresAt: now() + KBS_SESSION_TTL_MS };
+    await deps.store.putKbsSession(session);
+    return c.json({ nonce: session.nonce, 'extra-params': '' }, 200, { 'set-cookie': sessionCookie(session.id, session.expiresAt) });
   });
 
+  // RCAR Attestation → token. A failed attempt changes nothing stored (the session stays as it was).
   app.post('/kbs/v0/attest', async (c) => {
-    const body = parseKbsAttestBody(await readJson(c));
-    const quote = decodeBase64Any(body.quote, 'tee-evidence.quote');
-    const teePubkey = await parseTeePublicKey(body.teePubkey);
-    // Consume first: a nonce is good for one attempt, whatever its outcome.
-    const outcome = await deps.store.consumeChallenge(body.nonce, now());
-    if (outcome === 'unknown') throw new KubeSgxError('NONCE_UNKNOWN', 'runtime-data.nonce was not issued by this service', { path: ['runtime-data', 'nonce'] });
-    if (outcome === 'used') throw new KubeSgxError('NONCE_REPLAYED', 'runtime-data.nonce was already used', { path: ['runtime-data', 'nonce'] });
-    if (outcome === 'expired') throw new KubeSgxError('NONCE_EXPIRED', 'runtime-data.nonce has expired: request a new challenge', { path: ['runtime-data', 'nonce'] });
-    const verified = await verifySgxQuote(deps.verifier, quote, deps.simulation);
-    // Hash the key exactly as sent (members the client added stay in the binding).
-    const expected = Buffer.from(kbsReportData(body.nonce, body.teePubkey as TeePublicKey, body.additionalEvidence));
-    if (!expected.equals(Buffer.from(verified.enclave.reportData, 'hex'))) {
-      throw new KubeSgxError('REPORT_DATA_MISMATCH', 'the quote\'s report data is not SHA-384(JCS({additional-evidence, nonce, tee-pubkey})) zero-padded to 64 bytes', { path: ['tee-evidence', 'quote'] });
+    const id = sessionIdFromCookie(c.req.header('cookie'));
+    if (id === undefined) throw new KubeSgxError('KBS_COOKIE_MISSING', 'cookie not found: send the kbs-session-id cookie from /kbs/v0/auth');
+    const body = await readJson(c);
+    const session = await liveSession(id);
+    // Trustee: a session attested already answers with its token again.
+    if (session.token !== undefined) return c.json({ token: session.token }, 200, { 'set-cookie': sessionCookie(session.id, session.expiresAt) });
+    const att = parseKbsAttestation(body);
+    if (att.nonce !== session.nonce) {
+      throw new KubeSgxError('KBS_NONCE_MISMATCH', 'the nonce in the handshake session is different from runtime-data.nonce (a nonce from another session?)', { path: ['runtime-data', 'nonce'] });
     }
-    const policy = await deps.policies.active('SgxEnclave');
-    const claims = buildTokenClaims({ quote }, verified, { issuer: deps.signer.issuer, now: now(), simulated: deps.simulation, policy, lifetimeS: KBS_TOKEN_LIFETIME_S });
-    const token = await deps.signer.sign({ ...claims, nonce: body.nonce, 'x-kube-sgx-tee-pubkey': teePubkey });
-    deps.metrics.attestations.inc({ outcome: 'issued-kbs', tcb_status: verified.status });
-    return c.json({ token });
+    if (att.additionalEvidence !== '' && att.additionalEvidence !== '{}') {
+      throw new KubeSgxError('KBS_ADDITIONAL_EVIDENCE_UNSUPPORTED', 'tee-evidence.additional_evidence (device evidence) cannot be verified by kube-sgx: send ""', { path: ['tee-evidence', 'additional_evidence'] });
+    }
+    const quote = decodeBase64Any(att.quote, 'tee-evidence.primary_evidence.quote');
+    const evidence = await verifyKbsEvidence(deps, session.tee as KbsTee, quote, now());
+    // Hash the key exactly as sent (members the client added stay in the binding).
+    if (!Buffer.from(kbsReportData(att.nonce, att.teePubkeyRaw, att.additionalEvidence)).equals(evidence.reportData)) {
+      throw new KubeSgxError('REPORT_DATA_MISMATCH', 'REPORT_DATA is not SHA-384(JCS({"additional-evidence", "nonce", "tee-pubkey"})) zero-padded to 64 bytes', { path: ['tee-evidence', 'primary_evidence', 'quote'] });
+    }
+    const claims: Record<string, unknown> = { ...evidence.claims, nonce: att.nonce, 'tee-pubkey': att.teePubkey, 'x-kube-sgx-tee-pubkey': att.teePubkey };
+    if (att.initData) {
+      const { algorithm, digest } = initDataDigest(att.initData);
+      if (!regularize(digest, evidence.configId.length).equals(evidence.configId)) {
+        throw new KubeSgxError('INIT_DATA_MISMATCH', `the init-data digest (${algorithm}) is not the quote's ${session.tee === 'tdx' ? 'MRCONFIGID' : 'CONFIGID'}`, { path: ['init-data'] });
+      }
+      claims['x-kube-sgx-init-data'] = { algorithm, digest: digest.toString('hex') };
+    }
+    const signed = await deps.signer.sign(claims);
+    // Of two concurrent attestations of one session the first recorded wins; both callers get its token.
+    const token = await deps.store.attestKbsSession(session.id, signed);
+    if (token === undefined) throw new KubeSgxError('KBS_SESSION_UNKNOWN', 'the KBS session ended during attestation: start again at /kbs/v0/auth');
+    deps.metrics.attestations.inc({ outcome: 'issued-kbs', tcb_status: evidence.tcbStatus });
+    return c.json({ token }, 200, { 'set-cookie': sessionCookie(session.id, session.expiresAt) });
   });
+
+  /** The session named by a cookie, refused when unknown or expired. */
+  async function liveSession(id: string) {
+    const session = await deps.store.getKbsSession(id);
+    if (!session) throw new KubeSgxError('KBS_SESSION_UNKNOWN', 'session not found: start again at /kbs/v0/auth');
+    if (session.expiresAt < now()) throw new KubeSgxError('KBS_SESSION_EXPIRED', 'session expired: start again at /kbs/v0/auth');
+    return session;
+  }
+
+  /** The attestation token: the cookie's session (once attested), else the Bearer token. */
+  async function resourceToken(c: Context<Env>): Promise<string> {
+    const id = sessionIdFromCookie(c.req.header('cookie'));
+    const bearer = bearerToken(c);
+    if (id !== undefined) {
+      try {
+        const session = await liveSession(id);
+        if (session.token !== undefined) return session.token;
+        if (bearer === undefined) throw new KubeSgxError('KBS_SESSION_NOT_ATTESTED', 'the session is not attested yet: POST /kbs/v0/attest first');
+      } catch (e) {
+        if (bearer === undefined) throw e;
+      }
+    }
+    if (bearer === undefined) throw new KubeSgxError('TOKEN_NOT_FOUND', 'Attestation Token not found: send the kbs-session-id cookie of an attested session or "Authorization: Bearer <token from /kbs/v0/attest>"');
+    return bearer;
+  }
 
   app.get('/kbs/v0/resource/*', async (c) => {
-    const name = pathRest(c, '/kbs/v0/resource/');
-    const token = bearerToken(c);
-    if (token === undefined) throw new KubeSgxError('TOKEN_INVALID', 'resource requests need "Authorization: Bearer <token from /kbs/v0/attest>"');
-    const claims = await deps.signer.verify(token);
-    const teePubkey = claims['x-kube-sgx-tee-pubkey'];
-    if (teePubkey === undefined) throw new KubeSgxError('TOKEN_INVALID', 'the token carries no enclave key (x-kube-sgx-tee-pubkey): obtain one from /kbs/v0/attest');
-    const key = await parseTeePublicKey(teePubkey);
+    const name = parseResourcePath(pathRest(c, '/kbs/v0/resource/'));
+    const claims = await deps.signer.verify(await resourceToken(c));
+    const teePubkey = Object.hasOwn(claims, 'tee-pubkey') ? claims['tee-pubkey'] : claims['x-kube-sgx-tee-pubkey'];
+    if (teePubkey === undefined) throw new KubeSgxError('TOKEN_INVALID', 'the token carries no tee-pubkey: obtain one from /kbs/v0/attest');
+    const key = parseTeePublicKey(teePubkey);
     const { value, policy } = await deps.secrets.forRelease(name);
     if (!evaluateReleasePolicy(policy, claims)) {
       deps.metrics.releases.inc({ outcome: 'denied' });
       deps.logger.info({ secret: name, mrenclave: claims['x-ms-sgx-mrenclave'], client: clientOf(c) }, 'secret release denied');
-      throw new KubeSgxError('SECRET_RELEASE_DENIED', `the release policy of ${JSON.stringify(name)} does not admit this enclave`, { path: ['name'] });
+      throw new KubeSgxError('SECRET_RELEASE_DENIED', `Access denied by policy: the release policy of ${JSON.stringify(name)} does not admit this TEE`, { path: ['resource'] });
     }
-    const jwe = await encryptToTeeKey(value, key);
+    const jwe = encryptToTeeKey(value, key);
     deps.metrics.releases.inc({ outcome: 'released' });
     deps.logger.info({ secret: name, mrenclave: claims['x-ms-sgx-mrenclave'], client: clientOf(c) }, 'secret released');
-    return c.body(JSON.stringify(jwe), 200, { 'content-type': 'application/jose+json' });
+    return c.json(jwe);
   });
 
   const secretName = (c: Context<Env>) => pathRest(c, '/admin/secrets/');

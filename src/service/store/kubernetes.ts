@@ -3,14 +3,14 @@
  * replicas share keys, policies, secrets and single-use nonces. Races are
  * settled by the API server: create returns 409 to the loser, and replace
  * with a resourceVersion returns 409 when someone else wrote first — that is
- * how exactly one replica gets 'ok' for a nonce. Objects carry the labels
+ * how exactly one replica records the token of a KBS session. Objects carry the labels
  * app.kubernetes.io/managed-by=kube-sgx and kube-sgx.dev/kind=<kind>.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { CoreV1Api, KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { KubeSgxError } from '../../errors.js';
-import type { ChallengeOutcome, Store, StoredPolicyVersion, StoredSecret, StoredSigningKey } from './types.js';
+import type { Store, StoredKbsSession, StoredPolicyVersion, StoredSecret, StoredSigningKey } from './types.js';
 
 const MANAGED = { 'app.kubernetes.io/managed-by': 'kube-sgx' };
 const KIND = 'kube-sgx.dev/kind';
@@ -47,6 +47,15 @@ export function defaultNamespace(): string {
 
 function signingKeyData(k: StoredSigningKey): Record<string, string> {
   return { kid: k.kid, certificateDer: k.certificateDer, sealedPrivateKey: k.sealedPrivateKey, createdAt: String(k.createdAt), activeFrom: String(k.activeFrom) };
+}
+
+function sessionData(k: StoredKbsSession): Record<string, string> {
+  return { id: k.id, tee: k.tee, nonce: k.nonce, expiresAt: String(k.expiresAt), ...(k.token !== undefined ? { token: k.token } : {}) };
+}
+
+function sessionFromSecret(s: V1Secret): StoredKbsSession {
+  const token = dec(s.data?.token);
+  return { id: field(s, 'id'), tee: field(s, 'tee'), nonce: field(s, 'nonce'), expiresAt: Number(field(s, 'expiresAt')), ...(token !== undefined ? { token } : {}) };
 }
 
 export class KubernetesStore implements Store {
@@ -228,25 +237,34 @@ export class KubernetesStore implements Store {
     }
   }
 
-  async putChallenge(nonce: string, expiresAt: number): Promise<void> {
-    if (!(await this.create(hashName('kube-sgx-nonce', nonce), 'challenge', { expiresAt: String(expiresAt), used: '0' }))) {
-      throw new KubeSgxError('STORE_CORRUPT', 'nonce collision');
+  async putKbsSession(k: StoredKbsSession): Promise<void> {
+    if (!(await this.create(hashName('kube-sgx-kbs-session', k.id), 'kbs-session', sessionData(k)))) {
+      throw new KubeSgxError('STORE_CORRUPT', 'KBS session id collision');
     }
-    if (++this.puts % 100 === 0) void this.sweepChallenges().catch(() => undefined);
+    if (++this.puts % 100 === 0) void this.sweepSessions().catch(() => undefined);
   }
 
-  async consumeChallenge(nonce: string, now: number): Promise<ChallengeOutcome> {
-    const prev = await this.read(hashName('kube-sgx-nonce', nonce));
-    if (!prev) return 'unknown';
-    if (field(prev, 'used') === '1') return 'used';
-    if (!(await this.replace(prev, { expiresAt: field(prev, 'expiresAt'), used: '1' }))) return 'used';
-    return Number(field(prev, 'expiresAt')) < now ? 'expired' : 'ok';
+  async getKbsSession(id: string): Promise<StoredKbsSession | undefined> {
+    const s = await this.read(hashName('kube-sgx-kbs-session', id));
+    return s && sessionFromSecret(s);
   }
 
-  /** Deletes challenges that expired more than an hour ago. */
-  private async sweepChallenges(): Promise<void> {
+  async attestKbsSession(id: string, token: string): Promise<string | undefined> {
+    // Replace with the resourceVersion read: of two replicas attesting one session, the API server lets one write.
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const prev = await this.read(hashName('kube-sgx-kbs-session', id));
+      if (!prev) return undefined;
+      const cur = sessionFromSecret(prev);
+      if (cur.token !== undefined) return cur.token;
+      if (await this.replace(prev, sessionData({ ...cur, token }))) return token;
+    }
+    throw new KubeSgxError('STORE_UNAVAILABLE', `could not record the attestation of KBS session ${id}: too much contention`);
+  }
+
+  /** Deletes sessions that expired more than an hour ago. */
+  private async sweepSessions(): Promise<void> {
     const cutoff = Date.now() - 3_600_000;
-    for (const s of await this.list('challenge')) {
+    for (const s of await this.list('kbs-session')) {
       if (Number(field(s, 'expiresAt')) < cutoff) {
         await this.api.deleteNamespacedSecret({ name: s.metadata!.name!, namespace: this.namespace }).catch(() => undefined);
       }

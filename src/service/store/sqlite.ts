@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeSgxError } from '../../errors.js';
-import type { ChallengeOutcome, Store, StoredPolicyVersion, StoredSecret, StoredSigningKey } from './types.js';
+import type { Store, StoredKbsSession, StoredPolicyVersion, StoredSecret, StoredSigningKey } from './types.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS signing_keys (
@@ -21,12 +21,13 @@ CREATE TABLE IF NOT EXISTS policies (
 CREATE TABLE IF NOT EXISTS secrets (
   name TEXT PRIMARY KEY, release_policy TEXT NOT NULL, sealed_value TEXT NOT NULL,
   created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS challenges (
-  nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS kbs_sessions (
+  id TEXT PRIMARY KEY, tee TEXT NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL, token TEXT);
 `;
 
 interface PolicyRow { attestation_type: string; version: number; text: string | null; created_at: number }
 interface KeyRow { kid: string; certificate_der: string; sealed_private_key: string; created_at: number; active_from: number | null; revoked_at: number | null }
+interface SessionRow { id: string; tee: string; nonce: string; expires_at: number; token: string | null }
 interface SecretRow { name: string; release_policy: string; sealed_value: string; created_at: number; updated_at: number }
 
 /**
@@ -168,22 +169,22 @@ export class SqliteStore implements Store {
     return this.db.prepare('DELETE FROM secrets WHERE name = ?').run(name).changes > 0;
   }
 
-  async putChallenge(nonce: string, expiresAt: number): Promise<void> {
-    this.db.prepare('INSERT INTO challenges (nonce, expires_at) VALUES (?, ?)').run(nonce, expiresAt);
-    // Opportunistic cleanup keeps the table small; used nonces stay until they
-    // expire so a replay is reported as a replay, not as unknown.
-    this.db.prepare('DELETE FROM challenges WHERE expires_at < ?').run(Date.now() - 3_600_000);
+  async putKbsSession(k: StoredKbsSession): Promise<void> {
+    this.db.prepare('INSERT INTO kbs_sessions (id, tee, nonce, expires_at, token) VALUES (?, ?, ?, ?, ?)').run(k.id, k.tee, k.nonce, k.expiresAt, k.token ?? null);
+    // Opportunistic cleanup keeps the table small (an hour past expiry, so a late cookie reads as expired, not unknown).
+    this.db.prepare('DELETE FROM kbs_sessions WHERE expires_at < ?').run(Date.now() - 3_600_000);
   }
 
-  async consumeChallenge(nonce: string, now: number): Promise<ChallengeOutcome> {
-    const tx = this.db.transaction((): ChallengeOutcome => {
-      const r = this.db.prepare('SELECT expires_at, used FROM challenges WHERE nonce = ?').get(nonce) as
-        | { expires_at: number; used: number }
-        | undefined;
-      if (!r) return 'unknown';
-      if (r.used) return 'used';
-      this.db.prepare('UPDATE challenges SET used = 1 WHERE nonce = ?').run(nonce);
-      return r.expires_at < now ? 'expired' : 'ok';
+  async getKbsSession(id: string): Promise<StoredKbsSession | undefined> {
+    const r = this.db.prepare('SELECT id, tee, nonce, expires_at, token FROM kbs_sessions WHERE id = ?').get(id) as SessionRow | undefined;
+    return r && sessionFromRow(r);
+  }
+
+  async attestKbsSession(id: string, token: string): Promise<string | undefined> {
+    const tx = this.db.transaction((): string | undefined => {
+      this.db.prepare('UPDATE kbs_sessions SET token = ? WHERE id = ? AND token IS NULL').run(token, id);
+      const r = this.db.prepare('SELECT token FROM kbs_sessions WHERE id = ?').get(id) as { token: string | null } | undefined;
+      return r?.token ?? undefined;
     });
     return tx.immediate();
   }
@@ -191,6 +192,10 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+}
+
+function sessionFromRow(r: SessionRow): StoredKbsSession {
+  return { id: r.id, tee: r.tee, nonce: r.nonce, expiresAt: r.expires_at, ...(r.token !== null ? { token: r.token } : {}) };
 }
 
 function policyFromRow(r: PolicyRow): StoredPolicyVersion {

@@ -1,7 +1,7 @@
 /**
  * The state seam. Everything the service must not keep only in one
  * process's memory lives behind this interface: the token signing key,
- * versioned policies, registered secrets and single-use KBS challenges.
+ * versioned policies, registered secrets and KBS (RCAR) sessions.
  * Implementations: SQLite (one machine, `--data-dir`) and Kubernetes Secrets
  * (N replicas). Values that are secret arrive already sealed under the KEK
  * (see vault.ts): a store never sees plaintext secrets or private keys.
@@ -38,7 +38,22 @@ export interface StoredSecret {
   updatedAt: number;
 }
 
-export type ChallengeOutcome = 'ok' | 'unknown' | 'used' | 'expired';
+/**
+ * A KBS (Trustee RCAR) handshake, keyed by its `kbs-session-id` cookie: made
+ * by /kbs/v0/auth with a fresh nonce, given its token by a successful
+ * /kbs/v0/attest (after which the cookie alone fetches resources).
+ */
+export interface StoredKbsSession {
+  /** 32 lowercase hex digits (the cookie value). */
+  id: string;
+  /** The `tee` of the Request ("sgx", "tdx"). */
+  tee: string;
+  /** The Challenge nonce: base64 of 32 random bytes. */
+  nonce: string;
+  expiresAt: number;
+  /** Set once, by the first successful attestation. */
+  token?: string;
+}
 
 export interface Store {
   readonly kind: 'sqlite' | 'kubernetes';
@@ -63,9 +78,16 @@ export interface Store {
   listSecretNames(): Promise<string[]>;
   deleteSecret(name: string): Promise<boolean>;
 
-  putChallenge(nonce: string, expiresAt: number): Promise<void>;
-  /** Atomically marks the nonce used; exactly one caller ever gets 'ok'. */
-  consumeChallenge(nonce: string, now: number): Promise<ChallengeOutcome>;
+  /** Creates a session; durable when the promise resolves. */
+  putKbsSession(session: StoredKbsSession): Promise<void>;
+  /** The session, expired or not (the caller decides); undefined when unknown or swept. */
+  getKbsSession(id: string): Promise<StoredKbsSession | undefined>;
+  /**
+   * Records the token of a successful attestation unless the session has one
+   * already, atomically: returns the token in force afterwards (the first
+   * writer's), or undefined when the session no longer exists.
+   */
+  attestKbsSession(id: string, token: string): Promise<string | undefined>;
 
   close(): Promise<void>;
 }
