@@ -257,3 +257,36 @@ describe('QGS server (sim backend) on a unix socket', () => {
     assert.ok(outcomes.every((o) => o.closedByServer));
   });
 });
+
+describe('QGS server with a backend that hangs or throws', () => {
+  const t = tempDir('kube-sgx-qgs-slow-');
+  after(() => t.cleanup());
+
+  test('a backend past 90 % of the deadline → UNEXPECTED before the deadline; a throwing backend → UNEXPECTED; the server keeps serving', async () => {
+    let mode: 'hang' | 'throw' | 'ok' = 'hang';
+    const backend = {
+      name: 'test',
+      simulated: true,
+      getQuote: () => (mode === 'hang' ? new Promise<Buffer>(() => undefined) : mode === 'throw' ? Promise.reject(new TypeError('a bug')) : Promise.resolve(Buffer.alloc(100, 1))),
+      getCollateral: () => Promise.reject(new Error('unused')),
+      platformInfo: () => Promise.reject(new Error('unused')),
+      describe: () => ({}),
+      close: () => Promise.resolve(),
+    };
+    const socketPath = join(t.dir, 'qgs.socket');
+    const server = await QgsServer.listen({ socketPath, backend, logger: silentLogger, timeoutMs: 400 });
+    try {
+      const ask = () => rawExchange(socketPath, [frameQgsMessage(encodeGetQuoteRequest(Buffer.alloc(1024, 0x81)))], { timeoutMs: 5000 });
+      const hung = await ask();
+      assert.equal(readQgsHeader(replyMessage(hung.data)).errorCode, QgsError.UNEXPECTED);
+      mode = 'throw';
+      assert.equal(readQgsHeader(replyMessage((await ask()).data)).errorCode, QgsError.UNEXPECTED);
+      mode = 'ok';
+      const ok = replyMessage((await ask()).data);
+      assert.equal(readQgsHeader(ok).errorCode, 0);
+      assert.equal(ok.length, 24 + 100);
+    } finally {
+      await server.close();
+    }
+  });
+});
