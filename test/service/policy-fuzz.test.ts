@@ -97,7 +97,18 @@ describe('policy engine under mutation', () => {
  * assignments, conditions in order and claims in set order, first
  * satisfying assignment wins (exponential; fine for 4 conditions × 6 claims).
  */
-function naiveFirstAssignment(conds: Array<{ name?: string; tests: Array<{ prop: 'type' | 'value'; op: string; lit?: string | number; ref?: string }> }>, claims: Claim[]): Map<string, Claim> | undefined {
+interface NaiveTest {
+  prop: 'type' | 'value';
+  op: string;
+  lit?: string | number;
+  ref?: string;
+}
+interface NaiveCondition {
+  name?: string;
+  tests: NaiveTest[];
+}
+
+function naiveFirstAssignment(conds: NaiveCondition[], claims: Claim[]): Map<string, Claim> | undefined {
   const holds = (op: string, l: string | number | boolean, r: string | number | boolean) => {
     if (typeof l !== typeof r) return false;
     if (op === '==') return l === r;
@@ -139,7 +150,7 @@ describe('bounded search = plain backtracking', () => {
       fc.property(fc.array(claimArb, { minLength: 1, maxLength: 6 }), condsArb, fc.nat(3), (rawClaims, rawConds, outFrom) => {
         const claims: Claim[] = rawClaims.map((c) => ({ type: c.type, value: c.value, valueType: typeof c.value === 'number' ? 'Integer' : 'String', issuer: 'AttestationService' }));
         // A test may only name a condition that is named; the first condition is always named so the action can read it.
-        const conds = rawConds.map((c, i) => ({ ...(c.named || i === 0 ? { name: `n${i}` } : {}), tests: c.tests }));
+        const conds: NaiveCondition[] = rawConds.map((c, i) => ({ ...(c.named || i === 0 ? { name: `n${i}` } : {}), tests: c.tests.map((t): NaiveTest => ({ ...t })) }));
         const named = new Set(conds.flatMap((c) => (c.name ? [c.name] : [])));
         for (const c of conds) c.tests = c.tests.filter((t) => t.ref === undefined || named.has(t.ref));
         if (conds.some((c) => c.tests.length === 0)) return;
