@@ -56,6 +56,17 @@ ${Array.from({ length: 20 }, (_, i) => `  c:[type=="x-ms-runtime"] => add(type="
   [type=="n19", value==140] => permit();
 };`;
 
+const WORST_JOIN = `version=1.2;
+authorizationrules {
+  c:[type=="x-ms-runtime"] => add(type="id", value=JsonToClaimValue(JmesPath(c.value, "items[*].id")));
+  a:[type=="id"] && b:[type=="id"] && [type=="id", value!=a.value] && [type=="x-ms-sgx-svn", value==b.value] => permit();
+};`;
+const WORST_COPY = `version=1.2;
+authorizationrules {
+  => permit();
+${Array.from({ length: 200 }, (_, i) => `  c:[type=="x-ms-runtime"] => add(type="copy${i}", value=JmesPath(c.value, "@"));`).join('\n')}
+};`;
+
 /** 60 claims of one type: the widest join the limits admit, over the most claims of one type a quote yields today and then some. */
 const JOIN_CLAIMS: Claim[] = [svc('x-ms-sgx-svn', 3), ...Array.from({ length: 60 }, (_, i) => svc('x-kube-sgx-advisory-ids', `INTEL-SA-${String(i).padStart(5, '0')}`))];
 const JOIN_POLICY = `version=1.0; authorizationrules {
@@ -81,6 +92,9 @@ export default async function bench(): Promise<{ title: string; markdown: string
       const shapes = [
         ...SHAPES.map((x) => ({ ...x, body: JSON.stringify({ quote, draftPolicyForAttestation: x.text }) })),
         { name: `1.2: 20 JmesPath filters over ${(runtime.length / 1024).toFixed(0)} KiB of JSON runtime data (1,000 items)`, body: JSON.stringify({ quote: runtimeQuote, runtimeData, draftPolicyForAttestation: POLICY_1_2 }) },
+        // Worst cases the limits allow: each runs into the evaluation budget and is refused (400 policy-evaluation-limit).
+        { name: 'worst case: width-2 join over 1,000 claims made from the runtime JSON (budget stops it)', body: JSON.stringify({ quote: runtimeQuote, runtimeData, draftPolicyForAttestation: WORST_JOIN }) },
+        { name: 'worst case: 200 rules each copying the runtime JSON with JmesPath(c.value, "@") (budget stops it)', body: JSON.stringify({ quote: runtimeQuote, runtimeData, draftPolicyForAttestation: WORST_COPY }) },
       ];
       for (const shape of shapes) {
         const body = shape.body;
