@@ -62,6 +62,29 @@ describe('kube-sgx quote verify', { concurrency: true }, () => {
     assert.equal(errorCode(r), 'CRL_EXPIRED');
     assert.equal(typeof (r.json?.error as { message?: unknown }).message, 'string');
   });
+  test("--root-ca: a custom PKI whose certificates lack CRL Distribution Points is refused as Intel's QVL refuses it", async () => {
+    // the same forged chain verifies when every certificate has Intel's five extensions, and is refused without one
+    const { TestPki } = await import('./pki.js');
+    const { serializeCollateral } = await import('../../src/dcap/index.js');
+    const pki = await TestPki.create();
+    const now = new Date('2026-01-15T12:00:00Z');
+    const write = async (name: string, omit?: { cert: 'root' | 'pck'; oid: string }) => {
+      const f = await pki.forge({ now, ...(omit ? { omitExtension: omit } : {}) });
+      writeFileSync(join(dir, `${name}.quote`), f.quote);
+      writeFileSync(join(dir, `${name}.json`), serializeCollateral(f.collateral));
+      writeFileSync(join(dir, `${name}.root.pem`), f.rootPem);
+      return (...extra: string[]) =>
+        run('quote', 'verify', join(dir, `${name}.quote`), '--collateral', join(dir, `${name}.json`), '--root-ca', join(dir, `${name}.root.pem`), '--at', now.toISOString(), ...extra);
+    };
+    const ok = await (await write('intel-shaped'))();
+    assert.equal(ok.code, 0, ok.stdout);
+    const noRootDp = await (await write('root-without-dp', { cert: 'root', oid: '2.5.29.31' }))();
+    assert.equal(noRootDp.code, 1, noRootDp.stdout);
+    assert.equal(errorCode(noRootDp), 'TRUSTED_ROOT_INVALID');
+    assert.match(String((noRootDp.json?.error as { message?: unknown }).message), /cRLDistributionPoints/);
+    const noLeafDp = await (await write('pck-without-dp', { cert: 'pck', oid: '2.5.29.31' }))();
+    assert.equal(errorCode(noLeafDp), 'PCK_CHAIN_INVALID');
+  });
   test('usage error: exit 2 with error.code USAGE (bad --at)', async () => {
     const b = await run('quote', 'verify', SGX, '--collateral', SGX_COL, '--at', 'yesterday');
     assert.equal(b.code, 2);
