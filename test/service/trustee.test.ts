@@ -6,9 +6,9 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
-import { decodeJwt } from 'jose';
+import { decodeJwt, flattenedDecrypt, type FlattenedJWE } from 'jose';
 import { SimPlatform } from '../../src/sim/index.js';
 import { startAttestationService, type RunningAttestationService } from '../../src/service/server.js';
 import { ADMIN_TOKEN, tempDir } from './helpers.js';
@@ -137,6 +137,21 @@ describe('Trustee KBS protocol 0.4.0 (RCAR)', () => {
     const again = await http('POST', `${svc.url}/kbs/v0/attest`, JSON.stringify(await attestation('anything')), { cookie: `kbs-session-id=${c.cookie!.value}` });
     assert.equal(again.status, 200, again.body);
     assert.equal(again.json.token, c.token);
+  });
+
+  test('the JWE is standard RFC 7516: jose (an independent implementation) opens it for P-256, P-521 and RSA-OAEP-256 keys', async () => {
+    for (const [type, opts] of [['ec', { namedCurve: 'P-256' }], ['ec', { namedCurve: 'P-521' }], ['rsa', { modulusLength: 2048 }]] as const) {
+      const { publicKey, privateKey } = generateKeyPairSync(type as 'ec', opts as { namedCurve: string });
+      const jwk = publicKey.export({ format: 'jwk' });
+      const pubkey = jwk.kty === 'RSA' ? { kty: 'RSA', alg: 'RSA-OAEP-256', n: jwk.n, e: jwk.e } : { kty: 'EC', crv: jwk.crv, alg: 'ECDH-ES+A256KW', x: jwk.x, y: jwk.y };
+      const s = await auth();
+      const at = await http('POST', `${svc.url}/kbs/v0/attest`, JSON.stringify(await attestation(s.nonce, { pubkey })), { cookie: `kbs-session-id=${s.cookie!}` });
+      assert.equal(at.status, 200, at.body);
+      const res = await http('GET', `${svc.url}/kbs/v0/resource/repo/key/a`, undefined, { authorization: `Bearer ${at.json.token as string}` });
+      assert.equal(res.status, 200, res.body);
+      const { plaintext } = await flattenedDecrypt(res.json as unknown as FlattenedJWE, privateKey);
+      assert.equal(Buffer.from(plaintext).toString(), 'value of repo/key/a', String(jwk.crv ?? jwk.kty));
+    }
   });
 
   test('init-data (TOML) binds to CONFIGID: SHA-384 of the body zero-padded to 64 bytes; a different body is refused', async () => {
