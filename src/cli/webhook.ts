@@ -5,15 +5,13 @@
  */
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { action, parseIntFlag, printJson, untilSignal, UsageError } from './io.js';
+import { action, parseIntFlag, printJson, untilSignal, usage, UsageError } from './io.js';
 import { createLogger } from '../ops/log.js';
-import { startOpsServer } from '../ops/server.js';
 import { defaultWebhookConfig, loadWebhookConfigFile, type WebhookConfig } from '../webhook/config.js';
-import { startWebhookServer } from '../webhook/server.js';
-import type { NodeEpcCapacity } from '../webhook/nodecap.js';
+import { parseWebhookOptions, startWebhook, WEBHOOK_DEFAULTS } from '../webhook/start.js';
 import { generateWebhookCertificates, keepPreviousWebhookCa, readWebhookCa, writeWebhookCertificates, type WebhookKeyType } from '../webhook/certs.js';
 import { renderWebhookManifestsYaml } from '../webhook/manifests.js';
-import { loadKubeConfig } from './kubeconfig.js';
+import { loadKubeConfig } from '../ops/kubeconfig.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -25,7 +23,7 @@ export function registerWebhookCommands(program: Command): void {
   const webhook = program
     .command('webhook')
     .description('serve the SGX admission webhook (/mutate, /validate) over HTTPS until SIGINT/SIGTERM')
-    .option('--listen <host:port>', 'address to serve HTTPS on', '0.0.0.0:8443')
+    .option('--listen <host:port>', 'address to serve HTTPS on', WEBHOOK_DEFAULTS.listen)
     .option('--tls-cert <file>', 'serving certificate (PEM); re-read when it changes')
     .option('--tls-key <file>', 'serving key (PEM); re-read when it changes')
     .option('--config <file>', 'webhook config (YAML or JSON)')
@@ -33,36 +31,21 @@ export function registerWebhookCommands(program: Command): void {
     .option('--metrics-addr <host:port>', 'also serve /metrics /healthz /readyz over plain HTTP here (the HTTPS port serves them too)')
     .action(
       action(async (o: { listen: string; tlsCert?: string; tlsKey?: string; config?: string; kubeconfig?: string; metricsAddr?: string }) => {
-        if (!o.tlsCert || !o.tlsKey) throw new UsageError('--tls-cert and --tls-key are required (kube-sgx webhook certs makes a pair)');
-        const config = await configFrom(o.config);
+        const options = usage(() =>
+          parseWebhookOptions({
+            listen: o.listen,
+            tlsCertFile: o.tlsCert,
+            tlsKeyFile: o.tlsKey,
+            configFile: o.config,
+            kubeconfigFile: o.kubeconfig,
+            metricsAddr: o.metricsAddr,
+          }),
+        );
         const log = createLogger('webhook');
-        let capacity: NodeEpcCapacity | undefined;
-        if (config.maxEpcPerNode === 'fromNodes') {
-          const { NodeEpcCapacity } = await import('../webhook/nodecap.js');
-          capacity = NodeEpcCapacity.fromConfig(await loadKubeConfig(o.kubeconfig), config);
-          await capacity.refresh();
-        }
-        const server = await startWebhookServer({
-          listen: o.listen,
-          tlsCertFile: o.tlsCert,
-          tlsKeyFile: o.tlsKey,
-          config,
-          logger: log,
-          ...(capacity ? { maxEpcPerNode: () => capacity.current() } : {}),
-        });
-        const ops = o.metricsAddr
-          ? await startOpsServer({
-              listen: o.metricsAddr,
-              registry: server.registry,
-              ready: () => server.ready(),
-              status: () => ({ url: server.url, maxEpcPerNode: config.maxEpcPerNode ?? null, nodeCapacityError: capacity?.lastError ?? null }),
-            })
-          : undefined;
-        log.info({ url: server.url, metrics: ops?.url }, 'webhook serving');
+        const webhook = await startWebhook({ ...options, logger: log, loadKubeConfig });
         const sig = await untilSignal();
         log.info({ signal: sig }, 'shutting down');
-        await server.close();
-        await ops?.close();
+        await webhook.stop();
       }),
     );
 

@@ -4,6 +4,7 @@
  * See docs/webhook.md.
  */
 export {
+  quoteProviderOf,
   webhookConfigSchema,
   parseWebhookConfig,
   loadWebhookConfigFile,
@@ -28,7 +29,17 @@ export {
   type AdmissionResponse,
   type AdmissionReviewResponse,
 } from './review.js';
-export { startWebhookServer, MAX_REVIEW_BODY_BYTES, type WebhookServer, type WebhookServerOptions } from './server.js';
+export { startWebhookServer, MAX_REVIEW_BODY_BYTES, MAX_BUFFERED_REVIEW_BYTES, type WebhookServer, type WebhookServerOptions } from './server.js';
+export {
+  startWebhook,
+  parseWebhookOptions,
+  webhookOptionsSchema,
+  WEBHOOK_DEFAULTS,
+  type StartWebhookOptions,
+  type RunningWebhook,
+  type WebhookOptions,
+  type WebhookOptionsInput,
+} from './start.js';
 export { NodeEpcCapacity, maxEpcFromNodes, nodeEpcBytes, nodeListerFromKubeConfig, type NodeLister } from './nodecap.js';
 export {
   generateWebhookCertificates,
