@@ -81,7 +81,7 @@ class Evaluation {
   parseJson(text: string, pos: SourcePos): Json {
     const hit = this.json?.get(text);
     if (hit !== undefined) return hit;
-    this.spend(Math.ceil(text.length / 64));
+    this.spend(Math.ceil(text.length / 16));
     let v: Json;
     try {
       v = JSON.parse(text) as Json;
@@ -181,14 +181,14 @@ function evalExpr(e: ValueExpr, scope: RefScope, ev: Evaluation, asSetArg = fals
       const result = searchJmesPath(node, data, (n) => ev.spend(n));
       const text = JSON.stringify(result);
       // Building strings costs their length: charged, so no policy can make megabytes per rule for free.
-      ev.spend(Math.ceil(text.length / 64));
+      ev.spend(Math.ceil(text.length / 16));
       return checkString(text, e.pos);
     }
     case 'JsonToClaimValue':
       return jsonToClaimValue(ev.parseJson(str(args[0]!, 'the argument'), e.pos), e.pos);
     case 'AppendString': {
       const joined = checkString(str(args[0]!, 'the first argument') + str(args[1]!, 'the second argument'), e.pos);
-      ev.spend(Math.ceil(joined.length / 64));
+      ev.spend(Math.ceil(joined.length / 16));
       return joined;
     }
     case 'NegateBool': {
