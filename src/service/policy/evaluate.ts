@@ -271,17 +271,6 @@ interface Match {
   scope: RefScope;
 }
 
-/**
- * Returns the first satisfying assignment (conditions in order, claims in
- * set order), or undefined. Plain backtracking over assignments is
- * exponential in the number of conditions. Here each condition's literal
- * tests filter the claims once; the search then remembers, per condition
- * index, which choices of the claims still read later (liveSources) already
- * failed, so each (index, live choices) pair is explored once: conditions
- * nobody refers to are matched independently, and the work is at most
- * conditions × claims^(join width + 1), the width capped at parse time and
- * every comparison charged to the budget.
- */
 function literalMatch(tests: readonly PropertyTest[], claim: Claim): boolean {
   for (const t of tests) if (!compare(t, claim, (t.operand as { value: ClaimValue }).value)) return false;
   return true;
@@ -325,6 +314,17 @@ function independentRuleFires(rule: Rule, plan: RulePlan, claims: readonly Claim
   return { bindings, scope };
 }
 
+/**
+ * Returns the first satisfying assignment (conditions in order, claims in
+ * set order), or undefined. Plain backtracking over assignments is
+ * exponential in the number of conditions. Here each condition's literal
+ * tests filter the claims once; the search then remembers, per condition
+ * index, which choices of the claims still read later (liveSources) already
+ * failed, so each (index, live choices) pair is explored once: conditions
+ * nobody refers to are matched independently, and the work is at most
+ * conditions × claims^(join width + 1), the width capped at parse time and
+ * every comparison charged to the budget.
+ */
 function ruleFires(rule: Rule, claims: readonly Claim[], ev: Evaluation): Match | undefined {
   const n = rule.conditions.length;
   if (n === 0) return { bindings: NO_BINDINGS, scope: EMPTY_SCOPE };
