@@ -119,11 +119,12 @@ async function openSimulatedPlatform(dir: string): Promise<SimulatedPlatformTrus
     rootCaPem: sim.rootCaPem,
     provider: {
       getCollateral: async (req) => {
-        if (req.tee !== 'SGX' || req.fmspc.toUpperCase() !== sim.fmspc.toUpperCase()) {
-          throw new KubeSgxError('COLLATERAL_NOT_FOUND', `the simulated platform in ${dir} has collateral for SGX FMSPC ${sim.fmspc} only`, { details: { ...req } });
+        if (req.fmspc.toUpperCase() !== sim.fmspc.toUpperCase()) {
+          throw new KubeSgxError('COLLATERAL_NOT_FOUND', `the simulated platform in ${dir} has collateral for FMSPC ${sim.fmspc} only`, { details: { ...req } });
         }
         await sim.refreshCollateral();
-        return sim.collateral();
+        // TD quotes: TDX TCB Info and TD_QE identity, issued with (and valid as long as) the SGX collateral.
+        return req.tee === 'TDX' ? sim.tdxCollateral() : sim.collateral();
       },
     },
   };

@@ -41,6 +41,18 @@ function sgxEvidence(enclave = ENCLAVE, configId?: Buffer) {
   };
 }
 
+const TD = { mrTd: Buffer.alloc(48, 0x7d) };
+
+function tdEvidence(opts: { mrConfigId?: Buffer; debug?: boolean; mrTd?: Buffer } = {}) {
+  return async (reportData: Buffer) => {
+    const report = platform.tdReport({ reportData, mrTd: opts.mrTd ?? TD.mrTd, ...(opts.mrConfigId ? { mrConfigId: opts.mrConfigId } : {}), ...(opts.debug ? { debug: true } : {}) });
+    return { quote: Buffer.from(platform.getTdQuote(report)).toString('base64') };
+  };
+}
+
+const tdClient = (opts: { mrConfigId?: Buffer; debug?: boolean; mrTd?: Buffer; initData?: string } = {}) =>
+  new TrusteeKbsClient({ url: svc.url, tee: 'tdx', evidence: tdEvidence(opts), ...(opts.initData !== undefined ? { initData: opts.initData } : {}) });
+
 const client = (opts: { key?: TeeKeyKind; enclave?: typeof ENCLAVE; initData?: string; configId?: Buffer } = {}) =>
   new TrusteeKbsClient({ url: svc.url, tee: 'sgx', evidence: sgxEvidence(opts.enclave, opts.configId), ...(opts.key ? { key: opts.key } : {}), ...(opts.initData !== undefined ? { initData: opts.initData } : {}) });
 
@@ -83,6 +95,8 @@ before(async () => {
     rateLimit: { rate: 0 },
     now: () => Date.now() + clockOffsetMs,
   });
+  const tdPolicy = { version: '1.0.0', anyOf: [{ authority: svc.issuer, allOf: [{ claim: 'tdx_mrtd', equals: TD.mrTd.toString('hex') }, { claim: 'tdx_td_attributes_debug', equals: false }] }] };
+  assert.equal((await http('PUT', `${svc.url}/admin/secrets/repo/td/key`, JSON.stringify({ valueText: 'value for the TD', releasePolicy: tdPolicy }), admin)).status, 201);
   for (const [name, enclave] of [['repo/key/a', ENCLAVE], ['repo/key/other', OTHER_ENCLAVE]] as const) {
     const r = await http('PUT', `${svc.url}/admin/secrets/${name}`, JSON.stringify({ valueText: `value of ${name}`, releasePolicy: releasePolicy(enclave.mrEnclave) }), admin);
     assert.equal(r.status, 201, r.body);
@@ -267,7 +281,7 @@ describe('Trustee KBS protocol: bad input is its own error, never a 5xx, and cha
     expectKbsError(await http('GET', `${svc.url}/kbs/v0/nebula-ca/x`, undefined, cookie), 404, 'PluginNotFound', 'NOT_FOUND');
     expectKbsError(await http('GET', `${svc.url}/kbs/v0/resource/repo/key/none`, undefined, cookie), 401, 'PluginInternalError', 'SECRET_NOT_FOUND');
     const list = await http('GET', `${svc.url}/admin/secrets`, undefined, admin);
-    assert.deepEqual(list.json.secrets, ['repo/key/a', 'repo/key/other']);
+    assert.deepEqual(list.json.secrets, ['repo/key/a', 'repo/key/other', 'repo/td/key']);
   });
 
   test('resource: no credentials, a session not attested yet, a token from elsewhere', async () => {
@@ -276,5 +290,56 @@ describe('Trustee KBS protocol: bad input is its own error, never a 5xx, and cha
     expectKbsError(await http('GET', `${svc.url}/kbs/v0/resource/repo/key/a`, undefined, { cookie: `kbs-session-id=${s.cookie!}` }), 401, 'TokenNotFound', 'KBS_SESSION_NOT_ATTESTED');
     const forged = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss: svc.issuer, 'tee-pubkey': client().key.pubkey })).toString('base64url')}.`;
     expectKbsError(await http('GET', `${svc.url}/kbs/v0/resource/repo/key/a`, undefined, { authorization: `Bearer ${forged}` }), 401, 'TokenVerifierError', 'TOKEN_INVALID');
+  });
+});
+
+describe('Trustee KBS protocol with tee "tdx" (simulated TD quotes, v4)', () => {
+  test('handshake with a TD quote; MAA TDX claims in the token; the TD\'s resource by cookie; init-data bound to MRCONFIGID', async () => {
+    const mrConfigId = createHash('sha384').update(INIT_DATA).digest();
+    const c = tdClient({ mrConfigId, initData: INIT_DATA });
+    await c.rcarHandshake();
+    const claims = decodeJwt(c.token!);
+    assert.equal(claims['x-ms-attestation-type'], 'tdxvm');
+    assert.equal(claims.tdx_mrtd, TD.mrTd.toString('hex'));
+    assert.equal(claims.tdx_mrconfigid, mrConfigId.toString('hex'));
+    assert.equal(claims.tdx_td_attributes_debug, false);
+    assert.equal(typeof claims.attester_tcb_status, 'string');
+    assert.deepEqual(claims['tee-pubkey'], c.key.pubkey);
+    assert.equal((await c.getResource('repo/td/key')).toString(), 'value for the TD');
+    // An SGX enclave's resource is not the TD's.
+    await assert.rejects(c.getResource('repo/key/a'), (e: { reply?: HttpReply }) => {
+      expectKbsError(e.reply!, 401, 'PolicyDeny', 'SECRET_RELEASE_DENIED');
+      return true;
+    });
+    // Another TD (other MRTD) does not get the TD's resource.
+    const other = tdClient({ mrTd: Buffer.alloc(48, 0x11) });
+    await other.rcarHandshake();
+    await assert.rejects(other.getResource('repo/td/key'), (e: { reply?: HttpReply }) => e.reply?.json.code === 'SECRET_RELEASE_DENIED');
+  });
+
+  test('bad TD evidence: init-data not in MRCONFIGID, a debug TD, an SGX quote for tee tdx and a TD quote for tee sgx, flipped bytes', async () => {
+    const refused = async (c: TrusteeKbsClient, code: string) =>
+      assert.rejects(c.rcarHandshake(), (e: { reply?: HttpReply }) => {
+        expectKbsError(e.reply!, 401, 'AttestationError', code);
+        return true;
+      });
+    await refused(tdClient({ initData: INIT_DATA }), 'INIT_DATA_MISMATCH');
+    await refused(tdClient({ debug: true }), 'ATTESTATION_DENIED');
+    await refused(new TrusteeKbsClient({ url: svc.url, tee: 'tdx', evidence: sgxEvidence() }), 'UNSUPPORTED_QUOTE_TYPE');
+    await refused(new TrusteeKbsClient({ url: svc.url, tee: 'sgx', evidence: tdEvidence() }), 'UNSUPPORTED_QUOTE_TYPE');
+    const flipped = new TrusteeKbsClient({
+      url: svc.url,
+      tee: 'tdx',
+      evidence: async (rd) => {
+        const q = Buffer.from((await tdEvidence()(rd)).quote, 'base64');
+        q[200] = q[200]! ^ 0xff;
+        return { quote: q.toString('base64') };
+      },
+    });
+    await assert.rejects(flipped.rcarHandshake(), (e: { reply?: HttpReply }) => {
+      assert.equal(e.reply!.status, 401, e.reply!.body);
+      assert.equal(e.reply!.json.type, ERR + 'AttestationError');
+      return true;
+    });
   });
 });
