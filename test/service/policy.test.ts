@@ -396,6 +396,14 @@ authorizationrules {
     assert.ok((c.user + c.system) / 1000 < 3000, `${(c.user + c.system) / 1000} ms of CPU`);
   });
 
+  test('a JMESPath query built at evaluation time is bounded like policy text', () => {
+    const dbl = Array.from({ length: 17 }, (_, i) => `c:[type=="q${i}"] => add(type="q${i + 1}", value=AppendString(c.value, c.value));`).join('\n');
+    const p = parsePolicy(`version=1.2; authorizationrules { => permit(); => add(type="q0", value="a."); ${dbl}
+q:[type=="q16"] && r:[type=="x-ms-runtime"] => add(type="out", value=JmesPath(r.value, AppendString(q.value, "b")));
+};`);
+    assert.throws(() => evaluatePolicy(p, [...enclave(), runtime({ a: 1 })]), (e: unknown) => e instanceof KubeSgxError && e.code === 'POLICY_EVALUATION_LIMIT' && /JMESPath query of 131073 characters/.test(e.message));
+  });
+
   test('JSON a policy builds cannot nest deep enough to overflow the stack', () => {
     const dbl = (name: string) => Array.from({ length: 14 }, (_, i) => `c:[type=="${name}${i}"] => add(type="${name}${i + 1}", value=AppendString(c.value, c.value));`).join('\n');
     const p = parsePolicy(`version=1.2; authorizationrules { => permit(); => add(type="o0", value="["); => add(type="c0", value="]");

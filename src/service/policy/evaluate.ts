@@ -171,6 +171,13 @@ function evalExpr(e: ValueExpr, scope: RefScope, ev: Evaluation, asSetArg = fals
     case 'JmesPath': {
       const data = ev.parseJson(str(args[0]!, 'the JSON argument'), e.pos);
       const query = str(args[1]!, 'the query');
+      // A query built from claims (AppendString) is parsed here, at evaluation: bounded like policy text, and charged.
+      if (query.length > POLICY_LIMITS.maxTextLength) {
+        throw new KubeSgxError('POLICY_EVALUATION_LIMIT', `policy line ${e.pos.line}, column ${e.pos.column}: a JMESPath query of ${query.length} characters (at most ${POLICY_LIMITS.maxTextLength})`, {
+          details: { line: e.pos.line, column: e.pos.column, limit: 'maxTextLength', max: POLICY_LIMITS.maxTextLength },
+        });
+      }
+      ev.spend(Math.ceil(query.length / 16));
       let node;
       try {
         node = parseJmesPath(query);

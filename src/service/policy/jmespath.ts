@@ -439,9 +439,11 @@ export function parseJmesPath(query: string): JmesNode {
     throw e;
   }
   checkDepth(node);
-  // Queries come from policies (bounded in size and number) and from claim values: keep the cache small.
-  if (parsed.size >= 512) parsed.clear();
-  parsed.set(query, node);
+  // Queries come from policies (bounded in size and number) and from claim values: cache only short ones, and few.
+  if (query.length <= 4096) {
+    if (parsed.size >= 512) parsed.clear();
+    parsed.set(query, node);
+  }
   return node;
 }
 
