@@ -5,6 +5,7 @@
  * made (doctor: no kubeconfig, API unreachable, host root missing).
  */
 import { KubeSgxError, toKubeSgxError } from '../errors.js';
+import { parseHostPort } from '../ops/listen.js';
 
 export const EXIT_OK = 0;
 export const EXIT_REJECTED = 1;
@@ -34,9 +35,38 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
     } catch (e) {
       const err = toKubeSgxError(e);
       printJson({ error: err.toJSON() });
-      process.exitCode = err instanceof UsageError ? EXIT_USAGE : EXIT_REJECTED;
+      process.exitCode = err instanceof UsageError || USAGE_CODES.has(err.code) ? EXIT_USAGE : EXIT_REJECTED;
     }
   };
+}
+
+/** Errors from deeper layers that can only come from a bad flag value: exit 2 like a UsageError. */
+const USAGE_CODES: ReadonlySet<string> = new Set(['LISTEN_ADDRESS_INVALID']);
+
+/** Checks a HOST:PORT flag before anything starts, so a typo is a usage error naming the flag, not a half-started process. */
+export function hostPortFlag<T extends string | undefined>(name: string, value: T): T {
+  if (value === undefined) return value;
+  try {
+    parseHostPort(value, name);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return value;
+}
+
+/** Checks an http(s) URL flag (PCCS, THIM, issuer): a usage error naming the flag. */
+export function urlFlag<T extends string | undefined>(name: string, value: T): T {
+  if (value === undefined) return value;
+  let u: URL | undefined;
+  try {
+    u = new URL(value);
+  } catch {
+    u = undefined;
+  }
+  if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:') || u.hostname === '') {
+    throw new UsageError(`${name}: expected an http(s) URL, got ${JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 export function parseIntFlag(name: string, value: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {

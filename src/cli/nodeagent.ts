@@ -5,7 +5,7 @@ import { DEFAULT_KUBELET_DIR } from '../deviceplugin/manager.js';
 import { DEFAULT_SLOTS } from '../nodeagent/sgx-plugins.js';
 import { ENCLAVE_RESOURCE, EPC_RESOURCE, PROVISION_RESOURCE } from '../names.js';
 import { createLogger } from '../ops/log.js';
-import { action, parseIntFlag, untilSignal, UsageError } from './io.js';
+import { action, hostPortFlag, parseIntFlag, untilSignal, UsageError } from './io.js';
 import { isKubeSgxError } from '../errors.js';
 
 interface NodeAgentFlags {
@@ -46,6 +46,7 @@ export function registerNodeAgentCommand(parent: Command): void {
             throw isKubeSgxError(e) && !(e instanceof UsageError) ? new UsageError(e.message) : e;
           }
         };
+        hostPortFlag('--metrics-addr', flags.metricsAddr);
         const resources = flags.resources === undefined ? undefined : wrapUsage(() => parseSgxResourceList(flags.resources ?? ''));
         const nodeName = flags.nodeName ?? process.env.NODE_NAME;
         // Listen for signals before starting: a SIGTERM during start-up still shuts down cleanly.

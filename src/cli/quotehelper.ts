@@ -12,7 +12,7 @@ import { AesmClient } from '../quotehelper/client.js';
 import { startQuoteHelper } from '../quotehelper/helper.js';
 import { AESMD_SOCKET_PATH } from '../names.js';
 import { QUOTE_HELPER_DEFAULTS, parseQuoteHelperOptions } from '../quotehelper/options.js';
-import { UsageError, action, parseIntFlag, printJson, untilSignal, usage } from './io.js';
+import { UsageError, action, hostPortFlag, parseIntFlag, printJson, untilSignal, usage } from './io.js';
 
 interface HelperFlags {
   socket: string;
@@ -46,6 +46,7 @@ export function registerQuoteHelperCommand(program: Command): void {
     .option('--max-frame-bytes <n>', 'largest request accepted', String(D.maxFrameBytes))
     .action(
       action(async (flags: HelperFlags) => {
+        hostPortFlag('--metrics-addr', flags.metricsAddr);
         const options = usage(() =>
           parseQuoteHelperOptions({
             socketPath: flags.socket,

@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { startAttestationService, prepareAttestationState, rotateServiceSigningKey, type AttestationServiceOptions } from '../service/server.js';
 import { DEFAULT_KEY_ACTIVATION_DELAY_S, MAX_KEY_ACTIVATION_DELAY_S } from '../service/signer.js';
-import { action, parseIntFlag, printJson, untilSignal, UsageError } from './io.js';
+import { action, hostPortFlag, parseIntFlag, printJson, untilSignal, urlFlag, UsageError } from './io.js';
 
 interface ServiceFlags {
   listen: string;
@@ -99,6 +99,8 @@ export function registerAttestationServiceCommand(parent: Command): void {
         if (!f.simulation && f.platform) throw new UsageError('--platform needs --simulation');
         if (f.store !== 'sqlite' && f.store !== 'kubernetes') throw new UsageError(`--store must be sqlite or kubernetes, got ${JSON.stringify(f.store)}`);
         const rate = parseIntFlag('--rate-limit', f.rateLimit, 0, 1_000_000);
+        hostPortFlag('--listen', f.listen);
+        for (const [name, v] of [['--pccs', f.pccs], ['--thim', f.thim], ['--issuer', f.issuer], ['--pcs', typeof f.pcs === 'string' ? f.pcs : undefined]] as const) urlFlag(name, v);
         const opts: AttestationServiceOptions = { listen: f.listen, store: f.store, rateLimit: { rate } };
         if (f.tlsCert && f.tlsKey) opts.tls = { certFile: f.tlsCert, keyFile: f.tlsKey };
         if (f.dataDir) opts.dataDir = f.dataDir;

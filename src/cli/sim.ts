@@ -17,7 +17,7 @@ import {
   type TcbScenario,
 } from '../sim/index.js';
 import { serializeCollateral } from '../dcap/collateral.js';
-import { UsageError, action, parseIntFlag, printJson, untilSignal } from './io.js';
+import { UsageError, action, hostPortFlag, parseIntFlag, printJson, untilSignal } from './io.js';
 
 function hexFlag(name: string, value: string, size: { exact?: number; max?: number }): Buffer {
   const v = value.startsWith('0x') ? value.slice(2) : value;
@@ -320,6 +320,7 @@ export function registerSimCommands(parent: Command): void {
     .option('--listen <host:port>', 'listen address', '127.0.0.1:8081')
     .action(
       action(async (f: PlatformFlags & { listen: string }) => {
+        hostPortFlag('--listen', f.listen);
         const p = await openPlatform(f);
         const server = await startSimPccs({ platform: p, listen: f.listen });
         printJson({ url: server.url, fmspc: p.fmspc, rootCa: join(p.dir, 'root-ca.pem') });

@@ -18,7 +18,7 @@ import {
 } from '../dcap/index.js';
 import { MAX_QUOTE_BYTES } from '../dcap/quote-parts.js';
 import { parseCertificate } from '../dcap/x509.js';
-import { EXIT_OK, EXIT_REJECTED, UsageError, action, printJson } from './io.js';
+import { EXIT_OK, EXIT_REJECTED, UsageError, action, printJson, urlFlag } from './io.js';
 
 function readFileOrUsage(path: string, what: string): Buffer {
   try {
@@ -140,6 +140,7 @@ export function registerCollateralCommands(program: Command): void {
       action(async (file: string, flags: FetchFlags) => {
         const sources = [flags.pccs !== undefined, flags.pcs !== undefined, flags.thim !== undefined].filter(Boolean).length;
         if (sources !== 1) throw new UsageError('give exactly one of --pccs URL, --pcs [URL], --thim URL');
+        for (const [name, v] of [['--pccs', flags.pccs], ['--thim', flags.thim], ['--pcs', typeof flags.pcs === 'string' ? flags.pcs : undefined]] as const) urlFlag(name, v);
         const timeoutMs = Number(flags.timeoutMs);
         if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout-ms: expected a positive integer');
         const http = { timeoutMs, ...(flags.insecureTls ? { insecureTls: true } : {}) };

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { action, parseIntFlag, printJson, untilSignal, usage, UsageError } from './io.js';
+import { action, hostPortFlag, parseIntFlag, printJson, untilSignal, usage, UsageError } from './io.js';
 import { createLogger } from '../ops/log.js';
 import { defaultWebhookConfig, loadWebhookConfigFile, type WebhookConfig } from '../webhook/config.js';
 import { parseWebhookOptions, startWebhook, WEBHOOK_DEFAULTS } from '../webhook/start.js';
@@ -31,6 +31,8 @@ export function registerWebhookCommands(program: Command): void {
     .option('--metrics-addr <host:port>', 'also serve /metrics /healthz /readyz over plain HTTP here (the HTTPS port serves them too)')
     .action(
       action(async (o: { listen: string; tlsCert?: string; tlsKey?: string; config?: string; kubeconfig?: string; metricsAddr?: string }) => {
+        hostPortFlag('--listen', o.listen);
+        hostPortFlag('--metrics-addr', o.metricsAddr);
         const options = usage(() =>
           parseWebhookOptions({
             listen: o.listen,

@@ -9,13 +9,14 @@ import { chmod } from 'node:fs/promises';
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { KubeSgxError } from '../errors.js';
 import type { CertificatePair, CertificateFiles } from './tls-reload.js';
 
 export function parseHostPort(spec: string, flag = '--metrics-addr'): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(spec);
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) {
-    throw new Error(`${flag}: expected HOST:PORT, got ${JSON.stringify(spec)}`);
+    throw new KubeSgxError('LISTEN_ADDRESS_INVALID', `${flag}: expected HOST:PORT, got ${JSON.stringify(spec)}`, { path: [flag] });
   }
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
@@ -64,9 +65,16 @@ export async function listen(opts: ListenOptions): Promise<Listening> {
   if (opts.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = opts.keepAliveTimeoutMs;
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    // A bind failure names the flag and the address (EADDRINUSE: port in use, EACCES: privileged port, EADDRNOTAVAIL: not this host's address).
+    const onError = (e: NodeJS.ErrnoException) => {
+      const what = typeof opts.address === 'string' ? opts.address : opts.address.path;
+      const why =
+        e.code === 'EADDRINUSE' ? 'address already in use (EADDRINUSE)' : e.code === 'EACCES' ? 'permission denied (EACCES)' : e.code === 'EADDRNOTAVAIL' ? 'not an address of this host (EADDRNOTAVAIL)' : e.message;
+      reject(new KubeSgxError('LISTEN_FAILED', `${opts.flag ?? 'listen'} ${what}: ${why}`, { path: [opts.flag ?? 'listen'], cause: e }));
+    };
+    server.once('error', onError);
     const listening = () => {
-      server.off('error', reject);
+      server.off('error', onError);
       resolve();
     };
     if ('path' in where) server.listen(where.path, listening);
