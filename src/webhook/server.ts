@@ -164,7 +164,14 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     headersTimeoutMs: 10_000,
   });
   listening.server.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'TLS handshake failed'));
-  listening.server.on('clientError', (_err, socket) => socket.destroy());
+  // Malformed HTTP is answered with a status, as Node's default handler does, then closed: never a bare reset.
+  listening.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    const pending = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (!socket.writable || err.code === 'ECONNRESET' || pending?.headersSent) return void socket.destroy();
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
   return {
     url: listening.url,
     registry,
