@@ -11,6 +11,11 @@ import {
 import { verifyKbsEvidence } from '../kbs-evidence.js';
 import { evaluateReleasePolicy } from '../skr.js';
 
+/** Who a release was for, for the log: the enclave's MRENCLAVE or the TD's MRTD. */
+function teeIdentity(claims: Record<string, unknown>): Record<string, unknown> {
+  return claims['x-ms-attestation-type'] === 'tdxvm' ? { tee: 'tdx', mrtd: claims.tdx_mrtd } : { tee: 'sgx', mrenclave: claims['x-ms-sgx-mrenclave'] };
+}
+
 export function kbsRoutes(deps: ServiceDeps, admin: MiddlewareHandler<Env>, now: () => number): Hono<Env> {
   const app = new Hono<Env>();
 
@@ -93,12 +98,12 @@ export function kbsRoutes(deps: ServiceDeps, admin: MiddlewareHandler<Env>, now:
     const { value, policy } = await deps.secrets.forRelease(name);
     if (!evaluateReleasePolicy(policy, claims)) {
       deps.metrics.releases.inc({ outcome: 'denied' });
-      deps.logger.info({ secret: name, mrenclave: claims['x-ms-sgx-mrenclave'], client: clientOf(c) }, 'secret release denied');
+      deps.logger.info({ secret: name, ...teeIdentity(claims), client: clientOf(c) }, 'secret release denied');
       throw new KubeSgxError('SECRET_RELEASE_DENIED', `Access denied by policy: the release policy of ${JSON.stringify(name)} does not admit this TEE`, { path: ['resource'] });
     }
     const jwe = encryptToTeeKey(value, key);
     deps.metrics.releases.inc({ outcome: 'released' });
-    deps.logger.info({ secret: name, mrenclave: claims['x-ms-sgx-mrenclave'], client: clientOf(c) }, 'secret released');
+    deps.logger.info({ secret: name, ...teeIdentity(claims), client: clientOf(c) }, 'secret released');
     return c.json(jwe);
   });
 
