@@ -42,8 +42,8 @@ function invalid(file: string, message: string, key?: string): never {
   throw new KubeSgxError('QCNL_CONFIG_INVALID', `${file}: ${message}`, { path: key ? [file, key] : [file], details: { file } });
 }
 
-/** JSON text without `//` and `/* *\/` comments (outside strings), as RapidJSON's comment flag reads it. */
-function stripJsonComments(text: string, file: string): string {
+/** JSON text without `//` and `/* *\/` comments (outside strings), as RapidJSON's comment flag reads it; lines and columns of what remains are unchanged. */
+export function stripJsonComments(text: string, file: string): string {
   let out = '';
   for (let i = 0; i < text.length; i++) {
     const ch = text[i];

@@ -1,6 +1,8 @@
 /**
- * Intel's QCNL configuration (`/etc/sgx_default_qcnl.conf`), read the way the
- * QCNL library reads it (SGXDataCenterAttestationPrimitives,
+ * Intel's QCNL configuration (`/etc/sgx_default_qcnl.conf`) for diagnosis:
+ * where src/dcap/qcnl.ts refuses a config at start, this collects every
+ * problem and the values QCNL will actually use. Read the way the QCNL
+ * library reads it (SGXDataCenterAttestationPrimitives,
  * QuoteGeneration/qcnl/qcnl_config.cpp and linux/qcnl_config_impl.cpp), so
  * `kube-sgx doctor --node` can say what the quote provider will actually use:
  *
@@ -15,8 +17,10 @@
  *   standard makes QCNL reject the JSON config.
  */
 
-export const QCNL_CONFIG_PATH = '/etc/sgx_default_qcnl.conf';
-/** QCNL's built-in default when no pccs_url is configured. */
+import { stripJsonComments } from '../dcap/qcnl.js';
+
+export { DEFAULT_QCNL_CONFIG as QCNL_CONFIG_PATH } from '../dcap/qcnl.js';
+/** QCNL's default pccs_url in the versions read (qcnl_config.h: the QcnlConfig constructor). */
 export const QCNL_DEFAULT_PCCS_URL = 'https://localhost:8081/sgx/certification/v4/';
 
 export interface QcnlProblem {
@@ -65,27 +69,6 @@ const LEGACY_KEYS = new Set([
 /** Settings whose loss changes where or how collateral is fetched: a wrong type there is an error. */
 const CRITICAL = new Set(['pccs_url', 'use_secure_cert', 'collateral_service']);
 
-/** Replaces comments outside strings with spaces, keeping offsets (so JSON.parse positions still point into the file). */
-export function blankJsonComments(text: string): string {
-  const out = text.split('');
-  let i = 0;
-  while (i < text.length) {
-    const c = text[i]!;
-    if (c === '"') {
-      i++;
-      while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
-      i++;
-    } else if (c === '/' && text[i + 1] === '/') {
-      while (i < text.length && text[i] !== '\n') out[i++] = ' ';
-    } else if (c === '/' && text[i + 1] === '*') {
-      const end = text.indexOf('*/', i + 2);
-      const stop = end < 0 ? text.length : end + 2;
-      for (; i < stop; i++) if (text[i] !== '\n') out[i] = ' ';
-    } else i++;
-  }
-  return out.join('');
-}
-
 function lineCol(text: string, pos: number): string {
   const before = text.slice(0, pos);
   const line = before.split('\n').length;
@@ -107,11 +90,14 @@ function httpUrl(v: string): boolean {
 
 function parseJsonConfig(text: string, problems: QcnlProblem[]): Record<string, unknown> | null {
   let data: unknown;
+  let stripped = text;
   try {
-    data = JSON.parse(blankJsonComments(text));
+    stripped = stripJsonComments(text, 'QCNL config');
+    data = JSON.parse(stripped);
   } catch (e) {
+    // Stripping keeps lines and columns, so a JSON.parse position maps back to the file.
     const m = /position (\d+)/.exec((e as Error).message);
-    const where = m ? ` at ${lineCol(text, Number(m[1]))}` : '';
+    const where = m ? ` at ${lineCol(stripped, Number(m[1]))}` : '';
     problems.push({ severity: 'error', message: `not valid JSON${where} (${(e as Error).message}); QCNL then ignores the whole file and uses ${QCNL_DEFAULT_PCCS_URL}` });
     return null;
   }

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runNodeDoctor, formatNodeDoctorReport, type NodeDoctorReport } from '../../src/doctor/node.js';
-import { parseQcnlConfig, blankJsonComments, QCNL_DEFAULT_PCCS_URL } from '../../src/node/qcnl.js';
+import { parseQcnlConfig, QCNL_DEFAULT_PCCS_URL } from '../../src/node/qcnl.js';
 import { SimPlatform, startSimPccs, type SimPccs } from '../../src/sim/index.js';
 import { startQuoteHelper, type QuoteHelper } from '../../src/quotehelper/index.js';
 import { silentLogger } from '../../src/ops/log.js';
@@ -227,11 +227,11 @@ describe('doctor --node', () => {
 });
 
 describe('parseQcnlConfig', () => {
-  test('comments are blanked outside strings only, keeping offsets', () => {
-    const text = '{"a": "http://x//y", /* c */ "b": 1} // end';
-    const blanked = blankJsonComments(text);
-    assert.equal(blanked.length, text.length);
-    assert.deepEqual(JSON.parse(blanked), { a: 'http://x//y', b: 1 });
+  test('comments are removed outside strings only; an unterminated comment is an error', () => {
+    const c = parseQcnlConfig('{"pccs_url": "http://x//y/", /* c */ "retry_times": 1} // end');
+    assert.equal(c.pccsUrl, 'http://x//y/');
+    assert.deepEqual(c.problems, []);
+    assert.match(parseQcnlConfig('{"pccs_url": "https://x/" /* open').problems[0]!.message, /not valid JSON.*unterminated/);
   });
 
   test('Intel-style JSON with comments and leading commas', () => {
