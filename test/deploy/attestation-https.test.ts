@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { decodeProtectedHeader } from 'jose';
 import { AttestationAdministrationClient, AttestationClient, KnownAttestationType } from '@azure/attestation';
 import { SimPlatform } from '../../src/sim/index.js';
+import { runCli } from '../cli/run.js';
 import { renderDir, repoRoot } from './render.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'kube-sgx-deploy-https-'));
@@ -28,15 +29,6 @@ let issuer = '';
 let ca = '';
 let adminToken = '';
 let platform: SimPlatform;
-
-function runCli(args: string[]): Promise<{ status: number | null; stdout: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
-    let stdout = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.on('close', (status) => resolve({ status, stdout }));
-  });
-}
 
 before(async () => {
   const objects = renderDir(join(repoRoot, 'deploy', 'overlays', 'simulation'));

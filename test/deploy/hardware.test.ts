@@ -8,13 +8,13 @@
 import 'reflect-metadata';
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderDir, repoRoot, kustomizeYaml, type K8sObject } from './render.js';
 import { parseQcnlConfig, qcnlCollateralSource } from '../../src/dcap/qcnl.js';
 import { createDcapVerifier } from '../../src/service/dcap-verifier.js';
+import { runCli, cliError } from '../cli/run.js';
 
 const deployDir = join(repoRoot, 'deploy');
 const tmp = mkdtempSync(join(tmpdir(), 'kube-sgx-hw-'));
@@ -40,19 +40,7 @@ function configFileAt(objects: K8sObject[], owner: K8sObject, path: string): str
 }
 const flag = (c: Container, name: string) => c.args.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1);
 
-function runCli(args: string[]): Promise<{ status: number | null; stdout: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    const timer = setTimeout(() => p.kill('SIGTERM'), 60_000);
-    p.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout });
-    });
-  });
-}
-const errorOf = (stdout: string) => (JSON.parse(stdout) as { error?: { code: string; message: string } }).error;
+const errorOf = cliError;
 
 describe('hardware overlays: image, quote provider configuration, collateral', () => {
   for (const overlay of ['aks', 'intel']) {

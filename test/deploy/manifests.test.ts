@@ -19,6 +19,7 @@ import { buildWebhookConfigurations } from '../../src/webhook/manifests.js';
 import { parseSgxResourceList } from '../../src/nodeagent/agent.js';
 import { parseHostPort } from '../../src/ops/listen.js';
 import { parseWebhookConfig } from '../../src/webhook/index.js';
+import { parseIntegerQuantity } from '../../src/webhook/quantity.js';
 
 /** The Dockerfile's ENTRYPOINT (`node <script>`) with only Node/V8 flags put between node and the script. */
 const ENTRYPOINT = (JSON.parse(/^ENTRYPOINT (.*)$/m.exec(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'))![1]!) as string[]);
@@ -353,6 +354,35 @@ describe('overlay specifics', () => {
       assert.match(JSON.stringify(dep), new RegExp(`"secretName":"${(cert.spec as { secretName: string }).secretName}"`));
     }
   });
+});
+
+describe('resource requests sized from measurement', () => {
+  // bench/footprint.ts runs each component as its container does and records RSS and CPU.
+  const footprint = JSON.parse(readFileSync(join(repoRoot, 'bench', 'results', 'footprint.json'), 'utf8')) as {
+    rows: { container: string; work: string; idle: { rssMiB: number }; loaded: { rssMiB: number; hwmMiB: number } }[];
+  };
+  const mib = (q: string) => Number(parseIntegerQuantity(q)) / 1024 / 1024;
+
+  test('every long-running container was measured', () => {
+    const measured = new Set(footprint.rows.map((r) => r.container));
+    for (const want of ['kube-sgx-node-agent/node-agent', 'kube-sgx-quote-helper/quote-helper', 'kube-sgx-webhook/webhook', 'kube-sgx-attestation/attestation-service']) assert.ok(measured.has(want), want);
+  });
+
+  for (const overlay of ['aks', 'intel', 'simulation']) {
+    test(`${overlay}: memory requests cover the measured peak RSS, limits leave at least half of it again as headroom`, () => {
+      const objects = renderDir(join(deployDir, 'overlays', overlay));
+      for (const row of footprint.rows) {
+        const [workload, container] = row.container.split('/');
+        const owner = podOwners(objects).find((w) => w.obj.metadata.name === workload)!;
+        const c = containersOf(owner.podSpec).find((x) => x.name === container)! as { resources: { requests: Record<string, string>; limits: Record<string, string> } };
+        const request = mib(c.resources.requests.memory);
+        const limit = mib(c.resources.limits.memory);
+        assert.ok(request >= row.loaded.hwmMiB, `${row.container}: request ${request} Mi < measured peak ${row.loaded.hwmMiB.toFixed(1)} MiB (${row.work})`);
+        assert.ok(limit >= 1.5 * row.loaded.hwmMiB, `${row.container}: limit ${limit} Mi < 1.5 × peak ${row.loaded.hwmMiB.toFixed(1)} MiB`);
+        assert.ok(c.resources.requests.cpu !== undefined, `${row.container}: a CPU request`);
+      }
+    });
+  }
 });
 
 describe('the attestation service speaks HTTPS in every overlay', () => {

@@ -5,28 +5,17 @@
  */
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, unlinkSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-function runCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+import { runCli, cliError } from '../cli/run.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'kube-sgx-certs-cli-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 const read = (...p: string[]) => readFileSync(join(tmp, ...p), 'utf8');
 const signedBy = (leafPem: string, caPem: string) => new X509Certificate(leafPem).verify(new X509Certificate(caPem).publicKey);
-const errorCode = (stdout: string) => (JSON.parse(stdout) as { error?: { code: string; message: string } }).error;
+const errorCode = cliError;
 
 describe('kube-sgx webhook certs and an existing CA', () => {
   test('a second run reuses the CA: new serving certificate, same ca.crt and ca.key', async () => {
