@@ -1,16 +1,17 @@
 /**
- * kube-sgx library API. Each component's public surface is re-exported here;
- * see README.md for what each one does.
+ * kube-sgx library root: the light, dependency-free parts only — the error
+ * type, the Kubernetes-facing names, SGX structures (`sgx`) and the DCAP
+ * quote verifier (`dcap`). Importing it loads no Kubernetes client, HTTP
+ * server or native library. Every other component has its own entry point,
+ * loaded only when imported:
+ *
+ *   kube-sgx/sim  kube-sgx/service  kube-sgx/webhook  kube-sgx/doctor
+ *   kube-sgx/quotehelper  kube-sgx/qgs  kube-sgx/node  kube-sgx/nodeagent
+ *   kube-sgx/deviceplugin  kube-sgx/demo
+ *
+ * test/package/exports.test.ts holds the root and `kube-sgx/dcap` to their heap budgets.
  */
 export * from './errors.js';
 export * from './names.js';
 export * from './sgx/index.js';
 export * from './dcap/index.js';
-export * from './sim/index.js';
-export * from './node/index.js';
-export * from './deviceplugin/index.js';
-export * from './nodeagent/index.js';
-export * from './quotehelper/index.js';
-export * from './webhook/index.js';
-export * from './doctor/index.js';
-export * from './service/index.js';

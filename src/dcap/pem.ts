@@ -39,20 +39,6 @@ export function toPem(der: Uint8Array, label: string): string {
 
 const HEX = /^(?:[0-9a-fA-F]{2})+$/;
 
-export function isHex(s: string): boolean {
-  return HEX.test(s);
-}
-
-/** Hex (either case) to bytes; throws naming `path` on anything else. */
-export function hexToBytes(s: string, path: string, expectedLength?: number): Uint8Array {
-  if (!HEX.test(s)) throw new KubeSgxError('HEX_MALFORMED', `${path}: not a hex string`, { path: [path] });
-  const b = Buffer.from(s, 'hex');
-  if (expectedLength !== undefined && b.length !== expectedLength) {
-    throw new KubeSgxError('HEX_MALFORMED', `${path}: expected ${expectedLength} bytes, got ${b.length}`, { path: [path] });
-  }
-  return b;
-}
-
 /** A CRL given as PEM text, hex of DER, or DER bytes → DER. */
 export function crlToDer(input: string | Uint8Array, path: string): Uint8Array {
   if (typeof input !== 'string') {

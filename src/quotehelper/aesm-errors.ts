@@ -40,8 +40,6 @@ export const AesmError = {
   NETWORK_ERROR: 12,
 } as const;
 
-export type AesmErrorName = keyof typeof AesmError;
-
 /** Every aesm_error_t value by number (names without the AESM_ prefix). */
 const AESM_NAMES: Readonly<Record<number, string>> = {
   0: 'SUCCESS', 1: 'UNEXPECTED_ERROR', 2: 'NO_DEVICE_ERROR', 3: 'PARAMETER_ERROR', 4: 'EPIDBLOB_ERROR',

@@ -13,12 +13,8 @@ export const TD_REPORT15_SIZE = 648;
 export const QUOTE_V5_BODY_DESCRIPTOR_SIZE = 6;
 export const ECDSA_P256_SIGNATURE_SIZE = 64;
 export const ECDSA_P256_PUBLIC_KEY_SIZE = 64;
-/** Intel's smallest acceptable quote: v3 with empty QE auth data and certification data. */
-export const QUOTE_MIN_SIZE = 1020;
 /** Upper bound on a declared signature data length; real quotes carry about 4.3 KB. */
 export const QUOTE_MAX_SIGNATURE_DATA_SIZE = 1024 * 1024;
-
-export const QUOTE_VERSION = { V3: 3, V4: 4, V5: 5 } as const;
 
 export const TEE_TYPE = { SGX: 0x00000000, TDX: 0x00000081 } as const;
 

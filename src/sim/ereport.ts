@@ -36,12 +36,6 @@ export function keyTargetOf(targetInfo: Uint8Array): KeyTarget {
   return { mrEnclave: t.subarray(0, 32), attributes: t.subarray(32, 48), configSvn: t.readUInt16LE(50), miscSelect: t.readUInt32LE(52), configId: t.subarray(64, 128) };
 }
 
-/** The key-relevant fields of an enclave from its own report body (what EGETKEY uses). */
-export function keyTargetOfBody(body: Uint8Array): KeyTarget {
-  const b = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  return { mrEnclave: b.subarray(64, 96), attributes: b.subarray(48, 64), miscSelect: b.readUInt32LE(16), configSvn: b.readUInt16LE(260), configId: b.subarray(192, 256) };
-}
-
 /** A platform's report-key hierarchy. */
 export class ReportKeys {
   private readonly root: Cmac;

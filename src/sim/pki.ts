@@ -167,10 +167,6 @@ export async function issueCrl(spec: CrlSpec): Promise<Buffer> {
   return Buffer.from(crl.rawData);
 }
 
-export function certFromPem(pem: string): x509.X509Certificate {
-  return new x509.X509Certificate(pem);
-}
-
 export function certPem(cert: x509.X509Certificate): string {
   return cert.toString('pem') + '\n';
 }

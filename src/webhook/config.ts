@@ -24,7 +24,6 @@ export function quoteProviderOf(annotations: Record<string, string> | undefined)
   return undefined;
 }
 export const EPC_NAMES = [EPC_RESOURCE, LEGACY_EPC_RESOURCE] as const;
-export type EpcResourceName = (typeof EPC_NAMES)[number];
 
 const labelKey = z
   .string()
