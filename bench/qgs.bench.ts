@@ -8,11 +8,12 @@
  *
  * QGS_BENCH_SCALE=0.1 (for a quick smoke run) scales the client and quote counts.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { pct, procCpuSeconds, procStats } from './proc.js';
 import { QuoteVerifier } from '../src/dcap/index.js';
 import { QgsClient } from '../src/qgs/index.js';
 import { SimPlatform } from '../src/sim/index.js';
@@ -23,25 +24,7 @@ const QUOTES_PER_CLIENT = Math.max(2, Math.round(50 * SCALE));
 const TARGET_QPS = 2000;
 const REPEATS = SCALE < 1 ? 2 : 5;
 
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
 const ms = (v: number) => v.toFixed(2);
-
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
-
-/** CPU seconds (user + system) a process has used so far. */
-function procCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
-function procStats(pid: number): { fds: number; rssMiB: number } {
-  const fds = readdirSync(`/proc/${pid}/fd`).length;
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return { fds, rssMiB: Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024 };
-}
 
 async function startQgsProcess(platformDir: string, socketPath: string): Promise<ChildProcess> {
   const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'warn' };

@@ -5,11 +5,12 @@
  * no protobuf) — there is no other aesmd-compatible server to compare with
  * on a machine without SGX. Every quote is verified afterwards.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { pct, procCpuSeconds, procStats } from './proc.js';
 import { QuoteVerifier } from '../src/dcap/index.js';
 import { SimPlatform } from '../src/sim/index.js';
 import { AesmClient } from '../src/quotehelper/client.js';
@@ -23,26 +24,7 @@ const QUOTES_PER_CLIENT = 50;
 const TARGET_QPS = 1000;
 const REPEATS = 5;
 
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
 const ms = (v: number) => v.toFixed(2);
-
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
-
-/** CPU seconds (user + system) a process has used so far. */
-function procCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime, stime (fields 14, 15)
-}
-
-function procStats(pid: number): { fds: number; rssMiB: number } {
-  const fds = readdirSync(`/proc/${pid}/fd`).length;
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return { fds, rssMiB: rssKb / 1024 };
-}
 
 async function startHelperProcess(platformDir: string, socketPath: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'quote-helper', '--backend', 'sim', '--platform', platformDir, '--socket', socketPath], {

@@ -65,3 +65,6 @@ export const AESMD_SOCKET_PATH = `${AESMD_SOCKET_DIR}/aesm.socket`;
 export const AESMD_VOLUME_NAME = 'aesmd-socket';
 /** Set to 1, Intel's quote library talks to aesmd over the socket instead of loading the QE in-process. */
 export const AESM_ADDR_ENV = 'SGX_AESM_ADDR';
+/** Where Intel's QGS (qgsd, `port = 0` in qgs.conf) and `kube-sgx qgs` keep the TDX quote socket, on the host and in containers. */
+export const QGS_SOCKET_DIR = '/var/run/tdx-qgs';
+export const QGS_SOCKET_PATH = `${QGS_SOCKET_DIR}/qgs.socket`;

@@ -29,8 +29,7 @@
  */
 import koffi, { type TypeObject, type LibraryHandle } from 'koffi';
 import { KubeSgxError } from '../errors.js';
-import { ENCLAVE_DEVICES, PROVISION_DEVICES, findDevice } from '../quotehelper/dcap-backend.js';
-import { join } from 'node:path';
+import { requireSgxDevices } from '../quotehelper/dcap-backend.js';
 import { qgsBackendError, type QgsBackend } from './backend.js';
 import { QgsError, type QgsCollateral, type QgsPlatformInfo } from './protocol.js';
 
@@ -162,17 +161,8 @@ export class QgsDcapBackend implements QgsBackend {
     const devRoot = opts.devRoot ?? '/';
     const library = opts.libraryPath ?? DEFAULT_TDX_LOGIC_LIBRARY;
     const facts: Record<string, unknown> = { library, devRoot };
-    if (!opts.skipDeviceCheck) {
-      const enclave = findDevice(devRoot, ENCLAVE_DEVICES);
-      const provision = findDevice(devRoot, PROVISION_DEVICES);
-      if (!enclave || !provision) {
-        const missing = [...(enclave ? [] : ENCLAVE_DEVICES), ...(provision ? [] : PROVISION_DEVICES)].map((d) => join(devRoot, d));
-        throw new KubeSgxError('QGS_DCAP_NO_SGX_DEVICE', `the dcap QGS backend runs Intel's TD QE, an SGX enclave, and needs the SGX enclave and provisioning devices; missing: ${missing.join(', ')}`, {
-          details: { missing, devRoot },
-        });
-      }
-      Object.assign(facts, { enclaveDevice: enclave, provisionDevice: provision });
-    }
+    // Intel's TD QE is an SGX enclave on the host
+    if (!opts.skipDeviceCheck) Object.assign(facts, requireSgxDevices(devRoot, 'QGS_DCAP_NO_SGX_DEVICE', "the dcap QGS backend (Intel's TD QE is an SGX enclave)"));
     let lib: LibraryHandle;
     try {
       lib = koffi.load(library);

@@ -23,6 +23,8 @@
  * Intel's inflaters depends on (see encodeCollateralResponse and
  * encodePlatformInfoResponse).
  */
+import { QGS_SOCKET_PATH } from '../names.js';
+
 export const QGS_MAJOR_VERSION = 1;
 export const QGS_MINOR_VERSION = 1;
 export const QGS_HEADER_SIZE = 16;
@@ -32,8 +34,8 @@ export const QGS_LENGTH_PREFIX_SIZE = 4;
 export const QGS_RAW_REPORT_SIZE = 1024;
 /** Intel's server-side transaction timeout (qgs_server.cpp QGS_TIMEOUT) and QEMU's TRANSACTION_TIMEOUT. */
 export const QGS_TIMEOUT_MS = 30_000;
-/** Where Intel's QGS listens when qgs.conf sets port = 0; otherwise vsock port 4050. */
-export const DEFAULT_QGS_SOCKET = '/var/run/tdx-qgs/qgs.socket';
+/** Where Intel's QGS listens when qgs.conf sets port = 0 (src/names.ts); otherwise vsock port 4050. */
+export const DEFAULT_QGS_SOCKET = QGS_SOCKET_PATH;
 export const DEFAULT_QGS_VSOCK_PORT = 4050;
 
 export const QgsMsgType = {

@@ -35,11 +35,26 @@ export interface DcapBackendOptions {
 }
 
 /** In-tree driver names first, then the legacy DCAP driver's. */
-export const ENCLAVE_DEVICES = ['dev/sgx_enclave', 'dev/sgx/enclave'];
-export const PROVISION_DEVICES = ['dev/sgx_provision', 'dev/sgx/provision'];
+const ENCLAVE_DEVICES = ['dev/sgx_enclave', 'dev/sgx/enclave'];
+const PROVISION_DEVICES = ['dev/sgx_provision', 'dev/sgx/provision'];
 
-export function findDevice(root: string, candidates: readonly string[]): string | undefined {
+function findDevice(root: string, candidates: readonly string[]): string | undefined {
   return candidates.map((c) => join(root, c)).find((p) => existsSync(p));
+}
+
+/**
+ * The SGX enclave and provisioning device nodes under `devRoot`, or a
+ * KubeSgxError `code` listing every path looked for that is missing (`what`
+ * says who needs them). Shared by the quote helper's and the QGS's dcap backends.
+ */
+export function requireSgxDevices(devRoot: string, code: string, what: string): { enclaveDevice: string; provisionDevice: string } {
+  const enclave = findDevice(devRoot, ENCLAVE_DEVICES);
+  const provision = findDevice(devRoot, PROVISION_DEVICES);
+  if (!enclave || !provision) {
+    const missing = [...(enclave ? [] : ENCLAVE_DEVICES), ...(provision ? [] : PROVISION_DEVICES)].map((d) => join(devRoot, d));
+    throw new KubeSgxError(code, `${what} needs the SGX enclave and provisioning devices; missing: ${missing.join(', ')}`, { details: { missing, devRoot } });
+  }
+  return { enclaveDevice: enclave, provisionDevice: provision };
 }
 
 type Call = (...args: unknown[]) => unknown;
@@ -80,16 +95,7 @@ export class DcapBackend implements QuoteBackend {
   static open(opts: DcapBackendOptions = {}): DcapBackend {
     const devRoot = opts.devRoot ?? '/';
     const facts: Record<string, unknown> = { library: opts.libraryPath ?? DEFAULT_DCAP_LIBRARY, devRoot };
-    if (!opts.skipDeviceCheck) {
-      const enclave = findDevice(devRoot, ENCLAVE_DEVICES);
-      const provision = findDevice(devRoot, PROVISION_DEVICES);
-      const missing = [...(enclave ? [] : ENCLAVE_DEVICES), ...(provision ? [] : PROVISION_DEVICES)].map((d) => join(devRoot, d));
-      if (!enclave || !provision) {
-        throw new KubeSgxError('DCAP_NO_SGX_DEVICE', `the dcap backend needs the SGX enclave and provisioning devices; missing: ${missing.join(', ')}`, { details: { missing, devRoot } });
-      }
-      facts.enclaveDevice = enclave;
-      facts.provisionDevice = provision;
-    }
+    if (!opts.skipDeviceCheck) Object.assign(facts, requireSgxDevices(devRoot, 'DCAP_NO_SGX_DEVICE', 'the dcap backend'));
     // libsgx_dcap_ql reads SGX_AESM_ADDR in its constructor and would then
     // send our own requests back to this socket: quote in-process instead.
     if (process.env.SGX_AESM_ADDR !== undefined) {

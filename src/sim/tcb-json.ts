@@ -79,16 +79,27 @@ export function tcbInfoJson(scenario: TcbScenario, issueDate: Date, nextUpdate: 
 
 const hexUpper = (b: Uint8Array) => Buffer.from(b).toString('hex').toUpperCase();
 
-/** Compact `enclaveIdentity` JSON text (v2, id QE) for the simulated QE. */
-export function qeIdentityJson(issueDate: Date, nextUpdate: Date): string {
+/** The identity fields an Enclave Identity document describes. */
+export interface SimQeIdentity {
+  mrSigner: Uint8Array;
+  isvProdId: number;
+  isvSvn: number;
+  attributes: { flags: bigint; xfrm: bigint };
+}
+
+/**
+ * Compact `enclaveIdentity` JSON text (v2) for a simulated quoting enclave:
+ * id QE for the QE3, TD_QE for the TD QE (same members, same masks in Intel's).
+ */
+export function enclaveIdentityJson(id: 'QE' | 'TD_QE', qe: SimQeIdentity, issueDate: Date, nextUpdate: Date): string {
   const attrs = Buffer.alloc(16);
-  attrs.writeBigUInt64LE(SIM_QE.attributes.flags, 0);
-  attrs.writeBigUInt64LE(SIM_QE.attributes.xfrm, 8);
+  attrs.writeBigUInt64LE(qe.attributes.flags, 0);
+  attrs.writeBigUInt64LE(qe.attributes.xfrm, 8);
   // Intel's masks: flags must be INIT|PROVISIONKEY with DEBUG clear; MODE64BIT and XFRM ignored.
   const mask = Buffer.from('FBFFFFFFFFFFFFFF0000000000000000', 'hex');
   const expected = Buffer.from(attrs.map((b, i) => b & mask[i]));
   return JSON.stringify({
-    id: 'QE',
+    id,
     version: 2,
     issueDate: isoSeconds(issueDate),
     nextUpdate: isoSeconds(nextUpdate),
@@ -97,13 +108,18 @@ export function qeIdentityJson(issueDate: Date, nextUpdate: Date): string {
     miscselectMask: 'FFFFFFFF',
     attributes: hexUpper(expected),
     attributesMask: hexUpper(mask),
-    mrsigner: hexUpper(SIM_QE.mrSigner),
-    isvprodid: SIM_QE.isvProdId,
+    mrsigner: hexUpper(qe.mrSigner),
+    isvprodid: qe.isvProdId,
     tcbLevels: [
-      { tcb: { isvsvn: SIM_QE.isvSvn }, tcbDate: '2024-03-13T00:00:00Z', tcbStatus: 'UpToDate' },
-      { tcb: { isvsvn: SIM_QE.isvSvn - 2 }, tcbDate: '2023-02-15T00:00:00Z', tcbStatus: 'OutOfDate', advisoryIDs: ['INTEL-SA-00615'] },
+      { tcb: { isvsvn: qe.isvSvn }, tcbDate: '2024-03-13T00:00:00Z', tcbStatus: 'UpToDate' },
+      { tcb: { isvsvn: qe.isvSvn - 2 }, tcbDate: '2023-02-15T00:00:00Z', tcbStatus: 'OutOfDate', advisoryIDs: ['INTEL-SA-00615'] },
     ],
   });
+}
+
+/** Compact `enclaveIdentity` JSON text (v2, id QE) for the simulated QE. */
+export function qeIdentityJson(issueDate: Date, nextUpdate: Date): string {
+  return enclaveIdentityJson('QE', SIM_QE, issueDate, nextUpdate);
 }
 
 /** Intel's JSON signature: ECDSA P-256/SHA-256, raw r‖s, lowercase hex, over the exact UTF-8 bytes. */

@@ -9,7 +9,7 @@
 import type { KeyObject } from 'node:crypto';
 import { parseCollateral, type Collateral } from '../dcap/collateral.js';
 import { SIM_FMSPC, SIM_PCE_ID, SIM_PCK_TCB, type TcbScenario } from './identity.js';
-import { TCB_EVALUATION_DATA_NUMBER, isoSeconds, scenarioLevels, signJsonText } from './tcb-json.js';
+import { TCB_EVALUATION_DATA_NUMBER, enclaveIdentityJson, isoSeconds, scenarioLevels, signJsonText } from './tcb-json.js';
 import { SIM_TDX_MODULE, SIM_TD_QE } from './td-identity.js';
 
 const SGX_COMPONENT_NAMES: ReadonlyArray<{ category?: string; type?: string }> = [
@@ -81,29 +81,7 @@ export function tdxTcbInfoJson(scenario: TcbScenario, issueDate: Date, nextUpdat
 
 /** Compact `enclaveIdentity` JSON text (v2, id TD_QE) for the simulated TD QE. */
 export function tdQeIdentityJson(issueDate: Date, nextUpdate: Date): string {
-  const attrs = Buffer.alloc(16);
-  attrs.writeBigUInt64LE(SIM_TD_QE.attributes.flags, 0);
-  attrs.writeBigUInt64LE(SIM_TD_QE.attributes.xfrm, 8);
-  // Intel's TD_QE masks, as for QE: INIT|PROVISIONKEY with DEBUG clear; MODE64BIT and XFRM ignored
-  const mask = Buffer.from('FBFFFFFFFFFFFFFF0000000000000000', 'hex');
-  const expected = Buffer.from(attrs.map((b, i) => b & mask[i]));
-  return JSON.stringify({
-    id: 'TD_QE',
-    version: 2,
-    issueDate: isoSeconds(issueDate),
-    nextUpdate: isoSeconds(nextUpdate),
-    tcbEvaluationDataNumber: TCB_EVALUATION_DATA_NUMBER,
-    miscselect: '00000000',
-    miscselectMask: 'FFFFFFFF',
-    attributes: hexUpper(expected),
-    attributesMask: hexUpper(mask),
-    mrsigner: hexUpper(SIM_TD_QE.mrSigner),
-    isvprodid: SIM_TD_QE.isvProdId,
-    tcbLevels: [
-      { tcb: { isvsvn: SIM_TD_QE.isvSvn }, tcbDate: '2024-03-13T00:00:00Z', tcbStatus: 'UpToDate' },
-      { tcb: { isvsvn: SIM_TD_QE.isvSvn - 2 }, tcbDate: '2023-02-15T00:00:00Z', tcbStatus: 'OutOfDate', advisoryIDs: ['INTEL-SA-00615'] },
-    ],
-  });
+  return enclaveIdentityJson('TD_QE', SIM_TD_QE, issueDate, nextUpdate);
 }
 
 /**

@@ -5,52 +5,12 @@
  */
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { tempDir } from './helpers.js';
+import { join } from 'node:path';
+import { cli, cliInProcess, tempDir } from './helpers.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tmp = tempDir();
 after(() => tmp.cleanup());
-
-function cli(...args: string[]): Promise<{ code: number; json: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      if (code === -1) return reject(err ?? new Error('spawn failed'));
-      try {
-        resolve({ code, json: JSON.parse(stdout) as Record<string, unknown> });
-      } catch {
-        reject(new Error(`not one JSON object (exit ${code}): ${stdout}`));
-      }
-    });
-  });
-}
-
-/** Runs `kube-sgx ARGS` in this process; returns the exit code and the one JSON object printed. */
-async function cliInProcess(...args: string[]): Promise<{ code: number; json: Record<string, unknown> }> {
-  const { main } = await import('../../src/cli/main.js');
-  let out = '';
-  const write = process.stdout.write.bind(process.stdout);
-  // capture the CLI's JSON (strings); pass anything else (the test runner's own stream) through
-  process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
-    if (typeof chunk === 'string') {
-      out += chunk;
-      return true;
-    }
-    return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-  }) as typeof process.stdout.write;
-  try {
-    await main(['node', 'kube-sgx', ...args]);
-  } finally {
-    process.stdout.write = write;
-  }
-  const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
-  process.exitCode = undefined;
-  return { code, json: out.trim() === '' ? {} : (JSON.parse(out) as Record<string, unknown>) };
-}
 
 const P = join(tmp.dir, 'platform');
 const OUT = join(tmp.dir, 'out');
