@@ -6,13 +6,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:tls';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { generateWebhookCertificates, writeWebhookCertificates, type WebhookCertBundle } from '../../src/webhook/certs.js';
+import type { WebhookCertBundle } from '../../src/webhook/certs.js';
 import { MAX_REVIEW_BODY_BYTES, startWebhookServer, type WebhookServer } from '../../src/webhook/server.js';
 import { parseWebhookConfig } from '../../src/webhook/index.js';
-import { call, container, pod, review, type Obj } from './helpers.js';
+import { call, container, pod, review, testCertificates, type Obj } from './helpers.js';
 
 /** A pod whose JSON is about `bytes` long: many env vars, as a large real pod would have. */
 function bigPod(bytes: number): Obj {
@@ -27,16 +24,15 @@ function bigPod(bytes: number): Obj {
 }
 
 describe('webhook review body limits', () => {
-  let dir: string;
+  let cleanup: () => Promise<void>;
   let certs: WebhookCertBundle;
   let big: WebhookServer;
   let small: WebhookServer;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'kube-sgx-webhook-body-'));
-    certs = await generateWebhookCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-    await writeWebhookCertificates(dir, certs);
-    const files = { listen: '127.0.0.1:0', tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key'), config: parseWebhookConfig({}) };
+    const t = await testCertificates('kube-sgx-webhook-body-');
+    ({ certs, cleanup } = t);
+    const files = { listen: '127.0.0.1:0', tlsCertFile: t.tlsCertFile, tlsKeyFile: t.tlsKeyFile, config: parseWebhookConfig({}) };
     big = await startWebhookServer(files);
     // The old 1 MiB limit, and a budget that fits one such body only.
     small = await startWebhookServer({ ...files, maxBodyBytes: 1024 * 1024, maxBufferedBytes: 1024 * 1024 });
@@ -44,7 +40,7 @@ describe('webhook review body limits', () => {
   after(async () => {
     await big.close();
     await small.close();
-    await rm(dir, { recursive: true, force: true });
+    await cleanup();
   });
 
   test('the default limit holds a pod at etcd’s 1.5 MiB and far beyond', () => {

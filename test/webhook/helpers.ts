@@ -102,3 +102,20 @@ export function call(url: string, ca: string, path: string, opts: { method?: str
   });
 }
 
+
+/** A temp dir with a CA and a serving pair for localhost/127.0.0.1, as `webhook certs` writes them. */
+export async function testCertificates(prefix = 'kube-sgx-webhook-'): Promise<{
+  certs: import('../../src/webhook/certs.js').WebhookCertBundle;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  cleanup: () => Promise<void>;
+}> {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { generateWebhookCertificates, writeWebhookCertificates } = await import('../../src/webhook/certs.js');
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const certs = await generateWebhookCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  await writeWebhookCertificates(dir, certs);
+  return { certs, tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key'), cleanup: () => rm(dir, { recursive: true, force: true }) };
+}

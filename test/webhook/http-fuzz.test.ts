@@ -10,14 +10,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:tls';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
-import { generateWebhookCertificates, writeWebhookCertificates, type WebhookCertBundle } from '../../src/webhook/certs.js';
+import type { WebhookCertBundle } from '../../src/webhook/certs.js';
 import { startWebhookServer, type WebhookServer } from '../../src/webhook/server.js';
 import { parseWebhookConfig } from '../../src/webhook/index.js';
-import { call, container, pod, review, type Obj } from './helpers.js';
+import { call, container, pod, review, testCertificates, type Obj } from './helpers.js';
 
 /** CPU (user + system, this process: client and server) one request may cost. Generous: a loaded 2-core machine. */
 const CPU_BOUND_MS = 500;
@@ -149,26 +146,20 @@ function request(method: string, path: string, headers: Array<[string, string]>,
 }
 
 describe('webhook HTTP fuzz', () => {
-  let dir: string;
+  let cleanup: () => Promise<void>;
   let certs: WebhookCertBundle;
   let server: WebhookServer;
   const statuses = new Map<number | 'none', number>();
   const note = (o: Outcome) => statuses.set(o.status ?? 'none', (statuses.get(o.status ?? 'none') ?? 0) + 1);
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'kube-sgx-webhook-fuzz-'));
-    certs = await generateWebhookCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-    await writeWebhookCertificates(dir, certs);
-    server = await startWebhookServer({
-      listen: '127.0.0.1:0',
-      tlsCertFile: join(dir, 'tls.crt'),
-      tlsKeyFile: join(dir, 'tls.key'),
-      config: parseWebhookConfig({ maxEpcPerNode: '64Mi' }),
-    });
+    const t = await testCertificates('kube-sgx-webhook-fuzz-');
+    ({ certs, cleanup } = t);
+    server = await startWebhookServer({ listen: '127.0.0.1:0', tlsCertFile: t.tlsCertFile, tlsKeyFile: t.tlsKeyFile, config: parseWebhookConfig({ maxEpcPerNode: '64Mi' }) });
   });
   after(async () => {
     await server.close();
-    await rm(dir, { recursive: true, force: true });
+    await cleanup();
   });
 
   test('well-formed requests with random method, path and body on every route: an answer below 500 within the CPU bound', async () => {
