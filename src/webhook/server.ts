@@ -17,11 +17,11 @@ import { configuredMaxEpcBytes } from './validate.js';
 
 /**
  * Largest AdmissionReview accepted. The webhook is registered for pod CREATE,
- * whose review carries `object` only (`oldObject` is null). etcd refuses
- * requests over 1.5 MiB, but that bounds the stored protobuf; the same pod
- * re-encoded as JSON by the API server (defaults and managedFields included)
- * is several times larger when it consists of many small fields. 16 MiB holds
- * the JSON of any pod etcd can store with room for the review around it.
+ * whose review carries `object` only (`oldObject` is null). The API server
+ * reads request bodies up to 3 MiB (MaxRequestBodyBytes: etcd's 1.5 MiB, x2
+ * for JSON); the review re-encodes the pod as JSON with defaults and
+ * managedFields, and a protobuf body of many small fields grows several-fold
+ * as JSON. 16 MiB holds any of these with room for the review around it.
  */
 export const MAX_REVIEW_BODY_BYTES = 16 * 1024 * 1024;
 /**
