@@ -63,6 +63,8 @@ export const AESMD_SOCKET_DIR = '/var/run/aesmd';
 export const AESMD_SOCKET_PATH = `${AESMD_SOCKET_DIR}/aesm.socket`;
 /** The pod volume the webhook adds for that directory. */
 export const AESMD_VOLUME_NAME = 'aesmd-socket';
+/** Intel's quote provider library (QCNL) configuration: where it finds the PCCS. */
+export const QCNL_CONFIG_PATH = '/etc/sgx_default_qcnl.conf';
 /** Set to 1, Intel's quote library talks to aesmd over the socket instead of loading the QE in-process. */
 export const AESM_ADDR_ENV = 'SGX_AESM_ADDR';
 /** Where Intel's QGS (qgsd, `port = 0` in qgs.conf) and `kube-sgx qgs` keep the TDX quote socket, on the host and in containers. */

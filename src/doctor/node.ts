@@ -16,9 +16,9 @@
 import { lstat, open, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { toKubeSgxError } from '../errors.js';
-import { AESMD_SOCKET_PATH, AESM_ADDR_ENV, SGX_DEVICE_PATHS } from '../names.js';
+import { AESMD_SOCKET_PATH, AESM_ADDR_ENV, QCNL_CONFIG_PATH, SGX_DEVICE_PATHS } from '../names.js';
 import { discoverSgx, type SgxInventory } from '../node/discovery.js';
-import { parseQcnlConfig, QCNL_CONFIG_PATH, type QcnlConfig } from '../node/qcnl.js';
+import { parseQcnlConfig, type QcnlConfig } from '../node/qcnl.js';
 import { AesmClient } from '../quotehelper/client.js';
 import { httpGet } from '../dcap/http.js';
 

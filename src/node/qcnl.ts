@@ -19,7 +19,6 @@
 
 import { stripJsonComments } from '../dcap/qcnl.js';
 
-export { DEFAULT_QCNL_CONFIG as QCNL_CONFIG_PATH } from '../dcap/qcnl.js';
 /** QCNL's default pccs_url in the versions read (qcnl_config.h: the QcnlConfig constructor). */
 export const QCNL_DEFAULT_PCCS_URL = 'https://localhost:8081/sgx/certification/v4/';
 
