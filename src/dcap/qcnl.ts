@@ -20,6 +20,9 @@ import { readFileSync } from 'node:fs';
 import { KubeSgxError } from '../errors.js';
 import { INTEL_PCS_URL } from './providers.js';
 
+/** Where the QCNL reads its configuration when $QCNL_CONF_PATH is not set (every DCAP release). */
+export const DEFAULT_QCNL_CONFIG = '/etc/sgx_default_qcnl.conf';
+
 export interface QcnlConfig {
   file: string;
   /** PCK certificates (and collateral unless collateralService): `https://host:8081/sgx/certification/v4/`. */
