@@ -147,7 +147,7 @@ describe('aesm socket junk-frame fuzz', () => {
             if (code === 0) seen.ok++;
           });
         }),
-        { numRuns: 30 },
+        { numRuns: 50 },
       );
       // Both paths were exercised: answers (some successful) and silent closes.
       assert.ok(seen.replies > 20 && seen.ok > 0 && seen.closed > 20, JSON.stringify(seen));

@@ -172,7 +172,7 @@ describe('webhook HTTP fuzz', () => {
         assert.ok(o.cpuMs < CPU_BOUND_MS, `${o.cpuMs} ms CPU for ${method} ${path}`);
         if (method === 'POST' && (path === '/mutate' || path === '/validate')) assert.ok([200, 400, 413].includes(o.status), `${o.status} on ${path}`);
       }),
-      { numRuns: 250 },
+      { numRuns: 500 },
     );
   });
 
@@ -184,7 +184,7 @@ describe('webhook HTTP fuzz', () => {
         if (o.status !== undefined) assert.ok(o.status < 500, `${o.status}: ${o.head}`);
         assert.ok(o.cpuMs < CPU_BOUND_MS, `${o.cpuMs} ms CPU`);
       }),
-      { numRuns: 150 },
+      { numRuns: 300 },
     );
   });
 
@@ -205,7 +205,7 @@ describe('webhook HTTP fuzz', () => {
         if (o.status !== undefined) assert.ok(o.status >= 400 && o.status < 500, `${o.status}: ${o.head}`);
         assert.ok(o.cpuMs < CPU_BOUND_MS, `${o.cpuMs} ms CPU`);
       }),
-      { numRuns: 100 },
+      { numRuns: 150 },
     );
   });
 
