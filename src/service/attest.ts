@@ -10,7 +10,9 @@ import { evaluatePolicy, type Claim } from './policy/index.js';
 import type { ActivePolicy } from './policies.js';
 import { assertSgxQuote, classifyVerifierError, type AttestationVerifier, type VerifiedQuote } from './verifier.js';
 
-export const API_VERSIONS = ['2020-10-01', '2022-08-01', '2025-06-01'] as const;
+export const API_VERSIONS = ['2020-10-01', '2022-08-01', '2023-04-01-preview', '2025-06-01'] as const;
+/** MAA serves /attest/TdxVm from these api-versions on. */
+export const TDX_API_VERSIONS = ['2023-04-01-preview', '2025-06-01'] as const;
 /** MAA's fixed token lifetime. */
 export const TOKEN_LIFETIME_S = 8 * 3600;
 
@@ -181,17 +183,30 @@ export interface IssueContext {
   lifetimeS?: number;
 }
 
-/** Verified evidence + request → the token claims, or ATTESTATION_DENIED. */
+/** Verified SGX evidence + request → the token claims, or ATTESTATION_DENIED. */
 export function buildTokenClaims(
   req: AttestRequest,
   verified: VerifiedQuote & { enclave: NonNullable<VerifiedQuote['enclave']> },
   ctx: IssueContext,
 ): Record<string, unknown> {
   const evidence = Object.assign(evidenceClaims(verified, ctx.simulated), bindingClaims(req, verified.enclave));
+  return issueTokenClaims(req, evidence, ctx, { tcbStatus: verified.status, debug: verified.enclave.debug });
+}
+
+/**
+ * Evidence claims (any TEE) → policy → the token claims, or ATTESTATION_DENIED
+ * (whose details carry `denial`: the TCB status and debug flag).
+ */
+export function issueTokenClaims(
+  req: Pick<AttestRequest, 'nonce'>,
+  evidence: Record<string, unknown>,
+  ctx: IssueContext,
+  denial: { tcbStatus: string; debug: boolean },
+): Record<string, unknown> {
   const outcome = evaluatePolicy(ctx.policy.parsed, incomingClaims(evidence));
   if (!outcome.permitted) {
     throw new KubeSgxError('ATTESTATION_DENIED', `attestation policy (version ${ctx.policy.version}, hash ${ctx.policy.hash}) refused the evidence: ${outcome.reason ?? 'denied'}`, {
-      details: { policyHash: ctx.policy.hash, policyVersion: ctx.policy.version, tcbStatus: verified.status, debug: verified.enclave.debug },
+      details: { policyHash: ctx.policy.hash, policyVersion: ctx.policy.version, ...denial },
     });
   }
   const iat = Math.floor(ctx.now / 1000);

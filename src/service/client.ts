@@ -67,6 +67,8 @@ export interface RequestSecretOptions extends HttpOptions {
   name: string;
   /** Produces a quote whose REPORTDATA is exactly `reportData` (64 bytes). */
   getQuote: (reportData: Uint8Array) => Promise<Uint8Array>;
+  /** The TEE the quote comes from: an SGX enclave (default) or a TDX trust domain. */
+  tee?: 'sgx' | 'tdx';
 }
 
 export interface ReleasedSecret {
@@ -82,7 +84,7 @@ export interface ReleasedSecret {
  */
 export async function requestSecret(opts: RequestSecretOptions): Promise<ReleasedSecret> {
   const base = opts.url.replace(/\/+$/, '');
-  const authRes = await httpCall('POST', `${base}/kbs/v0/auth`, JSON.stringify({ version: KBS_PROTOCOL_VERSION, tee: 'sgx', 'extra-params': {} }), opts);
+  const authRes = await httpCall('POST', `${base}/kbs/v0/auth`, JSON.stringify({ version: KBS_PROTOCOL_VERSION, tee: opts.tee ?? 'sgx', 'extra-params': {} }), opts);
   const auth = parseOk(authRes, 'challenge');
   const nonce = auth.nonce;
   if (typeof nonce !== 'string') throw new KubeSgxError('SERVICE_ERROR', 'challenge: no nonce in the response');

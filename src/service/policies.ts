@@ -9,15 +9,15 @@
 import { createHash, X509Certificate, verify as cryptoVerify } from 'node:crypto';
 import { KubeSgxError } from '../errors.js';
 import { decodeBase64Any } from './encoding.js';
-import { DEFAULT_SGX_POLICY, parsePolicy, policyHash, type Policy } from './policy/index.js';
+import { DEFAULT_SGX_POLICY, DEFAULT_TDX_POLICY, parsePolicy, policyHash, type Policy } from './policy/index.js';
 import type { Store, StoredPolicyVersion } from './store/types.js';
 
-export const ATTESTATION_TYPES = ['SgxEnclave', 'OpenEnclave'] as const;
+export const ATTESTATION_TYPES = ['SgxEnclave', 'OpenEnclave', 'TdxVm'] as const;
 export type AttestationType = (typeof ATTESTATION_TYPES)[number];
 
 export function asAttestationType(s: string): AttestationType {
   const t = ATTESTATION_TYPES.find((x) => x.toLowerCase() === s.toLowerCase());
-  if (!t) throw new KubeSgxError('NOT_FOUND', `attestation type ${JSON.stringify(s)} is not supported (SgxEnclave, OpenEnclave)`, { path: ['attestationType'] });
+  if (!t) throw new KubeSgxError('NOT_FOUND', `attestation type ${JSON.stringify(s)} is not supported (${ATTESTATION_TYPES.join(', ')})`, { path: ['attestationType'] });
   return t;
 }
 
@@ -30,8 +30,13 @@ export interface ActivePolicy {
   isDefault: boolean;
 }
 
-function compile(text: string | null, version: number): ActivePolicy {
-  const t = text ?? DEFAULT_SGX_POLICY;
+/** The built-in policy of an attestation type (in force until one is set, and after a reset). */
+export function defaultPolicyText(type: AttestationType): string {
+  return type === 'TdxVm' ? DEFAULT_TDX_POLICY : DEFAULT_SGX_POLICY;
+}
+
+function compile(type: AttestationType, text: string | null, version: number): ActivePolicy {
+  const t = text ?? defaultPolicyText(type);
   return { text: t, parsed: parsePolicy(t), hash: policyHash(t), version, isDefault: text === null };
 }
 
@@ -48,7 +53,7 @@ export class PolicyService {
     const c = this.cache.get(type);
     if (c && Date.now() - c.loadedAt < this.refreshMs) return c.policy;
     const cur = await this.store.currentPolicy(type);
-    const policy = compile(cur?.text ?? null, cur?.version ?? 0);
+    const policy = compile(type, cur?.text ?? null, cur?.version ?? 0);
     this.cache.set(type, { policy, loadedAt: Date.now() });
     return policy;
   }
@@ -69,14 +74,14 @@ export class PolicyService {
     const list = await this.store.listPolicyVersions(type);
     return list.map((v) => ({
       version: v.version,
-      hash: policyHash(v.text ?? DEFAULT_SGX_POLICY),
+      hash: policyHash(v.text ?? defaultPolicyText(type)),
       isDefault: v.text === null,
       createdAt: new Date(v.createdAt).toISOString(),
     }));
   }
 
   private remember(type: AttestationType, v: StoredPolicyVersion): ActivePolicy {
-    const policy = compile(v.text, v.version);
+    const policy = compile(type, v.text, v.version);
     this.cache.set(type, { policy, loadedAt: Date.now() });
     return policy;
   }

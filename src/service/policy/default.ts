@@ -22,6 +22,21 @@ issuancerules {
 };
 `;
 
+/**
+ * Default for TdxVm: deny debug TDs; accept TCB status UpToDate and
+ * SWHardeningNeeded only. The TD's claims (tdx_*, attester_tcb_status, …)
+ * are in every token whatever the policy issues, as in MAA's TDX tokens.
+ */
+export const DEFAULT_TDX_POLICY = `version=1.0;
+authorizationrules {
+  [type=="tdx_td_attributes_debug", value==true] => deny();
+  [type=="attester_tcb_status", value=="UpToDate"] => permit();
+  [type=="attester_tcb_status", value=="SWHardeningNeeded"] => permit();
+};
+issuancerules {
+};
+`;
+
 /** MAA's x-ms-policy-hash: BASE64URL(SHA-256(UTF-8(BASE64URL(UTF-8(policy text))))). */
 export function policyHash(text: string): string {
   const inner = Buffer.from(text, 'utf8').toString('base64url');

@@ -2,10 +2,12 @@
 import { Hono, type Context } from 'hono';
 import { toKubeSgxError } from '../../errors.js';
 import type { ServiceDeps } from '../app.js';
-import { buildTokenClaims, parseAttestRequest, unsignedToken, verifySgxQuote } from '../attest.js';
+import { KubeSgxError } from '../../errors.js';
+import { TDX_API_VERSIONS, buildTokenClaims, parseAttestRequest, unsignedToken, verifySgxQuote } from '../attest.js';
 import { readJson, requireApiVersion, type Env } from '../http.js';
-import { asAttestationType } from '../policies.js';
+import { asAttestationType, type ActivePolicy } from '../policies.js';
 import { parsePolicy, policyHash } from '../policy/index.js';
+import { TDX_CLAIMS, buildTdTokenClaims, verifyTdQuote } from '../tdx.js';
 
 export function attestRoutes(deps: ServiceDeps, now: () => number): Hono<Env> {
   const app = new Hono<Env>();
@@ -19,7 +21,7 @@ export function attestRoutes(deps: ServiceDeps, now: () => number): Hono<Env> {
       jwks_uri: deps.signer.jwksUri,
       response_types_supported: ['token', 'none'],
       id_token_signing_alg_values_supported: ['RS256'],
-      claims_supported: ['x-ms-sgx-is-debuggable', 'x-ms-sgx-mrsigner', 'x-ms-sgx-mrenclave', 'x-ms-sgx-product-id', 'x-ms-sgx-svn', 'x-ms-attestation-type', 'x-kube-sgx-tcb-status', 'x-kube-sgx-advisory-ids', 'x-kube-sgx-simulated'],
+      claims_supported: ['x-ms-sgx-is-debuggable', 'x-ms-sgx-mrsigner', 'x-ms-sgx-mrenclave', 'x-ms-sgx-product-id', 'x-ms-sgx-svn', 'x-ms-attestation-type', 'x-kube-sgx-tcb-status', 'x-kube-sgx-advisory-ids', 'x-kube-sgx-simulated', ...TDX_CLAIMS],
     }),
   );
 
@@ -28,11 +30,20 @@ export function attestRoutes(deps: ServiceDeps, now: () => number): Hono<Env> {
     const started = performance.now();
     let tcb = 'none';
     try {
+      if (type === 'TdxVm') checkTdxApiVersion(c.req.query('api-version'));
       const req = parseAttestRequest(await readJson(c), type === 'OpenEnclave' ? 'report' : 'quote');
-      const verified = await verifySgxQuote(deps.verifier, req.quote, deps.simulation);
-      tcb = verified.status;
-      const policy = req.draftPolicy !== undefined ? draftPolicy(req.draftPolicy) : await deps.policies.active(type);
-      const claims = buildTokenClaims(req, verified, { issuer: deps.signer.issuer, now: now(), simulated: deps.simulation, policy });
+      const policyFor = async () => (req.draftPolicy !== undefined ? draftPolicy(req.draftPolicy) : deps.policies.active(type));
+      const ctx = (policy: ActivePolicy) => ({ issuer: deps.signer.issuer, now: now(), simulated: deps.simulation, policy });
+      let claims: Record<string, unknown>;
+      if (type === 'TdxVm') {
+        const verified = await verifyTdQuote(deps.verifier, req.quote, deps.simulation);
+        tcb = verified.status;
+        claims = buildTdTokenClaims(req, verified, ctx(await policyFor()));
+      } else {
+        const verified = await verifySgxQuote(deps.verifier, req.quote, deps.simulation);
+        tcb = verified.status;
+        claims = buildTokenClaims(req, verified, ctx(await policyFor()));
+      }
       const token = req.draftPolicy !== undefined ? unsignedToken(claims) : await deps.signer.sign(claims);
       deps.metrics.attestations.inc({ outcome: 'issued', tcb_status: tcb });
       deps.metrics.attestSeconds.observe((performance.now() - started) / 1000);
@@ -46,7 +57,14 @@ export function attestRoutes(deps: ServiceDeps, now: () => number): Hono<Env> {
   return app;
 }
 
-function draftPolicy(text: string) {
+/** MAA serves /attest/TdxVm only from 2023-04-01-preview on. */
+function checkTdxApiVersion(v: string | undefined): void {
+  if (!(TDX_API_VERSIONS as readonly (string | undefined)[]).includes(v)) {
+    throw new KubeSgxError('UNSUPPORTED_API_VERSION', `/attest/TdxVm is served with api-version ${TDX_API_VERSIONS.join(' or ')}, not ${JSON.stringify(v)}`, { path: ['api-version'] });
+  }
+}
+
+function draftPolicy(text: string): ActivePolicy {
   const parsed = parsePolicy(text);
   return { text, parsed, hash: policyHash(text), version: -1, isDefault: false };
 }
