@@ -126,11 +126,16 @@ export const AZURE_CRL_URIS = {
  */
 export class ThimCollateralProvider implements CollateralProvider {
   private readonly base: string;
+  private readonly sgxVersion: string;
   constructor(
     url: string,
     private readonly opts: ThimOptions = {},
   ) {
-    this.base = trimSlash(url);
+    // A URL ending in /sgx/certification/vN, as QCNL's pccs_url and Azure's docs write it,
+    // names the SGX collateral version too (current Azure DCAP clients use v4).
+    const m = /^(.*?)\/sgx\/certification\/(v\d+)\/?$/.exec(url);
+    this.base = trimSlash(m ? m[1]! : url);
+    this.sgxVersion = opts.collateralVersion ?? m?.[2] ?? 'v3';
   }
 
   async getCollateral(req: CollateralRequest): Promise<Collateral> {
@@ -140,7 +145,7 @@ export class ThimCollateralProvider implements CollateralProvider {
 
   private async sgx(req: CollateralRequest): Promise<Collateral> {
     const client = `clientid=${encodeURIComponent(this.opts.clientId ?? 'production_client')}`;
-    const version = this.opts.collateralVersion ?? 'v3';
+    const version = this.sgxVersion;
     if (!/^v\d+$/.test(version)) throw new KubeSgxError('COLLATERAL_REQUEST_INVALID', `collateralVersion: expected v<N>, got ${JSON.stringify(version)}`);
     const b = `${this.base}/sgx/certification/${version}`;
     const intelCrl = (uri: string) => `${b}/pckcrl?uri=${encodeURIComponent(uri)}&${client}&api-version=2020-02-12-preview`;
