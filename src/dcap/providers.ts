@@ -107,7 +107,7 @@ export class PccsCollateralProvider extends PcsCollateralProvider {
 
 export interface ThimOptions extends HttpGetOptions {
   clientId?: string;
-  /** SGX collateral API version in the acccache path (Azure DCAP client default: v3) */
+  /** SGX collateral API version in the acccache path; default: the vN of a URL ending in /sgx/certification/vN, else v3 (microsoft/Azure-DCAP-Client dcap_provider.cpp defaults to v4 today) */
   collateralVersion?: string;
 }
 
