@@ -170,3 +170,14 @@ export const requireApiVersion: MiddlewareHandler<Env> = async (c, next) => {
   checkApiVersion(c.req.query('api-version'));
   await next();
 };
+
+/**
+ * The Node adapter's refusal of a request it cannot make a URL of (a target
+ * of `*` or with a backslash, a Host header that is not a host): a problem
+ * document like every other 400, instead of the adapter's bare 400.
+ */
+export function adapterErrorResponse(e: unknown): Response {
+  const err = e instanceof Error && e.name === 'RequestError' ? new KubeSgxError('INVALID_REQUEST', `the request target or Host header does not form a URL: ${e.message}`, { cause: e }) : toKubeSgxError(e);
+  const doc = toProblem(err);
+  return new Response(JSON.stringify(doc), { status: doc.status, headers: { 'content-type': 'application/problem+json' } });
+}

@@ -14,6 +14,7 @@ import { createLogger, silentLogger } from '../ops/log.js';
 import { listen } from '../ops/listen.js';
 import { loadCertificateFiles, type CertificateFiles, type CertificatePair } from '../ops/tls-reload.js';
 import { createServiceApp, type ServiceDeps } from './app.js';
+import { adapterErrorResponse } from './http.js';
 import { createDcapVerifier, type DcapVerifierOptions } from './dcap-verifier.js';
 import { ServiceMetrics } from './metrics.js';
 import { declaredProperties } from './policy/index.js';
@@ -281,7 +282,7 @@ export async function startAttestationService(opts: AttestationServiceOptions): 
   const listening = await listen({
     address: opts.listen,
     flag: '--listen',
-    handler: getRequestListener((req, env) => (route.handler ? route.handler(req, env) : new Response('starting\n', { status: 503 }))),
+    handler: getRequestListener((req, env) => (route.handler ? route.handler(req, env) : new Response('starting\n', { status: 503 })), { errorHandler: adapterErrorResponse }),
     ...(tls ? { tls } : {}),
     keepAliveTimeoutMs: 5_000,
     // Stop accepting; let in-flight requests finish; drop keep-alive connections as they go idle.
