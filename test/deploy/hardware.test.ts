@@ -53,6 +53,12 @@ describe('hardware overlays: image, quote provider configuration, collateral', (
       const qcnlPath = flag(c, '--qcnl-config');
       assert.equal(qcnlPath, '/etc/sgx_default_qcnl.conf', 'where every DCAP release looks, and QCNL_CONF_PATH from the flag');
       parseQcnlConfig(configFileAt(objects, qh, qcnlPath), qcnlPath);
+      // the QCNL's PCK certificate cache goes to a writable volume, not the read-only root filesystem
+      const env = (c as unknown as { env?: { name: string; value: string }[] }).env ?? [];
+      const cacheDir = env.find((e) => e.name === 'XDG_CACHE_HOME')?.value;
+      assert.equal(cacheDir, '/tmp');
+      const tmpMount = (c.volumeMounts ?? []).find((m) => m.mountPath === cacheDir);
+      assert.ok(tmpMount && podSpec(qh).volumes.some((v) => v.name === tmpMount.name && 'emptyDir' in v), 'an emptyDir at the cache directory');
     });
   }
 

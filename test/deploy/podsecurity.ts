@@ -6,7 +6,7 @@
  * - identity: runAsUser / runAsGroup from the container's securityContext,
  *   else the pod's, else the image's USER (the Dockerfile's); fsGroup and
  *   supplementalGroups are added to every container's groups.
- * - Secret, ConfigMap and projected files: owned by root, group fsGroup when
+ * - Secret and ConfigMap files: owned by root, group fsGroup when
  *   the pod sets one (else root), mode items[].mode, else defaultMode, else
  *   0644 (the API default). emptyDir: a 0777 directory.
  * - No capability survives `drop: [ALL]`, so root gets no DAC override: uid 0
