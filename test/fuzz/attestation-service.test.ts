@@ -276,7 +276,10 @@ async function runCase(c: Case, costs: CostLog): Promise<void> {
     if (a.status >= 400) assertErrorShape(a, c.req, what);
   }
   assert.ok(a.cpuMs < (c.cpuBoundMs ?? CPU_BOUND_MS), `${what}: ${a.cpuMs} ms of CPU`);
-  if (a.status === undefined || a.status >= 400) {
+  // A body sent without (or with too short) a length is a complete request followed by junk: Node may run the
+  // request and answer the junk's 400 first. Then the 400 is not the write's answer; otherwise a refusal is.
+  const pipelinedJunk = a.body === '' && c.req.body.length > 0 && ['none', 'declared-shorter'].includes(c.req.framing);
+  if ((a.status === undefined || a.status >= 400) && !pipelinedJunk) {
     if (c.write) assert.equal(await storedState(), before, `${what}: a refused write changed what is stored`);
     if (c.session !== undefined) assert.equal(JSON.stringify(await svc.store.getKbsSession(c.session)), session, `${what}: a refused attestation changed the session`);
   }
