@@ -72,7 +72,7 @@ function printSummary(report: DemoReport): void {
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('run the whole SGX flow on this machine: simulated node, node agent + kubelet, quote helper, enclave app, attestation, secret release')
+    .description('run the whole SGX and TDX flow on this machine: simulated node, node agent + kubelet, quote helper, enclave app, attestation, secret release, a trust domain through the QGS')
     .option('--json', 'print one JSON report instead of progress lines')
     .option('--hardware', 'use the real backends on an SGX machine (host root /, quote helper --backend dcap); fails clearly without SGX')
     .option('--log-level <level>', 'component logs on stderr (trace, debug, info, warn, error); default silent')
@@ -87,7 +87,7 @@ export function registerDemoCommand(program: Command): void {
           line(
             flags.hardware
               ? 'kube-sgx demo --hardware: the node half of the flow on this machine\'s SGX (device plugins to a kubelet stand-in, Intel\'s quote library)'
-              : 'kube-sgx demo: the whole SGX flow on this machine, in simulation (no SGX hardware needed or used)',
+              : 'kube-sgx demo: the whole SGX and TDX flow on this machine, in simulation (no SGX or TDX hardware needed or used)',
           );
           line();
         }

@@ -1,5 +1,5 @@
 /**
- * The six demo steps. Each uses the components' real APIs over real sockets
+ * The demo steps (the TDX step is in tdx-step.ts). Each uses the components' real APIs over real sockets
  * and HTTP (nothing mocked; only the CPU's EREPORT and the platform's keys are
  * simulated), checks what it claims, and registers cleanups for what it starts.
  */
@@ -22,10 +22,11 @@ import { createSimulatedHost, MiB } from './host.js';
 import { applyJsonPatch } from './jsonpatch.js';
 import { buildDemoEnclave, DemoEnclaveApp, quotingPlatform, reportDataFor, type DemoEnclaveIdentity } from './enclave.js';
 import { expect, type Cleanups, type DemoStep } from './runner.js';
+import { tdxStep } from './tdx-step.js';
 
 const DEMO_EPC_MIB = 10;
 /** Admin token of the demo's attestation service (which lives only as long as the demo). */
-const ADMIN_TOKEN = randomBytes(24).toString('hex');
+export const DEMO_ADMIN_TOKEN = randomBytes(24).toString('hex');
 
 export interface DemoContext {
   mode: 'simulation' | 'hardware';
@@ -49,7 +50,7 @@ export interface DemoContext {
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-function need<T>(v: T | undefined, what: string): T {
+export function need<T>(v: T | undefined, what: string): T {
   if (v === undefined) throw new KubeSgxError('DEMO_STEP_ORDER', `${what} is missing: an earlier step did not run`);
   return v;
 }
@@ -251,7 +252,7 @@ export const hardwareTargetInfoStep: DemoStep<DemoContext> = {
 
 // ---------------------------------------------------------------- 5. attestation
 
-async function verifyToken(token: string, service: RunningAttestationService): Promise<{ claims: JWTPayload; kid: string }> {
+export async function verifyToken(token: string, service: RunningAttestationService): Promise<{ claims: JWTPayload; kid: string }> {
   const res = await fetch(`${service.url}/certs`);
   expect(res.ok, 'DEMO_CERTS', `GET /certs answered ${res.status}`);
   const jwks = (await res.json()) as { keys?: { kid?: string; x5c?: string[] }[] };
@@ -273,7 +274,7 @@ export const attestationStep: DemoStep<DemoContext> = {
       listen: '127.0.0.1:0',
       simulation: true,
       platformDir: ctx.platformDir,
-      adminToken: ADMIN_TOKEN,
+      adminToken: DEMO_ADMIN_TOKEN,
       kek: randomBytes(32),
       logger: ctx.logger,
       rateLimit: { rate: 0 },
@@ -346,7 +347,7 @@ export const secretReleaseStep: DemoStep<DemoContext> = {
     };
     const put = await fetch(`${service.url}/admin/secrets/demo/db/password`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${DEMO_ADMIN_TOKEN}` },
       body: JSON.stringify({ valueText: secret, releasePolicy }),
     });
     expect(put.status === 201 || put.status === 200, 'DEMO_SECRET_REGISTER', `PUT /admin/secrets answered ${put.status}: ${(await put.text()).slice(0, 300)}`);
@@ -382,7 +383,7 @@ export const secretReleaseStep: DemoStep<DemoContext> = {
 
 export function stepsFor(mode: 'simulation' | 'hardware'): DemoStep<DemoContext>[] {
   return mode === 'simulation'
-    ? [simulatedNodeStep, nodeAgentStep, quoteHelperStep, enclaveAppStep, attestationStep, secretReleaseStep]
+    ? [simulatedNodeStep, nodeAgentStep, quoteHelperStep, enclaveAppStep, attestationStep, secretReleaseStep, tdxStep]
     : [hardwareNodeStep, nodeAgentStep, quoteHelperStep, hardwareTargetInfoStep];
 }
 

@@ -12,7 +12,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const STEP_IDS = ['sgx-node', 'node-agent', 'quote-helper', 'enclave-app', 'attestation', 'secret-release'];
+const STEP_IDS = ['sgx-node', 'node-agent', 'quote-helper', 'enclave-app', 'attestation', 'secret-release', 'tdx'];
 
 interface Run {
   code: number | null;
@@ -118,10 +118,10 @@ describe('kube-sgx demo', { concurrency: true }, () => {
     assert.equal(run.code, 130, run.stdout);
     assert.equal(existsSync(tempDir), false, 'temp dir removed');
     // Human output: each step's progress as it ended, then the interruption and the cleanup.
-    assert.match(run.stdout, /\[1\/6\] Simulated SGX node … ok/);
-    assert.match(run.stdout, /\[2\/6\] .* … ok[\s\S]*proved: the kubelet stand-in received Register/);
-    assert.match(run.stdout, /\[3\/6\] .* … aborted/);
-    assert.match(run.stdout, /\[6\/6\] .* … skipped/);
+    assert.match(run.stdout, /\[1\/7\] Simulated SGX node … ok/);
+    assert.match(run.stdout, /\[2\/7\] .* … ok[\s\S]*proved: the kubelet stand-in received Register/);
+    assert.match(run.stdout, /\[3\/7\] .* … aborted/);
+    assert.match(run.stdout, /\[7\/7\] .* … skipped/);
     assert.match(run.stdout, /Interrupted \(SIGINT\)/);
     assert.match(run.stdout, new RegExp(`Everything started was stopped; ${tempDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} was removed`));
     assert.doesNotMatch(run.stderr, /forced exit/);
