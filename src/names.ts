@@ -70,3 +70,21 @@ export const AESM_ADDR_ENV = 'SGX_AESM_ADDR';
 /** Where Intel's QGS (qgsd, `port = 0` in qgs.conf) and `kube-sgx qgs` keep the TDX quote socket, on the host and in containers. */
 export const QGS_SOCKET_DIR = '/var/run/tdx-qgs';
 export const QGS_SOCKET_PATH = `${QGS_SOCKET_DIR}/qgs.socket`;
+
+// ---- TDX ----
+/**
+ * A TDX guest's attestation device, served by the node agent to pods on TD
+ * nodes. The name Intel's CCNP device plugin (cc-api/confidential-cloud-native-primitives)
+ * advertises, so pod specs written for it work unchanged.
+ */
+export const TDX_GUEST_RESOURCE = 'tdx.intel.com/tdx-guest';
+/** The upstream tdx_guest driver's device (Linux ≥ 6.2), then the older out-of-tree name. */
+export const TDX_GUEST_DEVICE_PATHS = ['/dev/tdx_guest', '/dev/tdx-guest'] as const;
+/** configfs-tsm reports: each entry's `provider` names the attestation driver (`tdx_guest` in a TD). */
+export const TSM_REPORT_DIR = '/sys/kernel/config/tsm/report';
+/** Intel's NFD rule label on TDX hosts (KVM with TDX enabled), value "true". */
+export const LABEL_INTEL_NFD_TDX = 'intel.feature.node.kubernetes.io/tdx';
+/** The label CCNP's NFD rule sets on TDX guests, value "enabled". */
+export const LABEL_INTEL_NFD_TDX_GUEST = 'intel.feature.node.kubernetes.io/tdx-guest';
+/** kube-sgx's own TDX role label: "host" (can run TDs) or "guest" (is a TD). */
+export const LABEL_TDX = 'kube-sgx.io/tdx';

@@ -28,7 +28,7 @@ export function registerNodeAgentCommand(parent: Command): void {
     .description(`discover SGX on this node, serve kubelet device plugins (EPC MiB units, enclave and provision slots), patch ${EPC_RESOURCE} and labels into the Node`)
     .option('--host-root <dir>', 'where the host filesystem is mounted (proc/, sys/, dev/, var/run/aesmd/)', '/')
     .option('--kubelet-dir <dir>', 'kubelet device-plugins directory (kubelet.sock)', DEFAULT_KUBELET_DIR)
-    .option('--resources <list>', 'comma-separated resources to advertise: epc-mib, enclave, provision, epc (or full names); default all')
+    .option('--resources <list>', 'comma-separated resources to advertise: epc-mib, enclave, provision, epc, tdx-guest (or full names); default the SGX ones, plus tdx-guest where /dev/tdx_guest exists')
     .option('--enclave-slots <n>', `${ENCLAVE_RESOURCE} slots`, String(DEFAULT_SLOTS))
     .option('--provision-slots <n>', `${PROVISION_RESOURCE} slots`, String(DEFAULT_SLOTS))
     .option('--epc-bytes <n>', 'EPC size in bytes, for kernels without sgx_total_bytes in sysfs')

@@ -13,6 +13,7 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KubeSgxError } from '../errors.js';
 import { readCpuidEpc } from './cpuid.js';
+import { discoverTdx, type TdxFacts } from './tdx.js';
 import { AESMD_SOCKET_PATH, SGX_DEVICE_PATHS } from '../names.js';
 
 
@@ -48,6 +49,8 @@ export interface SgxInventory {
   aesmdSocket: string | null;
   /** Why SGX (or part of it) is not usable; empty when everything was found. */
   reasons: string[];
+  /** TDX host / guest facts (src/node/tdx.ts); absent in inventories built by hand. */
+  tdx?: TdxFacts;
 }
 
 export interface DiscoverSgxOptions {
@@ -181,6 +184,7 @@ export async function discoverSgx(hostRoot = '/', opts: DiscoverSgxOptions = {})
     ...cpuidFacts,
     aesmdSocket,
     reasons,
+    tdx: await discoverTdx(hostRoot, flags),
   };
 }
 

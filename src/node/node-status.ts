@@ -11,7 +11,7 @@
  */
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Node } from '@kubernetes/client-node';
 import { KubeSgxError, toKubeSgxError } from '../errors.js';
-import { EPC_RESOURCE, LABEL_EPC_MIB, LABEL_FLC, LABEL_INTEL_NFD_SGX, LABEL_SGX_CAPABLE } from '../names.js';
+import { EPC_RESOURCE, LABEL_EPC_MIB, LABEL_FLC, LABEL_INTEL_NFD_SGX, LABEL_INTEL_NFD_TDX, LABEL_INTEL_NFD_TDX_GUEST, LABEL_SGX_CAPABLE, LABEL_TDX } from '../names.js';
 import { silentLogger, type Logger } from '../ops/log.js';
 import type { SgxInventory } from './discovery.js';
 
@@ -33,6 +33,13 @@ export function nodeFactsFor(inv: SgxInventory): NodeFacts {
     [LABEL_EPC_MIB]: capable && inv.epcBytes > 0 ? String(Math.floor(inv.epcBytes / (1024 * 1024))) : null,
     [LABEL_FLC]: inv.cpuFlc === null ? null : String(inv.cpuFlc),
   };
+  if (inv.tdx) {
+    // A TD is also a guest of a TDX host: "guest" wins (a TD cannot run TDs).
+    labels[LABEL_TDX] = inv.tdx.guest ? 'guest' : inv.tdx.host ? 'host' : null;
+    // Intel's NFD / CCNP labels are only added, never removed: NFD may own them on this node.
+    if (inv.tdx.host && !inv.tdx.guest) labels[LABEL_INTEL_NFD_TDX] = 'true';
+    if (inv.tdx.guest) labels[LABEL_INTEL_NFD_TDX_GUEST] = 'enabled';
+  }
   return { epcBytes: capable && inv.epcBytes > 0 ? inv.epcBytes : capable ? null : 0, labels };
 }
 

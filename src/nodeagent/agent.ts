@@ -17,11 +17,13 @@ import { HEALTHY } from '../deviceplugin/api.js';
 import { DevicePluginManager, DEFAULT_KUBELET_DIR, type PluginRegistrationStatus } from '../deviceplugin/manager.js';
 import { NodeAgentMetrics } from './metrics.js';
 import type { DevicePlugin } from '../deviceplugin/plugin.js';
-import { AESMD_SOCKET_PATH, AESM_ADDR_ENV, ENCLAVE_RESOURCE, EPC_RESOURCE, LEGACY_EPC_RESOURCE, PROVISION_RESOURCE } from '../names.js';
+import { AESMD_SOCKET_PATH, AESM_ADDR_ENV, ENCLAVE_RESOURCE, EPC_RESOURCE, LEGACY_EPC_RESOURCE, PROVISION_RESOURCE, TDX_GUEST_RESOURCE } from '../names.js';
 import { DEFAULT_SLOTS, EpcMibPlugin, SgxSlotPlugin } from './sgx-plugins.js';
+import { TdxGuestPlugin } from './tdx-plugin.js';
 
 export const ALL_SGX_RESOURCES = [LEGACY_EPC_RESOURCE, ENCLAVE_RESOURCE, PROVISION_RESOURCE, EPC_RESOURCE] as const;
-export type SgxResourceName = (typeof ALL_SGX_RESOURCES)[number];
+export type SgxResourceName = (typeof ALL_SGX_RESOURCES)[number] | typeof TDX_GUEST_RESOURCE;
+const KNOWN_RESOURCES: readonly SgxResourceName[] = [...ALL_SGX_RESOURCES, TDX_GUEST_RESOURCE];
 
 const RESOURCE_ALIASES: Record<string, SgxResourceName> = {
   'epc-mib': LEGACY_EPC_RESOURCE,
@@ -29,15 +31,16 @@ const RESOURCE_ALIASES: Record<string, SgxResourceName> = {
   enclave: ENCLAVE_RESOURCE,
   provision: PROVISION_RESOURCE,
   epc: EPC_RESOURCE,
+  'tdx-guest': TDX_GUEST_RESOURCE,
 };
 
-/** Parses `--resources` (full names or epc-mib, enclave, provision, epc), comma-separated. */
+/** Parses `--resources` (full names or epc-mib, enclave, provision, epc, tdx-guest), comma-separated. */
 export function parseSgxResourceList(list: string): SgxResourceName[] {
   const out: SgxResourceName[] = [];
   for (const raw of list.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const name = (ALL_SGX_RESOURCES as readonly string[]).includes(raw) ? (raw as SgxResourceName) : RESOURCE_ALIASES[raw];
+    const name = (KNOWN_RESOURCES as readonly string[]).includes(raw) ? (raw as SgxResourceName) : RESOURCE_ALIASES[raw];
     if (!name) {
-      throw new KubeSgxError('UNKNOWN_RESOURCE', `unknown SGX resource ${JSON.stringify(raw)}; known: ${ALL_SGX_RESOURCES.join(', ')} (or epc-mib, enclave, provision, epc)`, {
+      throw new KubeSgxError('UNKNOWN_RESOURCE', `unknown SGX resource ${JSON.stringify(raw)}; known: ${KNOWN_RESOURCES.join(', ')} (or epc-mib, enclave, provision, epc, tdx-guest)`, {
         path: ['resources'],
       });
     }
@@ -93,14 +96,17 @@ export interface NodeAgent {
 
 export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeAgent> {
   const log = opts.logger ?? createLogger('node-agent');
-  const resources = opts.resources ?? ALL_SGX_RESOURCES;
   const hostRoot = opts.hostRoot ?? '/';
   const metrics = new NodeAgentMetrics();
+  const first = await discoverSgx(hostRoot, { epcBytes: opts.epcBytes });
+  // By default the TDX guest device is served where it exists at start (a TD node); --resources can ask for it anywhere.
+  const resources: readonly SgxResourceName[] = opts.resources ?? (first.tdx?.guestDevice ? [...ALL_SGX_RESOURCES, TDX_GUEST_RESOURCE] : ALL_SGX_RESOURCES);
 
   const epcPlugin = resources.includes(LEGACY_EPC_RESOURCE) ? new EpcMibPlugin({ maxMessageBytes: opts.maxMessageBytes }) : null;
   const enclavePlugin = resources.includes(ENCLAVE_RESOURCE) ? new SgxSlotPlugin('enclave', opts.enclaveSlots ?? DEFAULT_SLOTS) : null;
   const provisionPlugin = resources.includes(PROVISION_RESOURCE) ? new SgxSlotPlugin('provision', opts.provisionSlots ?? DEFAULT_SLOTS) : null;
-  const plugins: DevicePlugin[] = [epcPlugin, enclavePlugin, provisionPlugin].filter((p): p is NonNullable<typeof p> => p !== null);
+  const tdxPlugin = resources.includes(TDX_GUEST_RESOURCE) ? new TdxGuestPlugin() : null;
+  const plugins: DevicePlugin[] = [epcPlugin, enclavePlugin, provisionPlugin, tdxPlugin].filter((p): p is NonNullable<typeof p> => p !== null);
 
   let inv: SgxInventory | null = null;
   let lastReasons = '';
@@ -108,17 +114,19 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
   let lastFacts = '';
   let countedPatches = 0;
 
-  async function rediscover(): Promise<void> {
-    const next = await discoverSgx(hostRoot, { epcBytes: opts.epcBytes });
+  async function rediscover(found?: SgxInventory): Promise<void> {
+    const next = found ?? (await discoverSgx(hostRoot, { epcBytes: opts.epcBytes }));
     inv = next;
     epcPlugin?.setHost(next);
     enclavePlugin?.setHost(next);
     provisionPlugin?.setHost(next);
-    const reasons = next.reasons.join('; ') + `|aesmd=${next.aesmdSocket !== null}`;
+    tdxPlugin?.setHost(next);
+    const reasons = next.reasons.join('; ') + `|aesmd=${next.aesmdSocket !== null}|tdx=${next.tdx?.evidence.join(',') ?? ''}`;
     if (reasons !== lastReasons) {
       lastReasons = reasons;
       if (next.enclaveDevice === null) log.warn({ hostRoot, reasons: next.reasons }, 'no SGX on this node: advertising an empty inventory; will keep looking');
       else log.info({ enclave: next.enclaveDevice, provision: next.provisionDevice, epcBytes: next.epcBytes, epcSource: next.epcSource, aesmd: next.aesmdSocket, reasons: next.reasons }, 'SGX discovered');
+      if (next.tdx?.host || next.tdx?.guest) log.info({ tdxHost: next.tdx.host, tdxGuest: next.tdx.guest, guestDevice: next.tdx.guestDevice, evidence: next.tdx.evidence }, 'TDX discovered');
       if (next.enclaveDevice !== null && next.aesmdSocket === null) {
         log.warn(`no aesmd socket at ${AESMD_SOCKET_PATH}: out-of-process quoting (${AESM_ADDR_ENV}) unavailable until the quote helper runs`);
       }
@@ -188,7 +196,7 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
     },
   });
   for (const p of plugins) metrics.registered.set({ resource: p.resourceName }, 0);
-  await rediscover();
+  await rediscover(first);
   await manager.start();
   updateMetrics();
   nodeUpdater?.start();
@@ -240,7 +248,7 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
     inventory: () => inv,
     status,
     ready,
-    rediscover,
+    rediscover: () => rediscover(),
     async stop() {
       if (stopped) return;
       stopped = true;

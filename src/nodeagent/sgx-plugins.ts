@@ -50,7 +50,8 @@ function enclaveResponse(host: SgxInventory | null, resource: string): Container
   return res;
 }
 
-function checkIds(ids: readonly string[], resource: string, valid: (id: string) => boolean): void {
+/** Rejects empty, unknown or repeated device IDs in an Allocate (INVALID_REQUEST, UNKNOWN_DEVICE, DUPLICATE_DEVICE). */
+export function checkDeviceIds(ids: readonly string[], resource: string, valid: (id: string) => boolean): void {
   if (ids.length === 0) throw new KubeSgxError('INVALID_REQUEST', `${resource}: empty devices_ids`, { path: ['devices_ids'] });
   const seen = new Set<string>();
   for (let i = 0; i < ids.length; i++) {
@@ -118,7 +119,7 @@ export class SgxSlotPlugin implements DevicePlugin {
   };
 
   allocate(ids: readonly string[]): ContainerAllocateResponseMsg {
-    checkIds(ids, this.resourceName, this.validId);
+    checkDeviceIds(ids, this.resourceName, this.validId);
     if (this.kind === 'enclave') return enclaveResponse(this.host, this.resourceName);
     const dev = this.device();
     if (dev === null) throw new KubeSgxError('DEVICE_UNAVAILABLE', `${this.resourceName}: no SGX provision device on this host now`, { path: ['devices_ids'] });
