@@ -13,5 +13,6 @@
  */
 export * from './errors.js';
 export * from './names.js';
+export * from './encoding.js';
 export * from './sgx/index.js';
 export * from './dcap/index.js';

@@ -7,6 +7,7 @@
  * and checked on every use.
  */
 import { createHash } from 'node:crypto';
+import { isHex } from '../encoding.js';
 import { KubeSgxError } from '../errors.js';
 import { checkChain, checkCrl, crlWindow, parseChainPem, type CheckedChain } from './chain.js';
 import type { Collateral } from './collateral.js';
@@ -46,7 +47,7 @@ export function collateralKey(c: Collateral, trustId: string): string {
 }
 
 function hexToDer(hex: string, field: string): Uint8Array {
-  if (!/^(?:[0-9a-fA-F]{2})+$/.test(hex)) throw new KubeSgxError('COLLATERAL_INVALID', `collateral.${field}: not hex of DER`, { path: [field] });
+  if (!isHex(hex)) throw new KubeSgxError('COLLATERAL_INVALID', `collateral.${field}: not hex of DER`, { path: [field] });
   return Buffer.from(hex, 'hex');
 }
 

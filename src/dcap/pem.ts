@@ -3,16 +3,20 @@
  * chains as concatenated PEM (quote type-5 data ends with `\n\0`), CRLs as PEM,
  * lowercase hex of DER, or raw DER — all normalised to DER bytes here, at the edge.
  */
+import { decodeBase64, decodeHex, isHex } from '../encoding.js';
 import { KubeSgxError } from '../errors.js';
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 
 function decodeBase64Strict(body: string, what: string): Uint8Array {
-  const b64 = body.replace(/\s+/g, '');
-  if (b64.length === 0 || b64.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) {
-    throw new KubeSgxError('PEM_MALFORMED', `${what}: invalid base64 in PEM block`);
+  let der: Uint8Array | undefined;
+  try {
+    der = decodeBase64(body, what, { alphabet: 'standard' });
+  } catch {
+    der = undefined;
   }
-  return Buffer.from(b64, 'base64');
+  if (der === undefined || der.length === 0) throw new KubeSgxError('PEM_MALFORMED', `${what}: invalid base64 in PEM block`);
+  return der;
 }
 
 /** DER bytes of every `label` block in `text` (trailing NULs tolerated), in order. */
@@ -37,8 +41,6 @@ export function toPem(der: Uint8Array, label: string): string {
   return `-----BEGIN ${label}-----\n${b64.replace(/.{1,64}/g, '$&\n')}-----END ${label}-----\n`;
 }
 
-const HEX = /^(?:[0-9a-fA-F]{2})+$/;
-
 /** A CRL given as PEM text, hex of DER, or DER bytes → DER. */
 export function crlToDer(input: string | Uint8Array, path: string): Uint8Array {
   if (typeof input !== 'string') {
@@ -51,7 +53,7 @@ export function crlToDer(input: string | Uint8Array, path: string): Uint8Array {
     if (blocks.length !== 1) throw new KubeSgxError('CRL_MALFORMED', `${path}: expected one X509 CRL PEM block`, { path: [path] });
     return blocks[0];
   }
-  if (HEX.test(s)) return Buffer.from(s, 'hex');
+  if (isHex(s)) return decodeHex(s, path);
   throw new KubeSgxError('CRL_MALFORMED', `${path}: not PEM, hex or DER`, { path: [path] });
 }
 

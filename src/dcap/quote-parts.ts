@@ -74,7 +74,7 @@ export function tdIdentity(td: TdReport10 | TdReport15): TdIdentityResult {
 
 /** Parses quote bytes with src/sgx, after a size cap. */
 export function parseQuoteBytes(bytes: Uint8Array): Quote {
-  if (!(bytes instanceof Uint8Array)) throw new KubeSgxError('QUOTE_INVALID', 'quote must be bytes');
+  if (!(bytes instanceof Uint8Array)) throw new KubeSgxError('INVALID_QUOTE', 'quote must be bytes');
   if (bytes.length > MAX_QUOTE_BYTES) {
     throw new KubeSgxError('QUOTE_TOO_LARGE', `quote is ${bytes.length} bytes; the limit is ${MAX_QUOTE_BYTES}`, { details: { size: bytes.length, limit: MAX_QUOTE_BYTES } });
   }
@@ -101,10 +101,10 @@ export function quoteParts(q: Quote): QuoteParts {
   };
   const body = q.body;
   if (body.type === 1) {
-    if (teeType !== 'SGX') throw new KubeSgxError('QUOTE_INVALID', 'a TDX quote with an SGX report body');
+    if (teeType !== 'SGX') throw new KubeSgxError('INVALID_QUOTE', 'a TDX quote with an SGX report body');
     parts.enclave = enclaveIdentity(body.sgx);
   } else {
-    if (teeType !== 'TDX') throw new KubeSgxError('QUOTE_INVALID', 'an SGX quote with a TD report body');
+    if (teeType !== 'TDX') throw new KubeSgxError('INVALID_QUOTE', 'an SGX quote with a TD report body');
     const td = body.type === 2 ? body.td10 : body.td15;
     parts.tdx = { teeTcbSvn: td.teeTcbSvn, mrSignerSeam: td.mrSignerSeam, seamAttributes: u64le(td.seamAttributes) };
     if (body.type === 3) parts.tdx.teeTcbSvn2 = body.td15.teeTcbSvn2;

@@ -5,7 +5,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { KubeSgxError } from '../errors.js';
-import { b64url, decodeBase64Any, parseJsonBounded } from './encoding.js';
+import { decodeBase64, encodeBase64Url } from '../encoding.js';
+import { parseJsonBounded } from './encoding.js';
 import { evaluatePolicy, type Claim } from './policy/index.js';
 import type { ActivePolicy } from './policies.js';
 import { assertSgxQuote, classifyVerifierError, type AttestationVerifier, type VerifiedQuote } from './verifier.js';
@@ -47,14 +48,14 @@ function readDataField(v: unknown, name: string): DataField | undefined {
   if (dataType !== 'Binary' && dataType !== 'JSON') {
     throw new KubeSgxError('INVALID_REQUEST', `${name}.dataType must be "Binary" or "JSON"`, { path: [name, 'dataType'] });
   }
-  return { data: decodeBase64Any(v.data, `${name}.data`), dataType };
+  return { data: decodeBase64(v.data, `${name}.data`), dataType };
 }
 
 /** Validates an MAA attest body (`quote` for SgxEnclave, `report` for OpenEnclave). */
 export function parseAttestRequest(body: unknown, evidenceField: 'quote' | 'report'): AttestRequest {
   if (!isObject(body)) throw new KubeSgxError('INVALID_REQUEST', 'the request body must be a JSON object');
   if (body[evidenceField] === undefined) throw new KubeSgxError('INVALID_REQUEST', `${evidenceField} is required`, { path: [evidenceField] });
-  let quote = decodeBase64Any(body[evidenceField], evidenceField);
+  let quote = decodeBase64(body[evidenceField], evidenceField);
   // An OpenEnclave report is a 16-byte OE header followed by the SGX quote.
   if (evidenceField === 'report') {
     if (quote.length < 16) throw new KubeSgxError('INVALID_QUOTE', 'report is shorter than its 16-byte OpenEnclave header', { path: ['report'] });
@@ -109,7 +110,7 @@ export function bindingClaims(req: AttestRequest, enclave: NonNullable<VerifiedQ
       throw new KubeSgxError('RUNTIME_DATA_MISMATCH', 'SHA-256 of runtimeData.data does not match the first 32 bytes of the quote\'s report data', { path: ['runtimeData', 'data'] });
     }
     if (req.runtimeData.dataType === 'JSON') out['x-ms-runtime'] = parseJsonData(req.runtimeData, 'runtimeData');
-    else out['x-ms-sgx-ehd'] = b64url(req.runtimeData.data);
+    else out['x-ms-sgx-ehd'] = encodeBase64Url(req.runtimeData.data);
   }
   if (req.initTimeData) {
     const configId = Buffer.from(enclave.configId ?? '', 'hex');
@@ -227,5 +228,5 @@ export function issueTokenClaims(
 
 /** An unsecured JWT (alg none), as MAA returns for draft-policy attestations. */
 export function unsignedToken(claims: Record<string, unknown>): string {
-  return `${b64url(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}.`;
+  return `${encodeBase64Url(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${encodeBase64Url(JSON.stringify(claims))}.`;
 }

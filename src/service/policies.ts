@@ -8,7 +8,7 @@
  */
 import { createHash, X509Certificate, verify as cryptoVerify } from 'node:crypto';
 import { KubeSgxError } from '../errors.js';
-import { decodeBase64Any } from './encoding.js';
+import { decodeBase64 } from '../encoding.js';
 import { DEFAULT_SGX_POLICY, DEFAULT_TDX_POLICY, parsePolicy, policyHash, type Policy } from './policy/index.js';
 import type { Store, StoredPolicyVersion } from './store/types.js';
 
@@ -98,7 +98,7 @@ export interface PolicyUpload {
 
 function decodeJsonSegment(seg: string, what: string): unknown {
   try {
-    return JSON.parse(Buffer.from(decodeBase64Any(seg, what)).toString('utf8'));
+    return JSON.parse(Buffer.from(decodeBase64(seg, what)).toString('utf8'));
   } catch (e) {
     if (e instanceof KubeSgxError) throw new KubeSgxError('POLICY_INVALID_JWS', `${what} is not base64url`, { cause: e });
     throw new KubeSgxError('POLICY_INVALID_JWS', `${what} is not JSON`, { cause: e });
@@ -185,7 +185,7 @@ function readPolicyJws(body: string, expectPayload: boolean): PolicyUpload {
       throw new KubeSgxError('POLICY_INVALID_JWS', 'x5c[0] is not a base64 DER certificate', { cause: e });
     }
     assertAlgFitsKey(alg, cert);
-    const sig = Buffer.from(decodeBase64Any(parts[2], 'JWS signature'));
+    const sig = Buffer.from(decodeBase64(parts[2], 'JWS signature'));
     let ok: boolean;
     try {
       ok = cryptoVerify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), alg === 'ES256' ? { key: cert.publicKey, dsaEncoding: 'ieee-p1363' } : cert.publicKey, sig);
@@ -202,7 +202,7 @@ function readPolicyJws(body: string, expectPayload: boolean): PolicyUpload {
     const payload = decodeJsonSegment(parts[1]!, 'JWS payload') as Record<string, unknown> | null;
     const p = payload?.AttestationPolicy;
     if (typeof p !== 'string') throw new KubeSgxError('POLICY_INVALID_JWS', 'JWS payload must be {"AttestationPolicy": base64url(policy text)}');
-    text = Buffer.from(decodeBase64Any(p, 'AttestationPolicy')).toString('utf8');
+    text = Buffer.from(decodeBase64(p, 'AttestationPolicy')).toString('utf8');
   }
   if (expectPayload && text === undefined) throw new KubeSgxError('POLICY_INVALID_JWS', 'the JWS has an empty payload: use :reset to reset the policy');
   return signer ? { text, jws: raw, signer } : { text, jws: raw };

@@ -68,5 +68,5 @@ export {
   type PckExtensions,
   type PckPlatformConfiguration,
 } from './pck-extensions.js';
-export { hexDecodeStrict, base64DecodeStrict, decodeQuoteFile, QUOTE_FILE_MAX_SIZE } from './bytes.js';
+export { decodeQuoteFile, QUOTE_FILE_MAX_SIZE } from './bytes.js';
 export { quoteToJson, pckExtensionsToJson, sgxToJson, type SgxJson } from './json.js';

@@ -77,7 +77,7 @@ export class ReportKeys {
 
   /** EREPORT: body (384) ‖ KEYID ‖ MAC for the enclave described by `targetInfo`. */
   ereport(targetInfo: Uint8Array, body: Uint8Array): Buffer {
-    if (body.length !== SGX_REPORT_BODY_SIZE) throw new KubeSgxError('SIM_BAD_REPORT', `report body: expected ${SGX_REPORT_BODY_SIZE} bytes`);
+    if (body.length !== SGX_REPORT_BODY_SIZE) throw new KubeSgxError('SIM_INVALID_REPORT', `report body: expected ${SGX_REPORT_BODY_SIZE} bytes`);
     const out = Buffer.alloc(SGX_REPORT_SIZE);
     out.set(body, 0);
     this.keyId.copy(out, 384);

@@ -2,7 +2,7 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { KubeSgxError } from '../../errors.js';
 import type { ServiceDeps } from '../app.js';
-import { decodeBase64Any } from '../encoding.js';
+import { decodeBase64 } from '../../encoding.js';
 import { bearerToken, clientOf, pathRest, readJson, type Env } from '../http.js';
 import {
   KBS_SESSION_TTL_MS, encryptToTeeKey, initDataDigest, kbsReportData, newNonce, newSessionId, parseKbsAttestation, parseKbsRequest, parseResourcePath,
@@ -42,7 +42,7 @@ export function kbsRoutes(deps: ServiceDeps, admin: MiddlewareHandler<Env>, now:
     if (att.additionalEvidence !== '' && att.additionalEvidence !== '{}') {
       throw new KubeSgxError('KBS_ADDITIONAL_EVIDENCE_UNSUPPORTED', 'tee-evidence.additional_evidence (device evidence) cannot be verified by kube-sgx: send ""', { path: ['tee-evidence', 'additional_evidence'] });
     }
-    const quote = decodeBase64Any(att.quote, 'tee-evidence.primary_evidence.quote');
+    const quote = decodeBase64(att.quote, 'tee-evidence.primary_evidence.quote');
     const evidence = await verifyKbsEvidence(deps, session.tee as KbsTee, quote, now());
     // Hash the key exactly as sent (members the client added stay in the binding).
     if (!Buffer.from(kbsReportData(att.nonce, att.teePubkeyRaw, att.additionalEvidence)).equals(evidence.reportData)) {
@@ -115,7 +115,7 @@ export function kbsRoutes(deps: ServiceDeps, admin: MiddlewareHandler<Env>, now:
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new KubeSgxError('INVALID_REQUEST', 'body must be {value | valueText, releasePolicy}');
     let value: Uint8Array;
     if (typeof body.valueText === 'string' && body.value === undefined) value = new Uint8Array(Buffer.from(body.valueText, 'utf8'));
-    else value = decodeBase64Any(body.value, 'value');
+    else value = decodeBase64(body.value, 'value');
     if (body.releasePolicy === undefined) throw new KubeSgxError('RELEASE_POLICY_INVALID', 'releasePolicy is required', { path: ['releasePolicy'] });
     const { created, meta } = await deps.secrets.register(name, value, body.releasePolicy);
     deps.logger.info({ secret: name, created, client: clientOf(c) }, 'secret registered');

@@ -1,0 +1,48 @@
+/**
+ * The text encodings binary data arrives in, decoded strictly in one place:
+ * hex and base64. Bad input is a KubeSgxError naming the field (`BAD_HEX`,
+ * `INVALID_BASE64`), never bytes silently skipped as Buffer.from would.
+ */
+import { KubeSgxError } from './errors.js';
+
+const HEX = /^(?:[0-9a-fA-F]{2})*$/;
+const BASE64_ANY = /^[A-Za-z0-9+/_-]*={0,2}$/;
+const BASE64_STD = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Non-empty, even-length hex digits (either case), nothing else. */
+export function isHex(text: string): boolean {
+  return text.length > 0 && HEX.test(text);
+}
+
+/** Strict hex: even length, hex digits only; an optional 0x prefix and whitespace are allowed. */
+export function decodeHex(text: string, what = 'hex'): Buffer {
+  let s = text.replace(/\s+/g, '');
+  if (s.startsWith('0x') || s.startsWith('0X')) s = s.slice(2);
+  if (!HEX.test(s)) throw new KubeSgxError('BAD_HEX', `${what}: not valid hex`, { path: [what] });
+  return Buffer.from(s, 'hex');
+}
+
+export interface Base64Options {
+  /**
+   * 'any' (default): base64 or base64url, padded or not (MAA clients send
+   * unpadded base64url, others standard base64). 'standard': RFC 4648 §4
+   * alphabet, padded to a multiple of 4 (PEM bodies).
+   */
+  alphabet?: 'any' | 'standard';
+}
+
+/** Strict base64; whitespace is ignored; any other stray character or an impossible length is refused. */
+export function decodeBase64(value: unknown, what = 'base64', opts: Base64Options = {}): Buffer {
+  if (typeof value !== 'string') throw new KubeSgxError('INVALID_BASE64', `${what} must be a base64url string`, { path: [what] });
+  const s = value.replace(/\s+/g, '');
+  const ok =
+    opts.alphabet === 'standard'
+      ? BASE64_STD.test(s) && s.length % 4 === 0
+      : BASE64_ANY.test(s) && s.replace(/=+$/, '').length % 4 !== 1;
+  if (!ok) throw new KubeSgxError('INVALID_BASE64', `${what} is not valid ${opts.alphabet === 'standard' ? 'base64' : 'base64url/base64'}`, { path: [what] });
+  return Buffer.from(s.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+}
+
+export function encodeBase64Url(bytes: Uint8Array | string): string {
+  return Buffer.from(bytes).toString('base64url');
+}
