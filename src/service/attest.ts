@@ -93,7 +93,8 @@ function sha256(b: Uint8Array): Buffer {
   return createHash('sha256').update(b).digest();
 }
 
-function parseJsonData(d: DataField, name: string): unknown {
+/** JSON runtime / init-time data, parsed with the service's depth bound. */
+export function parseJsonData(d: DataField, name: string): unknown {
   return parseJsonBounded(Buffer.from(d.data).toString('utf8'), `${name}.data (dataType JSON)`, [name, 'data'], 'INVALID_REQUEST');
 }
 

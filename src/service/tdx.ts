@@ -13,8 +13,7 @@
 import { createHash } from 'node:crypto';
 import type { TdIdentityResult } from '../dcap/result.js';
 import { KubeSgxError, type ErrorPath } from '../errors.js';
-import { parseJsonBounded } from './encoding.js';
-import { issueTokenClaims, type AttestRequest, type IssueContext } from './attest.js';
+import { issueTokenClaims, parseJsonData, type AttestRequest, type IssueContext } from './attest.js';
 import { classifyVerifierError, peekQuoteHeader, type AttestationVerifier, type VerifiedQuote } from './verifier.js';
 
 export type VerifiedTdQuote = VerifiedQuote & { td: TdIdentityResult };
@@ -125,7 +124,7 @@ export function tdBindingClaims(req: AttestRequest, td: TdIdentityResult): Recor
     if (!digest('sha256', req.runtimeData.data).equals(reportData.subarray(0, 32))) {
       throw new KubeSgxError('RUNTIME_DATA_MISMATCH', 'SHA-256 of runtimeData.data does not match the first 32 bytes of the TD quote\'s REPORTDATA', { path: ['runtimeData', 'data'] });
     }
-    if (req.runtimeData.dataType === 'JSON') out['x-ms-runtime'] = parseJsonBounded(Buffer.from(req.runtimeData.data).toString('utf8'), 'runtimeData.data (dataType JSON)', ['runtimeData', 'data'], 'INVALID_REQUEST');
+    if (req.runtimeData.dataType === 'JSON') out['x-ms-runtime'] = parseJsonData(req.runtimeData, 'runtimeData');
   }
   if (req.initTimeData) {
     const mrConfigId = Buffer.from(td.mrConfigId, 'hex');
@@ -134,7 +133,7 @@ export function tdBindingClaims(req: AttestRequest, td: TdIdentityResult): Recor
     if (!bound) {
       throw new KubeSgxError('INIT_DATA_MISMATCH', 'neither SHA-256 of initTimeData.data (first 32 bytes) nor its SHA-384 (all 48) matches the TD\'s MRCONFIGID', { path: ['initTimeData', 'data'] });
     }
-    if (req.initTimeData.dataType === 'JSON') out['x-ms-inittime'] = parseJsonBounded(Buffer.from(data).toString('utf8'), 'initTimeData.data (dataType JSON)', ['initTimeData', 'data'], 'INVALID_REQUEST');
+    if (req.initTimeData.dataType === 'JSON') out['x-ms-inittime'] = parseJsonData(req.initTimeData, 'initTimeData');
   }
   return out;
 }
