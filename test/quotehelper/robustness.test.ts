@@ -38,11 +38,10 @@ describe('bad input never stops the helper', () => {
       { name: '64 KiB + 1 length prefix', parts: [Buffer.from([1, 0, 1, 0])] },
     ];
     for (const c of cases) {
-      const started = Date.now();
-      const out = await rawExchange(ts.socketPath, c.parts, { end: c.end, timeoutMs: 2000 });
+      // The server, not the client's 30 s give-up, closes: which check refused it is in the metrics below.
+      const out = await rawExchange(ts.socketPath, c.parts, { end: c.end, timeoutMs: 30_000 });
       assert.equal(out.closedByServer, true, `${c.name}: server closes`);
       assert.equal(out.data.length, 0, `${c.name}: no reply`);
-      assert.ok(Date.now() - started < 1500, `${c.name}: closed promptly`);
       await stillServes();
     }
     const text = await ts.metrics.registry.metrics();
@@ -94,10 +93,10 @@ describe('bad input never stops the helper', () => {
   });
 
   test('a client trickling its frame byte by byte is dropped at the frame deadline, not kept alive by activity', async () => {
-    const started = Date.now();
-    const outcome = await new Promise<{ closed: boolean; took: number }>((resolve) => {
+    const f = frame(encodeRequest({ getQuoteSizeExReq: { att_key_id: INTEL_ECDSA_ATT_KEY_ID } })); // ~270 bytes: 13 s of trickling
+    // The trickle itself is the clock: on a loaded machine both it and the server's deadline slow down alike.
+    const outcome = await new Promise<{ closed: boolean; sent: number }>((resolve) => {
       const sock = createConnection(ts.socketPath);
-      const f = frame(encodeRequest({ getQuoteSizeExReq: { att_key_id: INTEL_ECDSA_ATT_KEY_ID } })); // ~270 bytes: 13 s of trickling
       let i = 0;
       const tick = setInterval(() => {
         if (i < f.length - 1) sock.write(f.subarray(i, ++i)); // never the last byte
@@ -106,14 +105,14 @@ describe('bad input never stops the helper', () => {
         clearInterval(tick);
         clearTimeout(guard);
         sock.destroy();
-        resolve({ closed, took: Date.now() - started });
+        resolve({ closed, sent: i });
       };
-      const guard = setTimeout(() => finish(false), 8000);
+      const guard = setTimeout(() => finish(false), 60_000);
       sock.on('close', () => finish(true));
       sock.on('error', () => finish(true));
     });
     assert.equal(outcome.closed, true);
-    assert.ok(outcome.took < 5000, `dropped at the 300 ms deadline, long before the 13 s trickle ends (took ${outcome.took} ms)`);
+    assert.ok(outcome.sent < (f.length - 1) / 2, `dropped at the frame deadline, long before the trickle ends (after ${outcome.sent} of ${f.length} bytes)`);
     await stillServes();
   });
 
@@ -124,7 +123,8 @@ describe('bad input never stops the helper', () => {
       const res = await client.request({ getQuoteExReq: { report: fakeReport(), att_key_id: INTEL_ECDSA_ATT_KEY_ID, buf_size: 2000, timeout: 200 } });
       const took = Date.now() - started;
       assert.equal(res.getQuoteExRes?.errorCode, 18);
-      assert.ok(took >= 150 && took < 2000, `answered at ~90% of 200 ms, not after the 3 s backend (took ${took} ms)`);
+      // AESM_BUSY (not the backend's quote) shows the 200 ms timer won over the 3 s backend; load only makes it later, never sooner.
+      assert.ok(took >= 150, `answered at ~90% of 200 ms, not at once (took ${took} ms)`);
     } finally {
       ts.backend.delayMs = 0;
     }

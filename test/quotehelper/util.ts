@@ -72,7 +72,7 @@ export function openFdCount(): number {
 }
 
 /** Waits (up to `ms`) for the descriptor count to fall to `limit`; returns the last count. */
-export async function settleFdCount(limit: number, ms = 3000): Promise<number> {
+export async function settleFdCount(limit: number, ms = 30_000): Promise<number> {
   const deadline = Date.now() + ms;
   let n = openFdCount();
   while (n > limit && Date.now() < deadline) {

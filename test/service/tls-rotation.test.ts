@@ -55,7 +55,7 @@ describe('attestation service TLS certificate rotation', () => {
       // the key follows: picked up by the watch or the poll, not by an explicit call
       await writeAtomically(key, second.privateKeyPem);
       const want = new X509Certificate(second.certificatePem).serialNumber.toLowerCase();
-      const deadline = Date.now() + 5000;
+      const deadline = Date.now() + 30_000; // only turns a hang into a failure; the loop ends as soon as the new pair is served
       let served = '';
       while (Date.now() < deadline && served !== want) {
         served = await servedSerial(svc.url, second.certificatePem).catch(() => '');

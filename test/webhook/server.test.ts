@@ -122,7 +122,7 @@ describe('webhook HTTPS server', () => {
     assert.equal((await call(server.url, certs.caCertPem, '/healthz', { method: 'GET' })).peerSerial, oldSerial);
     await writeAtomically(join(dir, 'tls.key'), next.keyPem);
     // Picked up by the file watch / poll, not by an explicit call.
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 30_000; // only turns a hang into a failure; the loop ends as soon as the new pair is served
     let serial = oldSerial;
     while (Date.now() < deadline) {
       try {
