@@ -251,6 +251,25 @@ issuancerules {
     assert.equal((other as { code?: string }).code, 'SECRET_RELEASE_DENIED');
   });
 
+  test('draftPolicyForAttestation over TD claims: an unsigned token (alg none); JSON runtime data that is not JSON: INVALID_REQUEST', async () => {
+    const draft = `version=1.0;
+authorizationrules { c:[type=="tdx_mrtd", value=="${MRTD.toString('hex')}"] => permit(); };
+issuancerules { c:[type=="tdx_mrtd"] => issue(type="draft-mrtd", value=c.value); };`;
+    const r = await attestTd(sim, { quote: b64u(tdQuote(platform, Buffer.alloc(64), { debug: true })), draftPolicyForAttestation: draft });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const token = r.body.token as string;
+    assert.ok(token.endsWith('.'), 'unsigned');
+    const c = decodeJwt(token);
+    assert.equal(c['draft-mrtd'], MRTD.toString('hex'));
+    assert.equal(c.dbgstat, 'enabled');
+    const notJson = Buffer.from('{"keys": [');
+    const bad = await attestTd(sim, { quote: b64u(tdQuote(platform, maaReportData(notJson))), runtimeData: { data: b64u(notJson), dataType: 'JSON' } });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.code, 'INVALID_REQUEST');
+    const discovery = await json('GET', `${sim.url}/.well-known/openid-configuration`);
+    for (const claim of ['tdx_mrtd', 'tdx_seamsvn', 'attester_tcb_status', 'eat_profile']) assert.ok((discovery.body.claims_supported as string[]).includes(claim), claim);
+  });
+
   test('junk never gets a 5xx: truncated TD quotes, a TD header with nothing behind it', async () => {
     const q = tdQuote(platform, Buffer.alloc(64));
     for (const cut of [0, 10, 47, 48, 100, 631, 700, q.length - 1]) {
