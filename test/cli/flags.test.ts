@@ -12,28 +12,10 @@ import { createServer, type Server, type AddressInfo } from 'node:net';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cliError, runCli, REPO_ROOT as repo } from './run.js';
 
-const repo = fileURLToPath(new URL('../..', import.meta.url));
 const QUOTE = '/work/shared/testdata/dcap/intel-qvl-sampledata/sampleData/quote.dat';
 
-function run(args: string[], cwd = repo): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'src/cli/main.ts'), ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    // A process that does not exit on its own is the bug this guards against: the kill shows up as status null.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
-
-const errorOf = (stdout: string) => (JSON.parse(stdout) as { error: { code: string; message: string } }).error;
 
 let dir: string;
 let busy: Server;
@@ -43,7 +25,7 @@ before(async () => {
   busy = createServer();
   await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
   busyAddr = `127.0.0.1:${(busy.address() as AddressInfo).port}`;
-  const certs = await run(['webhook', 'certs', '--out', join(dir, 'tls'), '--dns-name', 'x.example']);
+  const certs = await runCli(['webhook', 'certs', '--out', join(dir, 'tls'), '--dns-name', 'x.example']);
   assert.equal(certs.status, 0, certs.stdout + certs.stderr);
 });
 after(() => {
@@ -65,11 +47,11 @@ describe('address and URL flags', () => {
       [['collateral', 'fetch', QUOTE, '--out', join(dir, 'c.json'), '--thim', 'ftp://x'], '--thim', /expected an http\(s\) URL/],
       [['sim', 'pccs', '--platform', join(dir, 'p'), '--listen', '8081'], '--listen', /HOST:PORT/],
     ];
-    const results = await Promise.all(cases.map(([args]) => run(args)));
+    const results = await Promise.all(cases.map(([args]) => runCli(args)));
     results.forEach((r, i) => {
       const [args, flag, message] = cases[i]!;
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
-      const err = errorOf(r.stdout);
+      const err = cliError(r.stdout)!;
       assert.equal(err.code, 'USAGE', args.join(' '));
       assert.ok(err.message.startsWith(`${flag}:`), `${args.join(' ')}: ${err.message}`);
       assert.match(err.message, message);
@@ -85,11 +67,11 @@ describe('address and URL flags', () => {
       [['attestation-service', '--listen', busyAddr, '--data-dir', join(dir, 'd2')], '--listen'],
       [['node-agent', '--no-node-update', '--host-root', dir, '--kubelet-dir', join(dir, 'k2'), '--metrics-addr', busyAddr], '--metrics-addr'],
     ];
-    const results = await Promise.all(cases.map(([args]) => run(args)));
+    const results = await Promise.all(cases.map(([args]) => runCli(args)));
     results.forEach((r, i) => {
       const [args, flag] = cases[i]!;
       assert.equal(r.status, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
-      const err = errorOf(r.stdout);
+      const err = cliError(r.stdout)!;
       assert.notEqual(err.code, 'INTERNAL');
       assert.ok(err.message.includes(`${flag} ${busyAddr}: address already in use`), `${args.join(' ')}: ${err.message}`);
     });

@@ -4,13 +4,13 @@
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateWebhookCertificates, type WebhookCertBundle } from '../../src/webhook/certs.js';
 import { buildWebhookConfigurations } from '../../src/webhook/manifests.js';
 import { formatDoctorReport, parseNodeGroupTemplates, runDoctor } from '../../src/doctor/doctor.js';
+import { runCli } from '../cli/run.js';
 import { fakeApi, kubeConfigFor, list, node, b64, type Routes } from './fake-api.js';
 
 function readyPod(name: string, nodeName: string, app: string) {
@@ -27,21 +27,6 @@ const SGX_LABEL = { 'sgx.intel.com/capable': 'true' };
 const SGX_TAINT = [{ key: 'sgx.intel.com/epc', effect: 'NoSchedule' }];
 const GOOD_CAP = { 'sgx.intel.com/epc': '68719476736', 'sgx.intel.com/enclave': '110', 'sgx.intel.com/provision': '110' };
 
-/** Runs the CLI in a child process (async: the fake API lives in this process and must keep answering). */
-function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
 
 function healthyRoutes(ca: WebhookCertBundle): Routes {
   const { mutating, validating } = buildWebhookConfigurations({ caBundlePem: ca.caCertPem });
@@ -199,8 +184,9 @@ describe('kube-sgx doctor', () => {
   test('could not check: no kubeconfig says so, an unreachable API is exit 3, not 1', async () => {
     const home = await mkdtemp(join(tmpdir(), 'kube-sgx-home-'));
     try {
-      const env = { PATH: process.env.PATH ?? '', HOME: home };
-      const none = await runCli(['doctor'], env);
+      // No kubeconfig anywhere: an empty home, KUBECONFIG empty, not in a pod.
+      const env = { HOME: home, KUBECONFIG: '', KUBERNETES_SERVICE_HOST: '' };
+      const none = await runCli(['doctor'], { env });
       assert.equal(none.status, 3, none.stdout + none.stderr);
       const err = (JSON.parse(none.stdout) as { error: { code: string; message: string } }).error;
       assert.equal(err.code, 'KUBECONFIG_MISSING');
@@ -209,7 +195,7 @@ describe('kube-sgx doctor', () => {
 
       const kubeconfig = join(home, 'kubeconfig');
       await writeFile(kubeconfig, kubeConfigFor('http://127.0.0.1:9').exportConfig());
-      const down = await runCli(['doctor', '--kubeconfig', kubeconfig], env);
+      const down = await runCli(['doctor', '--kubeconfig', kubeconfig], { env });
       assert.equal(down.status, 3, down.stdout + down.stderr);
       assert.equal((JSON.parse(down.stdout) as { error: { code: string } }).error.code, 'DOCTOR_API_UNREACHABLE');
     } finally {

@@ -15,6 +15,7 @@ import { parseQcnlConfig, QCNL_DEFAULT_PCCS_URL } from '../../src/node/qcnl.js';
 import { SimPlatform, startSimPccs, type SimPccs } from '../../src/sim/index.js';
 import { startQuoteHelper, type QuoteHelper } from '../../src/quotehelper/index.js';
 import { silentLogger } from '../../src/ops/log.js';
+import { runCli } from '../cli/run.js';
 import { makeFakeHost, tempDir, removeDir, touch, MiB } from '../node/fake-host.js';
 
 const dirs: string[] = [];
@@ -62,20 +63,6 @@ async function sgxHost(root: string, opts: { qcnl?: string; qpl?: Buffer; ql?: b
 
 const byCheck = (r: NodeDoctorReport) => Object.fromEntries(r.checks.map((c) => [c.check, c]));
 
-function runCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
 
 let platformDir: string;
 let pccs: SimPccs;

@@ -13,18 +13,12 @@ import { startNodeAgent } from '../../src/nodeagent/agent.js';
 import { LEGACY_EPC_RESOURCE } from '../../src/names.js';
 import { KubeletStandIn } from '../../src/demo/kubelet-stand-in.js';
 import { KubeSgxError } from '../../src/errors.js';
-import { makeFakeHost, tempDir, removeDir, MiB } from './fake-host.js';
+import { makeFakeHost, MiB, fakeHosts } from './fake-host.js';
 
 const GiB = 1024 * MiB;
-const dirs: string[] = [];
-async function host(spec: Parameters<typeof makeFakeHost>[1]): Promise<string> {
-  const d = await tempDir();
-  dirs.push(d);
-  return makeFakeHost(d, spec);
-}
-after(async () => {
-  for (const d of dirs) await removeDir(d);
-});
+const hosts = fakeHosts('ksgx-');
+const host = hosts.host;
+after(() => hosts.cleanup());
 
 const isCode = (code: string) => (e: unknown) => e instanceof KubeSgxError && e.code === code;
 /** Two sockets' EPC as an Ice Lake SP reports it: 64 GiB each above 4 GiB physical. */
@@ -47,8 +41,7 @@ describe('CPUID leaf 0x12 decoding', () => {
   });
 
   test('reads a device file written by hand at the offsets the kernel uses', async () => {
-    const root = await tempDir();
-    dirs.push(root);
+    const root = await hosts.dir();
     await mkdir(join(root, 'dev/cpu/0'), { recursive: true });
     const fh = await open(join(root, 'dev/cpu/0/cpuid'), 'w');
     const put = async (offset: number, hex: string) => fh.write(Buffer.from(hex, 'hex'), 0, 16, offset);
@@ -129,8 +122,7 @@ describe('discoverSgx with the cpuid device', () => {
 
 describe('node agent with EPC from CPUID', () => {
   test('advertises the CPUID EPC without NUMA topology and says so in /status', async () => {
-    const root = await tempDir();
-    dirs.push(root);
+    const root = await hosts.dir();
     const hostRoot = join(root, 'h');
     const kubeletDir = join(root, 'k');
     await makeFakeHost(hostRoot, { devices: ['dev/sgx/enclave', 'dev/sgx/provision'], cpuid: { sections: [{ base: 0x70200000, bytes: 92 * MiB }] } });
@@ -152,8 +144,7 @@ describe('node agent with EPC from CPUID', () => {
   });
 
   test('a cpuid device that returns nothing stops the agent at start with the named error', async () => {
-    const root = await tempDir();
-    dirs.push(root);
+    const root = await hosts.dir();
     const hostRoot = await makeFakeHost(join(root, 'h'), { devices: ['dev/sgx_enclave'], cpuid: 'empty' });
     await assert.rejects(startNodeAgent({ hostRoot, kubeletDir: join(root, 'k'), nodeUpdate: false }), isCode('CPUID_READ_FAILED'));
   });

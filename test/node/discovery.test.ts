@@ -4,17 +4,11 @@ import { join } from 'node:path';
 import { unlink } from 'node:fs/promises';
 import { discoverSgx } from '../../src/node/discovery.js';
 import { KubeSgxError } from '../../src/errors.js';
-import { makeFakeHost, tempDir, removeDir, MiB, touch } from './fake-host.js';
+import { MiB, touch, fakeHosts } from './fake-host.js';
 
-const dirs: string[] = [];
-async function host(spec: Parameters<typeof makeFakeHost>[1]): Promise<string> {
-  const d = await tempDir();
-  dirs.push(d);
-  return makeFakeHost(d, spec);
-}
-after(async () => {
-  for (const d of dirs) await removeDir(d);
-});
+const hosts = fakeHosts('ksgx-');
+const host = hosts.host;
+after(() => hosts.cleanup());
 
 describe('discoverSgx', () => {
   test('in-tree driver host: flags, devices, EPC per NUMA node, aesmd', async () => {
@@ -67,8 +61,7 @@ describe('discoverSgx', () => {
   });
 
   test('empty host root (no /proc at all)', async () => {
-    const d = await tempDir();
-    dirs.push(d);
+    const d = await hosts.dir();
     const inv = await discoverSgx(d);
     assert.equal(inv.cpuSgx, null);
     assert.match(inv.reasons[0], /cannot read/);

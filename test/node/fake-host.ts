@@ -98,3 +98,32 @@ export async function makeFakeHost(root: string, spec: FakeHostSpec = {}): Promi
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
+
+/**
+ * Fake hosts in fresh temp dirs for one test file: `host(spec, files)` makes
+ * one (extra files as path → text), `dir()` an empty one, `cleanup()` removes
+ * them all (call it from `after`).
+ */
+export function fakeHosts(prefix = 'ksgx-'): {
+  host(spec?: FakeHostSpec, files?: Record<string, string>): Promise<string>;
+  dir(): Promise<string>;
+  cleanup(): Promise<void>;
+} {
+  const dirs: string[] = [];
+  const dir = async () => {
+    const d = await tempDir(prefix);
+    dirs.push(d);
+    return d;
+  };
+  return {
+    dir,
+    async host(spec = {}, files = {}) {
+      const root = await makeFakeHost(await dir(), spec);
+      for (const [path, text] of Object.entries(files)) await touch(join(root, path), text);
+      return root;
+    },
+    async cleanup() {
+      for (const d of dirs.splice(0)) await removeDir(d);
+    },
+  };
+}

@@ -12,19 +12,11 @@ import { nodeFactsFor } from '../../src/node/node-status.js';
 import { startNodeAgent, parseSgxResourceList } from '../../src/nodeagent/agent.js';
 import { KubeletStandIn } from '../../src/demo/kubelet-stand-in.js';
 import { ENCLAVE_RESOURCE, LABEL_INTEL_NFD_TDX, LABEL_INTEL_NFD_TDX_GUEST, LABEL_TDX, TDX_GUEST_RESOURCE } from '../../src/names.js';
-import { makeFakeHost, tempDir, removeDir, touch } from './fake-host.js';
+import { fakeHosts } from './fake-host.js';
 
-const dirs: string[] = [];
-async function host(spec: Parameters<typeof makeFakeHost>[1], files: Record<string, string> = {}): Promise<string> {
-  const d = await tempDir('ksgx-tdx-');
-  dirs.push(d);
-  await makeFakeHost(d, spec);
-  for (const [path, text] of Object.entries(files)) await touch(join(d, path), text);
-  return d;
-}
-after(async () => {
-  for (const d of dirs) await removeDir(d);
-});
+const hosts = fakeHosts('ksgx-tdx-');
+const host = hosts.host;
+after(() => hosts.cleanup());
 
 const TDX_HOST_FILES = { 'sys/module/kvm_intel/parameters/tdx': 'Y\n', 'sys/fs/cgroup/misc.capacity': 'sev 0\ntdx 63\n' };
 const TD_FLAGS = ['fpu', 'tsc', 'hypervisor', 'tdx_guest'];
