@@ -20,8 +20,30 @@ export function assertJsonDepth(value: unknown, what: string, path: ReadonlyArra
   }
 }
 
+/**
+ * Throws JSON_TOO_DEEP when the text opens more than `max` brackets at once
+ * (outside strings). One linear pass before JSON.parse: V8 parses a 1 MiB
+ * body of half a million `[` in over 100 ms of one event-loop turn, this
+ * refuses it in a few.
+ */
+function assertTextDepth(text: string, what: string, path: ReadonlyArray<string | number>, max = MAX_JSON_DEPTH): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) throw new KubeSgxError('JSON_TOO_DEEP', `${what} nests arrays/objects deeper than ${max} levels`, { path });
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+}
+
 /** JSON.parse with the nesting limit; `code` names the error for text that is not JSON. */
 export function parseJsonBounded(text: string, what: string, path: ReadonlyArray<string | number> = [], code = 'INVALID_JSON'): unknown {
+  assertTextDepth(text, what, path);
   let v: unknown;
   try {
     v = JSON.parse(text);

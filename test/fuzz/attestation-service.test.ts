@@ -302,3 +302,25 @@ describe('attestation service HTTP fuzz (issue 15 §5)', () => {
     assert.equal(typeof r.json.token, 'string');
   });
 });
+
+describe('regressions found by the fuzz and the worst-case bench', () => {
+  test('a request target the Node adapter cannot make a URL of (`*`, a backslash) → 400 problem document, not a bare 400', async () => {
+    for (const [target, headers] of [['*', []], ['/\\healthz', []]] as Array<[string, Array<[string, string]>]>) {
+      const req: RawRequest = { method: 'GET', target, headers, body: Buffer.alloc(0), framing: 'exact' };
+      const a = await send(svc.url, req);
+      assert.equal(a.status, 400, `${target}: ${a.body}`);
+      assertErrorShape(a, req, target);
+      assert.equal((JSON.parse(a.body) as { code: string }).code, 'INVALID_REQUEST');
+    }
+  });
+
+  test('a 1 MiB body of half a million nested brackets is refused before JSON.parse: JSON_TOO_DEEP in a few ms of CPU (was ~150 ms in one event-loop turn)', async () => {
+    const half = 1024 * 1024 / 2 - 16;
+    const req: RawRequest = { method: 'POST', target: `/attest/SgxEnclave?${API}`, headers: [['content-type', 'application/json']], body: Buffer.from(`{"quote":${'['.repeat(half)}${']'.repeat(half)}}`), framing: 'exact' };
+    await send(svc.url, req); // warm-up
+    const a = await send(svc.url, req);
+    assert.equal(a.status, 400);
+    assert.equal((JSON.parse(a.body) as { code: string }).code, 'JSON_TOO_DEEP');
+    assert.ok(a.cpuMs < 60, `${a.cpuMs} ms of CPU`);
+  });
+});
