@@ -25,7 +25,7 @@ import { httpGet } from '../dcap/http.js';
 export type NodeCheckStatus = 'ok' | 'warning' | 'error';
 
 export interface NodeCheck {
-  /** Stable id: cpu, driver, provision, epc, aesmd, qpl.dcap_ql, qpl.quoteprov, qcnl.config, pccs, collateral-service. */
+  /** Stable id: tdx, cpu, driver, provision, epc, aesmd, qpl.dcap_ql, qpl.quoteprov, qcnl.config, pccs, collateral-service. */
   check: string;
   status: NodeCheckStatus;
   message: string;
@@ -197,7 +197,18 @@ export async function runNodeDoctor(opts: NodeDoctorOptions = {}): Promise<NodeD
     const err = toKubeSgxError(e);
     checks.push({ check: 'epc', status: 'error', message: `${err.code}: ${err.message}`, fix: 'let the node agent read the cpuid device (privileged, or the device allowed), or give it --epc-bytes' });
   }
+  // A trust domain has no SGX: its check is the TDX guest device, not the SGX stack.
+  if (inv?.tdx?.guest && inv.enclaveDevice === null) {
+    const t = inv.tdx;
+    checks.push(
+      t.guestDevice
+        ? { check: 'tdx', status: 'ok', message: `TDX guest: ${t.guestDevice} (${t.evidence.join(', ')}); pods get it as tdx.intel.com/tdx-guest` }
+        : { check: 'tdx', status: 'error', message: `TDX guest (${t.evidence.join(', ')}) without a guest device: apps cannot get a TDREPORT`, fix: 'load the tdx_guest driver (Linux ≥ 6.2, CONFIG_TDX_GUEST_DRIVER) so /dev/tdx_guest exists' },
+    );
+    return { ok: !checks.some((c) => c.status === 'error'), checkedAt: (opts.now ?? new Date()).toISOString(), hostRoot, epc: { bytes: inv.epcBytes, source: inv.epcSource }, checks };
+  }
   if (inv) {
+    if (inv.tdx?.host) checks.push({ check: 'tdx', status: 'ok', message: `TDX host: ${inv.tdx.evidence.join(', ')}` });
     checks.push(cpuCheck(inv), driverCheck(inv));
     if (inv.enclaveDevice !== null) {
       checks.push(

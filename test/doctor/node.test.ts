@@ -204,6 +204,19 @@ describe('doctor --node', () => {
     assert.equal(b['collateral-service']!.status, 'ok', 'collateral_service is checked on its own');
   });
 
+  test('a trust domain is checked for its TDX guest device, not for SGX', async () => {
+    const td = await dir();
+    await makeFakeHost(td, { flags: ['fpu', 'tdx_guest'], devices: ['dev/tdx_guest'] });
+    const r = await runNodeDoctor({ hostRoot: td, timeoutMs: 1000 });
+    assert.deepEqual(r.checks.map((c) => [c.check, c.status]), [['tdx', 'ok']]);
+    assert.equal(r.ok, true);
+    const noDevice = await dir();
+    await makeFakeHost(noDevice, { flags: ['fpu', 'tdx_guest'] });
+    const n = await runNodeDoctor({ hostRoot: noDevice, timeoutMs: 1000 });
+    assert.equal(n.ok, false);
+    assert.match(n.checks[0]!.fix!, /tdx_guest driver/);
+  });
+
   test('a missing host root cannot be checked: exit 3', async () => {
     const r = await runCli(['doctor', '--node', '--host-root', '/nonexistent-kube-sgx-root']);
     assert.equal(r.status, 3, r.stdout + r.stderr);
