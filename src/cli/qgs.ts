@@ -7,7 +7,7 @@ import { createLogger } from '../ops/log.js';
 import { DEFAULT_QGS_SOCKET, DEFAULT_QGS_VSOCK_PORT, QGS_TIMEOUT_MS } from '../qgs/protocol.js';
 import { DEFAULT_QPL_LIBRARY, DEFAULT_TDX_LOGIC_LIBRARY } from '../qgs/dcap-backend.js';
 import { startQgs } from '../qgs/service.js';
-import { UsageError, action, parseIntFlag, untilSignal } from './io.js';
+import { UsageError, action, hostPortFlag, parseIntFlag, untilSignal } from './io.js';
 
 interface QgsFlags {
   socket: string;
@@ -42,6 +42,7 @@ export function registerQgsCommand(program: Command): void {
       action(async (f: QgsFlags) => {
         if (f.backend !== 'sim' && f.backend !== 'dcap') throw new UsageError(`--backend: expected sim or dcap, got ${JSON.stringify(f.backend)}`);
         if (f.backend === 'sim' && !f.platform) throw new UsageError('--backend sim needs --platform DIR');
+        hostPortFlag('--metrics-addr', f.metricsAddr);
         if (!/^[0-7]{3,4}$/.test(f.socketMode)) throw new UsageError(`--socket-mode: expected octal like 660, got ${JSON.stringify(f.socketMode)}`);
         const vsockPort = f.vsock === undefined ? undefined : f.vsock === true ? DEFAULT_QGS_VSOCK_PORT : parseIntFlag('--vsock', f.vsock, 1, 0xffffffff);
         const log = createLogger('qgs');

@@ -46,6 +46,7 @@ describe('address and URL flags', () => {
       [['attestation-service', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'd'), '--issuer', 'not a url'], '--issuer', /expected an http\(s\) URL/],
       [['collateral', 'fetch', QUOTE, '--out', join(dir, 'c.json'), '--thim', 'ftp://x'], '--thim', /expected an http\(s\) URL/],
       [['sim', 'pccs', '--platform', join(dir, 'p'), '--listen', '8081'], '--listen', /HOST:PORT/],
+      [['qgs', '--backend', 'sim', '--platform', join(dir, 'p'), '--socket', join(dir, 'q.sock'), '--metrics-addr', 'nonsense'], '--metrics-addr', /HOST:PORT/],
     ];
     const results = await Promise.all(cases.map(([args]) => runCli(args)));
     results.forEach((r, i) => {
