@@ -325,3 +325,48 @@ describe('regressions found by the fuzz and the worst-case bench', () => {
     assert.ok(a.cpuMs < 60, `${a.cpuMs} ms of CPU`);
   });
 });
+
+describe('admin API disabled (no token configured)', () => {
+  let off: RunningAttestationService;
+  const dir = tempDir('kube-sgx-fuzz-noadmin-');
+  before(async () => {
+    off = await startAttestationService({ listen: '127.0.0.1:0', simulation: true, platformDir: join(tmp.dir, 'platform'), dataDir: dir.dir, rateLimit: { rate: 0 } });
+  });
+  after(async () => {
+    await off.close();
+    dir.cleanup();
+  });
+
+  test('every admin route, any Authorization: 401 UNAUTHORIZED (or 404 for an unknown route), nothing stored changes', async () => {
+    const adminCases = fc.oneof(
+      route({ methods: ['GET'], paths: [`/policies/SgxEnclave?${POLICY_API}`, '/policies/SgxEnclave/versions', `/certificates?${POLICY_API}`, '/admin/secrets', `/admin/secrets/${SECRET}`, '/admin/signing-keys'], headers: adminAuthArb }),
+      route({ methods: ['PUT'], paths: [`/policies/SgxEnclave?${POLICY_API}`], body: policyJwsBodyArb, headers: adminAuthArb, write: true }),
+      route({ methods: ['PUT', 'DELETE'], paths: [`/admin/secrets/${SECRET}`], body: jsonBodyArb(fx.secretPut, new Set(['value'])), headers: adminAuthArb, write: true }),
+      route({ methods: ['POST'], paths: ['/admin/signing-keys/rotate', `/policies/SgxEnclave:reset?${POLICY_API}`], body: fc.constant(Buffer.from('{}')), headers: adminAuthArb, write: true }),
+    );
+    const state = async () => JSON.stringify({ keys: await off.store.listSigningKeys(), secrets: await off.store.listSecretNames(), policies: await off.store.listPolicyVersions('SgxEnclave') });
+    const initial = await state();
+    await checkProperty(
+      fc.asyncProperty(adminCases, async (c) => {
+        const what = describeRequest(c.req);
+        const a = await send(off.url, c.req);
+        if (a.status === undefined) return assert.ok(['declared-longer', 'chunked-broken'].includes(c.req.framing), `${what}: closed without an answer`);
+        assert.ok(a.status < 500, `${what}: HTTP ${a.status}`);
+        if (a.status >= 400) assertErrorShape(a, c.req, what);
+        // The path mutations also reach non-admin routes (`/./metrics`): only those may succeed.
+        let pathname = '';
+        try {
+          pathname = new URL(c.req.target, 'http://127.0.0.1').pathname;
+        } catch {
+          /* not a URL: refused above */
+        }
+        if (!/^\/(admin|policies|certificates)\b/.test(pathname)) return;
+        assert.ok(a.status >= 400, `${what}: HTTP ${a.status} from a disabled admin API`);
+        // Only a target no route knows, or bytes that are not HTTP, may get anything but 401.
+        if (a.body !== '' && a.status !== 401) assert.ok([400, 404, 405, 413].includes(a.status), `${what}: HTTP ${a.status} ${a.body.slice(0, 200)}`);
+      }),
+      400,
+    );
+    assert.equal(await state(), initial);
+  });
+});
