@@ -35,7 +35,17 @@ function emptyResponse(): ContainerAllocateResponseMsg {
   return { envs: {}, mounts: [], devices: [], annotations: {}, cdi_devices: [] };
 }
 
-/** Enclave access: the enclave device, plus aesmd's socket directory and SGX_AESM_ADDR when the host runs aesmd. */
+/**
+ * Enclave access: the enclave device and aesmd's socket DIRECTORY, always —
+ * a container started before the quote helper (right after boot) must see the
+ * socket once it appears, and Allocate is its only chance to get the mount.
+ * The directory exists on the host: the node agent's and quote helper's
+ * DaemonSets mount it as a DirectoryOrCreate hostPath, and containerd's CRI
+ * creates a missing bind-mount source (MkdirAll 0755) anyway.
+ * SGX_AESM_ADDR=1 only when the socket exists now: it switches the DCAP
+ * library to out-of-process quoting, which would break in-process quoting on
+ * hosts that never run aesmd (the webhook sets it for the pods it admits).
+ */
 function enclaveResponse(host: SgxInventory | null, resource: string): ContainerAllocateResponseMsg {
   const dev = host?.enclaveDevice ?? null;
   if (host === null || dev === null) {
@@ -43,10 +53,8 @@ function enclaveResponse(host: SgxInventory | null, resource: string): Container
   }
   const res = emptyResponse();
   res.devices = deviceSpecsFor(dev);
-  if (host.aesmdSocket !== null) {
-    res.envs[AESM_ADDR_ENV] = '1';
-    res.mounts.push({ container_path: AESMD_SOCKET_DIR, host_path: AESMD_SOCKET_DIR }); // writable: connecting to a socket needs write access
-  }
+  res.mounts.push({ container_path: AESMD_SOCKET_DIR, host_path: AESMD_SOCKET_DIR }); // writable: connecting to a socket needs write access
+  if (host.aesmdSocket !== null) res.envs[AESM_ADDR_ENV] = '1';
   return res;
 }
 

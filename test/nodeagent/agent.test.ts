@@ -253,7 +253,36 @@ describe('node agent lifecycle', () => {
       assert.equal(r.kubelet.resource(PROVISION_RESOURCE)?.devices.length, 0, 'still no provision device');
       const c = (await r.kubelet.allocate(ENCLAVE_RESOURCE, ['enclave-0'])).container_responses[0];
       assert.deepEqual(c.envs, {}, 'no aesmd socket → no SGX_AESM_ADDR');
-      assert.deepEqual(c.mounts, []);
+      assert.deepEqual(c.mounts, [{ container_path: '/var/run/aesmd', host_path: '/var/run/aesmd' }], 'the socket directory is mounted anyway');
+    } finally {
+      await teardown(r);
+    }
+  });
+
+  test('aesmd socket directory mounted before the quote helper starts, and after', async () => {
+    const r = await rig({ epc: { 0: 16 * MiB }, devices: ['dev/sgx_enclave', 'dev/sgx_provision'] });
+    const dirMount = { container_path: '/var/run/aesmd', host_path: '/var/run/aesmd' };
+    try {
+      await r.kubelet.waitFor(() => r.kubelet.resource(ENCLAVE_RESOURCE)?.healthy === 5 && r.kubelet.resource(LEGACY_EPC_RESOURCE)?.healthy === 16, 30_000, 'inventories');
+      assert.equal(r.agent.inventory()?.aesmdSocket, null, 'no socket yet');
+      const epcIds = r.kubelet.resource(LEGACY_EPC_RESOURCE)!.devices.slice(0, 4).map((d) => d.ID);
+      const early = [
+        (await r.kubelet.allocate(ENCLAVE_RESOURCE, ['enclave-1'])).container_responses[0],
+        (await r.kubelet.allocate(LEGACY_EPC_RESOURCE, epcIds)).container_responses[0],
+      ];
+      for (const c of early) {
+        assert.deepEqual(c.mounts, [dirMount], 'a pod started before the quote helper still gets the directory');
+        assert.equal(c.envs.SGX_AESM_ADDR, undefined);
+      }
+      // the quote helper comes up: the socket appears in the (already mounted) directory
+      await touch(join(r.hostRoot, 'var/run/aesmd/aesm.socket'));
+      await r.agent.rediscover();
+      assert.equal(r.agent.inventory()?.aesmdSocket, '/var/run/aesmd/aesm.socket');
+      const late = (await r.kubelet.allocate(ENCLAVE_RESOURCE, ['enclave-2'])).container_responses[0];
+      assert.deepEqual(late.mounts, [dirMount], 'one mount, not two');
+      assert.equal(late.envs.SGX_AESM_ADDR, '1');
+      const prov = (await r.kubelet.allocate(PROVISION_RESOURCE, ['provision-0'])).container_responses[0];
+      assert.deepEqual(prov.mounts, [], 'the provision device alone carries no aesmd mount');
     } finally {
       await teardown(r);
     }
