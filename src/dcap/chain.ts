@@ -42,7 +42,7 @@ const sameName = (a: Uint8Array, b: Uint8Array) => bytesEqual(a, b);
 
 /** Parses PEM chain text into certificates (errors carry the chain's code). */
 export function parseChainPem(text: string, kind: ChainKind, cache?: CertificateCache): Certificate[] {
-  const code = `${kind}_CHAIN_INVALID`;
+  const code = `${kind}_CHAIN_INVALID` as const;
   try {
     return pemCertificates(text, RULES[kind].label).map((der) => (cache ? cache.parse(der) : parseCertificate(der)));
   } catch (e) {

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { isHex } from '../encoding.js';
 import { KubeSgxError } from '../errors.js';
-import { checkChain, checkCrl, crlWindow, parseChainPem, type CheckedChain } from './chain.js';
+import { checkChain, checkCrl, crlWindow, parseChainPem, type ChainKind, type CheckedChain } from './chain.js';
 import type { Collateral } from './collateral.js';
 import { earliestExpiry, type TimeWindow } from './time.js';
 import { parseEnclaveIdentity, parseTcbInfo, type EnclaveIdentity, type TcbInfo } from './tcb-info.js';
@@ -61,7 +61,7 @@ function parseCrlField(hex: string, field: string): Crl {
   }
 }
 
-function sameRoot(chain: CheckedChain, root: Certificate, kind: string): void {
+function sameRoot(chain: CheckedChain, root: Certificate, kind: ChainKind): void {
   if (chain.root.fingerprint256 !== root.fingerprint256) {
     throw new KubeSgxError(`${kind}_CHAIN_UNTRUSTED`, `${kind} issuer chain ends in a different root than the CRLs`);
   }
@@ -114,11 +114,11 @@ export function checkCollateral(c: Collateral, trust: TrustAnchors, certs: Certi
   const qeIdentity = parseEnclaveIdentity(c.qe_identity);
 
   const crlWindows = [...crlChain.windows, crlWindow(rootCrl, 'root CA CRL'), crlWindow(pckCrl, 'PCK CRL')];
-  const tcbInfoWindows = [
+  const tcbInfoWindows: TimeWindow[] = [
     ...tcbChain.windows,
     { what: 'TCB Info', notBefore: tcbInfo.issueDate, notAfter: tcbInfo.nextUpdate, expiredCode: 'TCB_INFO_EXPIRED', notYetValidCode: 'TCB_INFO_NOT_YET_VALID' },
   ];
-  const qeIdentityWindows = [
+  const qeIdentityWindows: TimeWindow[] = [
     ...qeChain.windows,
     { what: 'QE Identity', notBefore: qeIdentity.issueDate, notAfter: qeIdentity.nextUpdate, expiredCode: 'QE_IDENTITY_EXPIRED', notYetValidCode: 'QE_IDENTITY_NOT_YET_VALID' },
   ];

@@ -5,7 +5,7 @@
  * Intel's QVL orders them (it never trusts JSON order) and duplicates rejected.
  */
 import { z } from 'zod';
-import { KubeSgxError } from '../errors.js';
+import { KubeSgxError, type ErrorCode } from '../errors.js';
 
 export const TCB_STATUSES = [
   'UpToDate',
@@ -169,12 +169,12 @@ const EnclaveIdentitySchema = z.object({
   tcbLevels: z.array(identityLevel).min(1),
 });
 
-function invalid(code: string, what: string, issue: z.core.$ZodIssue): never {
+function invalid(code: ErrorCode, what: string, issue: z.core.$ZodIssue): never {
   const path = issue.path.map((p) => (typeof p === 'number' ? p : String(p)));
   throw new KubeSgxError(code, `${what}.${path.join('.') || '(root)'}: ${issue.message}`, { path: [what, ...path] });
 }
 
-function parseJson(text: string, code: string, what: string): unknown {
+function parseJson(text: string, code: ErrorCode, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -195,7 +195,7 @@ function compareLevels(a: TcbLevel, b: TcbLevel): number {
   return 0;
 }
 
-function identityLevels(levels: z.infer<typeof identityLevel>[], code: string, what: string): IdentityTcbLevel[] {
+function identityLevels(levels: z.infer<typeof identityLevel>[], code: ErrorCode, what: string): IdentityTcbLevel[] {
   const out = levels.map((l) => ({ isvsvn: l.tcb.isvsvn, tcbDate: l.tcbDate, tcbStatus: l.tcbStatus, advisoryIds: l.advisoryIDs ?? [] }));
   out.sort((a, b) => b.isvsvn - a.isvsvn);
   for (let i = 1; i < out.length; i++) {
@@ -206,7 +206,7 @@ function identityLevels(levels: z.infer<typeof identityLevel>[], code: string, w
 
 /** Parses TCB Info v2 or v3 from its exact signed JSON text. Throws TCB_INFO_INVALID naming the field. */
 export function parseTcbInfo(text: string): TcbInfo {
-  const code = 'TCB_INFO_INVALID';
+  const code: ErrorCode = 'TCB_INFO_INVALID';
   const raw = parseJson(text, code, 'tcbInfo');
   const version = typeof raw === 'object' && raw !== null ? (raw as { version?: unknown }).version : undefined;
   let info: TcbInfo;
@@ -288,7 +288,7 @@ export function parseTcbInfo(text: string): TcbInfo {
 
 /** Parses Enclave Identity v2 (QE / TD_QE / QVE) from its exact signed JSON text. */
 export function parseEnclaveIdentity(text: string): EnclaveIdentity {
-  const code = 'QE_IDENTITY_INVALID';
+  const code: ErrorCode = 'QE_IDENTITY_INVALID';
   const raw = parseJson(text, code, 'enclaveIdentity');
   const version = typeof raw === 'object' && raw !== null ? (raw as { version?: unknown }).version : undefined;
   if (version !== 2) {

@@ -3,14 +3,14 @@
  * QvE). Every window is closed at both ends — notBefore/thisUpdate/issueDate ≤ t
  * ≤ notAfter/nextUpdate — and a failure says which end and which item.
  */
-import { KubeSgxError } from '../errors.js';
+import { KubeSgxError, type ErrorCode } from '../errors.js';
 
 export interface TimeWindow {
   what: string;
   notBefore: number;
   notAfter: number;
-  expiredCode: string;
-  notYetValidCode: string;
+  expiredCode: ErrorCode;
+  notYetValidCode: ErrorCode;
 }
 
 export function wholeSeconds(ms: number): number {

@@ -5,7 +5,7 @@
  * the two quote signatures, TCB level selection and status convergence.
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { KubeSgxError } from '../errors.js';
+import { KubeSgxError, type ErrorCode } from '../errors.js';
 import type { CheckedChain } from './chain.js';
 import type { CheckedCollateral } from './collateral-check.js';
 import type { EnclaveIdentityResult, TdIdentityResult, VerificationResult } from './result.js';
@@ -49,7 +49,7 @@ export interface CheckedPck {
   info: PckInfo;
 }
 
-function mismatch(code: string, message: string, details?: Record<string, unknown>): never {
+function mismatch(code: ErrorCode, message: string, details?: Record<string, unknown>): never {
   throw new KubeSgxError(code, message, details ? { details } : {});
 }
 

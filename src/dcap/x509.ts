@@ -5,7 +5,7 @@
  * exact TBS bytes). Nothing here decides trust; chain.ts does.
  */
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { KubeSgxError } from '../errors.js';
+import { KubeSgxError, type ErrorCode } from '../errors.js';
 import { DER_MALFORMED, DER_TAG, childNodes, expectNode, integerHex, nodeBytes, nodeContent, oidString, readNode, readTime, type DerNode } from '../sgx/der.js';
 
 const OID_ECDSA_SHA256 = '1.2.840.10045.4.3.2';
@@ -82,7 +82,7 @@ export interface Crl {
   authorityKeyId: string | undefined;
 }
 
-function bad(code: string, message: string, cause?: unknown): never {
+function bad(code: ErrorCode, message: string, cause?: unknown): never {
   throw new KubeSgxError(code, message, cause === undefined ? {} : { cause });
 }
 

@@ -4,7 +4,7 @@
  * cleanups registered along the way — after success, failure or an abort
  * (SIGINT/SIGTERM) — in reverse order.
  */
-import { toKubeSgxError, KubeSgxError } from '../errors.js';
+import { toKubeSgxError, KubeSgxError, type ErrorCode } from '../errors.js';
 
 export type StepStatus = 'passed' | 'failed' | 'skipped' | 'aborted';
 
@@ -137,6 +137,6 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 /** Throws a typed step failure when `cond` is false: the message says what was expected. */
-export function expect(cond: boolean, code: string, message: string, details?: Record<string, unknown>): asserts cond {
+export function expect(cond: boolean, code: ErrorCode, message: string, details?: Record<string, unknown>): asserts cond {
   if (!cond) throw new KubeSgxError(code, message, details ? { details } : {});
 }

@@ -4,7 +4,7 @@
  * (`--idle-timeout-ms: …`) or, for a field without a flag, the field.
  */
 import type { z } from 'zod';
-import { KubeSgxError } from '../errors.js';
+import { KubeSgxError, type ErrorCode } from '../errors.js';
 
 /** Field name → CLI flag, for messages. */
 export type FlagNames = Readonly<Record<string, string>>;
@@ -19,7 +19,7 @@ export function intOption(zod: typeof z, min: number, max: number) {
 }
 
 /** Parses `input` with `schema`; throws KubeSgxError(code) naming the first bad flag/field, all issues in details. */
-export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, code: string, flags: FlagNames): z.output<S> {
+export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, code: ErrorCode, flags: FlagNames): z.output<S> {
   const r = schema.safeParse(input);
   if (r.success) return r.data;
   const issues = r.error.issues.map((i) => {

@@ -4,7 +4,7 @@
  * collateral and platform facts. Backends throw KubeSgxError; `qgsErrorOf`
  * turns one into the QGS error code the client gets.
  */
-import { KubeSgxError } from '../errors.js';
+import { KubeSgxError, type ErrorCode } from '../errors.js';
 import { QgsError, type QgsCollateral, type QgsErrorCode, type QgsPlatformInfo } from './protocol.js';
 
 export interface QgsBackend {
@@ -33,6 +33,6 @@ export function qgsErrorOf(e: unknown): QgsErrorCode {
 }
 
 /** A backend error carrying the QGS code to answer with. */
-export function qgsBackendError(code: string, message: string, qgsError: QgsErrorCode, details: Record<string, unknown> = {}): KubeSgxError {
+export function qgsBackendError(code: ErrorCode, message: string, qgsError: QgsErrorCode, details: Record<string, unknown> = {}): KubeSgxError {
   return new KubeSgxError(code, message, { details: { ...details, qgsError } });
 }

@@ -4,7 +4,7 @@
  * tests, the benchmark, and anything in a simulated TD that needs a quote.
  */
 import { createConnection, type Socket } from 'node:net';
-import { KubeSgxError } from '../errors.js';
+import { KubeSgxError, type ErrorCode } from '../errors.js';
 import {
   DEFAULT_QGS_SOCKET,
   QGS_LENGTH_PREFIX_SIZE,
@@ -31,7 +31,7 @@ export interface QgsClientOptions {
   connect?: () => Socket;
 }
 
-function clientError(code: string, message: string, details?: Record<string, unknown>): KubeSgxError {
+function clientError(code: ErrorCode, message: string, details?: Record<string, unknown>): KubeSgxError {
   return new KubeSgxError(code, message, details ? { details } : {});
 }
 

@@ -4,7 +4,8 @@
  * (ecdsa_quote_service_bundle: quote3_error_to_aesm_error). Every reply carries
  * one of these in `errorCode`; Intel's client turns them into sgx_status_t.
  */
-import { KubeSgxError } from '../errors.js';
+import type { AesmReplyErrorCode } from './error-codes.js';
+import { KubeSgxError, type ErrorCode } from '../errors.js';
 
 export const AesmError = {
   SUCCESS: 0,
@@ -58,7 +59,7 @@ const AESM_NAMES: Readonly<Record<number, string>> = {
 };
 
 /** "AESM_INVALID_REPORT" for 47; unknown values as "AESM_ERROR_<n>". */
-export function aesmErrorName(code: number): string {
+export function aesmErrorName(code: number): AesmReplyErrorCode {
   const name = AESM_NAMES[code];
   return name === undefined ? `AESM_ERROR_${code}` : `AESM_${name}`;
 }
@@ -111,6 +112,6 @@ export function aesmErrorOf(e: unknown): number {
 }
 
 /** A backend error that tells the server which aesm_error_t to reply with. */
-export function backendError(code: string, message: string, aesmError: number, details: Record<string, unknown> = {}, cause?: unknown): KubeSgxError {
+export function backendError(code: ErrorCode, message: string, aesmError: number, details: Record<string, unknown> = {}, cause?: unknown): KubeSgxError {
   return new KubeSgxError(code, message, { details: { ...details, aesmError }, cause });
 }

@@ -17,7 +17,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import koffi, { type LibraryHandle } from 'koffi';
-import { KubeSgxError } from '../errors.js';
+import { KubeSgxError, type ErrorCode } from '../errors.js';
 import { AesmError, backendError, quote3ErrorName, quote3ToAesm } from './aesm-errors.js';
 import { type BackendQuote, type QeReportRequest, type QuoteBackend, REPORT_SIZE, TARGET_INFO_SIZE } from './backend.js';
 
@@ -47,7 +47,7 @@ function findDevice(root: string, candidates: readonly string[]): string | undef
  * KubeSgxError `code` listing every path looked for that is missing (`what`
  * says who needs them). Shared by the quote helper's and the QGS's dcap backends.
  */
-export function requireSgxDevices(devRoot: string, code: string, what: string): { enclaveDevice: string; provisionDevice: string } {
+export function requireSgxDevices(devRoot: string, code: ErrorCode, what: string): { enclaveDevice: string; provisionDevice: string } {
   const enclave = findDevice(devRoot, ENCLAVE_DEVICES);
   const provision = findDevice(devRoot, PROVISION_DEVICES);
   if (!enclave || !provision) {

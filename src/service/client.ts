@@ -7,7 +7,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createECDH } from 'node:crypto';
-import { KubeSgxError } from '../errors.js';
+import { KubeSgxError, type ErrorCode } from '../errors.js';
 import { KBS_PROTOCOL_VERSION, KBS_SESSION_COOKIE, decryptKbsJwe, kbsReportData, sessionIdFromCookie, type KbsJwe } from './kbs.js';
 
 export interface HttpOptions {
@@ -54,7 +54,8 @@ function parseOk(res: HttpResult, what: string): Record<string, unknown> {
   }
   if (res.status !== 200 && res.status !== 201) {
     const p = (doc ?? {}) as { code?: string; detail?: string; type?: string };
-    throw new KubeSgxError(p.code ?? 'SERVICE_ERROR', `${what}: HTTP ${res.status}: ${p.detail ?? res.body.slice(0, 200)}`, { details: { status: res.status, type: p.type } });
+    // The service's problem code (its own or a verifier's): one of ours, whatever the wire says.
+    throw new KubeSgxError((p.code as ErrorCode | undefined) ?? 'SERVICE_ERROR', `${what}: HTTP ${res.status}: ${p.detail ?? res.body.slice(0, 200)}`, { details: { status: res.status, type: p.type } });
   }
   if (typeof doc !== 'object' || doc === null) throw new KubeSgxError('SERVICE_ERROR', `${what}: response is not a JSON object`);
   return doc as Record<string, unknown>;

@@ -1,5 +1,5 @@
 /** Bounded JSON for request bodies and runtime data: nesting depth and parsing that names the field. */
-import { KubeSgxError } from '../errors.js';
+import { KubeSgxError, type ErrorCode } from '../errors.js';
 
 /** Deepest array/object nesting accepted in any JSON the service reads (request bodies, JSON runtime data). */
 export const MAX_JSON_DEPTH = 64;
@@ -42,7 +42,7 @@ function assertTextDepth(text: string, what: string, path: ReadonlyArray<string 
 }
 
 /** JSON.parse with the nesting limit; `code` names the error for text that is not JSON. */
-export function parseJsonBounded(text: string, what: string, path: ReadonlyArray<string | number> = [], code = 'INVALID_JSON'): unknown {
+export function parseJsonBounded(text: string, what: string, path: ReadonlyArray<string | number> = [], code: ErrorCode = 'INVALID_JSON'): unknown {
   assertTextDepth(text, what, path);
   let v: unknown;
   try {

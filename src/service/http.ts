@@ -10,6 +10,7 @@ import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
 import { KubeSgxError, toKubeSgxError } from '../errors.js';
+import type { ServiceErrorCode } from './error-codes.js';
 import { checkApiVersion } from './attest.js';
 import { parseJsonBounded } from './encoding.js';
 import { toKbsError } from './kbs.js';
@@ -102,7 +103,7 @@ export function problemResponse(c: Context<Env>, err: KubeSgxError, extraHeaders
   return c.body(JSON.stringify(doc), doc.status as 400, { 'content-type': problemMediaType(c.req.header('accept')), ...extraHeaders });
 }
 
-const HTTP_EXCEPTION_CODES: Record<number, string> = {
+const HTTP_EXCEPTION_CODES: Record<number, ServiceErrorCode> = {
   400: 'INVALID_REQUEST', 401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 405: 'METHOD_NOT_ALLOWED', 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE', 429: 'RATE_LIMITED',
 };
 

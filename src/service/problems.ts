@@ -1,15 +1,19 @@
 /**
  * The service's error vocabulary. Every failure is a KubeSgxError whose
  * `code` maps here to an HTTP status and a stable RFC 7807 `type` URI; the
- * app renders it in one place (app.ts `onError`). Codes not listed (e.g. a
- * verifier code for a malformed or tampered quote) are the caller's evidence
- * problem: 400 with the type derived from the code.
+ * app renders it in one place (http.ts `renderError`). The table must give a
+ * status to every code of the service's union (src/service/error-codes.ts):
+ * a service code without one does not compile. Codes of the other layers
+ * (the verifier's for a malformed or tampered quote, the SGX parsers', the
+ * simulator's) describe the caller's evidence: 400, with the type derived
+ * from the code.
  */
-import type { KubeSgxError } from '../errors.js';
+import type { ErrorCode, KubeSgxError } from '../errors.js';
+import type { ServiceErrorCode } from './error-codes.js';
 
 export const PROBLEM_TYPE_BASE = 'https://kube-sgx.dev/problems/';
 
-const STATUS: Record<string, number> = {
+const STATUS = {
   INVALID_REQUEST: 400,
   INVALID_JSON: 400,
   JSON_TOO_DEEP: 400,
@@ -52,12 +56,42 @@ const STATUS: Record<string, number> = {
   COLLATERAL_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
   STORE_UNAVAILABLE: 503,
+  // KBS protocol input (the KBS renderer in kbs.ts maps some of these to its own statuses).
+  KBS_ADDITIONAL_EVIDENCE_UNSUPPORTED: 400,
+  KBS_COOKIE_MISSING: 400,
+  KBS_JWE_INVALID: 400,
+  KBS_NONCE_MISMATCH: 400,
+  KBS_PROTOCOL_VERSION_MISMATCH: 400,
+  KBS_REQUEST_INVALID: 400,
+  KBS_RESOURCE_PATH_INVALID: 400,
+  KBS_SESSION_EXPIRED: 400,
+  KBS_SESSION_NOT_ATTESTED: 400,
+  KBS_SESSION_UNKNOWN: 400,
+  KBS_TEE_KEY_UNSUPPORTED: 400,
+  KBS_TEE_UNSUPPORTED: 400,
+  INIT_DATA_INVALID: 400,
+  TOKEN_NOT_FOUND: 400,
+  COLLATERAL_NOT_FOUND: 400,
+  // Start-up and client-side codes: never the answer to a request.
+  CONFIG_INVALID: 500,
+  KEK_INVALID: 500,
+  SERVICE_ERROR: 500,
+  // The service's own state cannot be read: its fault, not the caller's (these were 400 while unlisted).
+  SEALED_VALUE_INVALID: 500,
+  STORE_CORRUPT: 500,
   INTERNAL: 500,
-};
+} as const satisfies Record<ServiceErrorCode | 'INTERNAL', number>;
 
-/** Status for a code; unknown codes are input problems (400). */
-export function statusForCode(code: string): number {
-  return STATUS[code] ?? 400;
+/** Bad evidence or input found by a layer below the service. */
+const EVIDENCE_STATUS = 400;
+
+function isStatusCode(code: ErrorCode): code is keyof typeof STATUS {
+  return Object.hasOwn(STATUS, code);
+}
+
+/** The service's own codes by the table; every other layer's code is evidence the caller sent (400). */
+export function statusForCode(code: ErrorCode): number {
+  return isStatusCode(code) ? STATUS[code] : EVIDENCE_STATUS;
 }
 
 export function problemTypeForCode(code: string): string {

@@ -7,7 +7,7 @@
  * structure being read and the byte offset; a BER length is always
  * DER_LENGTH_NOT_MINIMAL.
  */
-import { KubeSgxError, type ErrorPath } from '../errors.js';
+import { KubeSgxError, type ErrorPath, type ErrorCode } from '../errors.js';
 
 export const DER_TAG = {
   BOOLEAN: 0x01,
@@ -42,12 +42,12 @@ export const DER_MALFORMED = 'DER_MALFORMED';
 /** The code of a length that is valid BER but not DER (whatever code the caller reads with). */
 export const DER_LENGTH_NOT_MINIMAL = 'DER_LENGTH_NOT_MINIMAL';
 
-function derFail(code: string, what: string, offset: number, path: ErrorPath = []): never {
+function derFail(code: ErrorCode, what: string, offset: number, path: ErrorPath = []): never {
   throw new KubeSgxError(code, `${path.length > 0 ? path.join('.') + ': ' : ''}${what} at offset ${offset}`, { path, offset });
 }
 
 /** Reads the TLV at `offset`; it must end by `limit`. */
-export function readNode(buf: Uint8Array, offset: number, limit = buf.length, code: string = DER_MALFORMED, path: ErrorPath = []): DerNode {
+export function readNode(buf: Uint8Array, offset: number, limit = buf.length, code: ErrorCode = DER_MALFORMED, path: ErrorPath = []): DerNode {
   if (offset + 2 > limit) derFail(code, 'truncated DER header', offset, path);
   const tag = buf[offset];
   if ((tag & 0x1f) === 0x1f) derFail(code, 'multi-byte DER tags are not supported', offset, path);
@@ -69,14 +69,14 @@ export function readNode(buf: Uint8Array, offset: number, limit = buf.length, co
 }
 
 /** Reads the TLV at `offset` and requires its tag. */
-export function expectNode(buf: Uint8Array, offset: number, limit: number, tag: number, code: string = DER_MALFORMED, path: ErrorPath = []): DerNode {
+export function expectNode(buf: Uint8Array, offset: number, limit: number, tag: number, code: ErrorCode = DER_MALFORMED, path: ErrorPath = []): DerNode {
   const n = readNode(buf, offset, limit, code, path);
   if (n.tag !== tag) derFail(code, `expected DER tag 0x${tag.toString(16)}, got 0x${n.tag.toString(16)}`, offset, path);
   return n;
 }
 
 /** The TLVs inside a constructed one, in order. */
-export function childNodes(buf: Uint8Array, parent: DerNode, code: string = DER_MALFORMED, path: ErrorPath = []): DerNode[] {
+export function childNodes(buf: Uint8Array, parent: DerNode, code: ErrorCode = DER_MALFORMED, path: ErrorPath = []): DerNode[] {
   const out: DerNode[] = [];
   for (let p = parent.body; p < parent.end; ) {
     const n = readNode(buf, p, parent.end, code, path);
@@ -97,7 +97,7 @@ export function nodeBytes(buf: Uint8Array, n: DerNode): Uint8Array {
 }
 
 /** Dotted string of an OBJECT IDENTIFIER. */
-export function oidString(buf: Uint8Array, n: DerNode, code: string = DER_MALFORMED): string {
+export function oidString(buf: Uint8Array, n: DerNode, code: ErrorCode = DER_MALFORMED): string {
   if (n.tag !== DER_TAG.OID || n.end === n.body) derFail(code, 'expected OBJECT IDENTIFIER', n.start);
   const parts: number[] = [];
   let v = 0;
@@ -116,7 +116,7 @@ export function oidString(buf: Uint8Array, n: DerNode, code: string = DER_MALFOR
 }
 
 /** UTCTime / GeneralizedTime (Z form, whole seconds) as epoch milliseconds. */
-export function readTime(buf: Uint8Array, n: DerNode, code: string = DER_MALFORMED): number {
+export function readTime(buf: Uint8Array, n: DerNode, code: ErrorCode = DER_MALFORMED): number {
   const s = Buffer.from(nodeContent(buf, n)).toString('latin1');
   let m: RegExpExecArray | null;
   let year: number;
@@ -136,7 +136,7 @@ export function readTime(buf: Uint8Array, n: DerNode, code: string = DER_MALFORM
 }
 
 /** INTEGER content as unsigned big-endian hex (leading zero octets removed), uppercase. */
-export function integerHex(buf: Uint8Array, n: DerNode, code: string = DER_MALFORMED): string {
+export function integerHex(buf: Uint8Array, n: DerNode, code: ErrorCode = DER_MALFORMED): string {
   if (n.tag !== DER_TAG.INTEGER || n.end === n.body) derFail(code, 'expected INTEGER', n.start);
   let i = n.body;
   while (i < n.end - 1 && buf[i] === 0) i++;

@@ -11,7 +11,7 @@
  *
  * A hand DER walk (no object trees): this runs on the verifier's warm path.
  */
-import { KubeSgxError, type ErrorPath } from '../errors.js';
+import { KubeSgxError, type ErrorPath, type ErrorCode } from '../errors.js';
 import { SGX_EXTENSION_OID } from './constants.js';
 import {
   DER_TAG,
@@ -62,7 +62,7 @@ const P = encodeOidContent(SGX_EXTENSION_OID);
 const EXT_PATH = ['sgxExtensions'];
 const MALFORMED = 'PCK_EXTENSION_MALFORMED';
 
-function bad(code: string, what: string, path: ErrorPath, offset: number): never {
+function bad(code: ErrorCode, what: string, path: ErrorPath, offset: number): never {
   throw new KubeSgxError(code, `${path.join('.')}: ${what}`, { path, offset });
 }
 
@@ -236,7 +236,7 @@ function parseValueNode(buf: Buffer, root: DerNode): PckExtensions {
  */
 export function findPckExtensionValue(certDer: Uint8Array): Buffer {
   const buf = asBuffer(certDer);
-  const code = 'PCK_CERT_MALFORMED';
+  const code: ErrorCode = 'PCK_CERT_MALFORMED';
   const cert = expectNode(buf, 0, buf.length, DER_TAG.SEQUENCE, code, ['certificate']);
   const tbs = expectNode(buf, cert.body, cert.end, DER_TAG.SEQUENCE, code, ['certificate', 'tbsCertificate']);
   for (const field of childNodes(buf, tbs, code, ['certificate', 'tbsCertificate'])) {

@@ -11,7 +11,7 @@
  * The parser returns views into the input, never copies, and keeps the exact
  * signed byte ranges so verifiers need not re-encode anything.
  */
-import { KubeSgxError, type ErrorPath } from '../errors.js';
+import { KubeSgxError, type ErrorPath, type ErrorCode } from '../errors.js';
 import {
   ATTESTATION_KEY_TYPE,
   CERT_DATA_TYPE,
@@ -112,7 +112,7 @@ export interface ParseQuoteOptions {
 const PCK_CERT_TYPES = [1, 2, 3, 4, 5] as const;
 const OUTER_V4_TYPES = [CERT_DATA_TYPE.QE_REPORT_CERT_DATA] as const;
 
-function fail(code: string, message: string, path: ErrorPath, offset: number, details?: Record<string, unknown>): never {
+function fail(code: ErrorCode, message: string, path: ErrorPath, offset: number, details?: Record<string, unknown>): never {
   throw new KubeSgxError(code, `${path.join('.')}: ${message}`, { path, offset, details });
 }
 

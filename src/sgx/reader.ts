@@ -3,7 +3,7 @@
  * field it is reading (`path`) so a failure becomes a KubeSgxError that says
  * which field ran past which limit, and at what byte offset.
  */
-import { KubeSgxError, type ErrorPath } from '../errors.js';
+import { KubeSgxError, type ErrorPath, type ErrorCode } from '../errors.js';
 
 export class ByteReader {
   pos: number;
@@ -20,7 +20,7 @@ export class ByteReader {
     readonly buf: Buffer,
     start: number,
     readonly end: number,
-    readonly overflowCode: string,
+    readonly overflowCode: ErrorCode,
   ) {
     this.pos = start;
   }
@@ -96,7 +96,7 @@ export function exactReader(bytes: Uint8Array, size: number, what: string): Byte
 }
 
 /** Checks a Buffer field has exactly `size` bytes before encoding it. */
-export function checkSize(value: Uint8Array | undefined, size: number, path: ErrorPath, code = 'ENCODE_BAD_FIELD'): Uint8Array {
+export function checkSize(value: Uint8Array | undefined, size: number, path: ErrorPath, code: ErrorCode = 'ENCODE_BAD_FIELD'): Uint8Array {
   if (!(value instanceof Uint8Array) || value.length !== size) {
     const got = value instanceof Uint8Array ? `${value.length} bytes` : typeof value;
     throw new KubeSgxError(code, `${path.join('.')}: expected ${size} bytes, got ${got}`, { path });
@@ -111,7 +111,7 @@ export function describeValue(v: unknown): string {
   return v === null ? 'null' : typeof v;
 }
 
-export function checkUint(value: number, bits: 16 | 32, path: ErrorPath, code = 'ENCODE_BAD_FIELD'): number {
+export function checkUint(value: number, bits: 16 | 32, path: ErrorPath, code: ErrorCode = 'ENCODE_BAD_FIELD'): number {
   const max = bits === 16 ? 0xffff : 0xffffffff;
   if (!Number.isInteger(value) || value < 0 || value > max) {
     throw new KubeSgxError(code, `${path.join('.')}: expected an unsigned ${bits}-bit integer, got ${describeValue(value)}`, { path });
@@ -119,7 +119,7 @@ export function checkUint(value: number, bits: 16 | 32, path: ErrorPath, code = 
   return value;
 }
 
-export function checkU64(value: bigint, path: ErrorPath, code = 'ENCODE_BAD_FIELD'): bigint {
+export function checkU64(value: bigint, path: ErrorPath, code: ErrorCode = 'ENCODE_BAD_FIELD'): bigint {
   if (typeof value !== 'bigint' || value < 0n || value > 0xffffffffffffffffn) {
     throw new KubeSgxError(code, `${path.join('.')}: expected an unsigned 64-bit bigint`, { path });
   }

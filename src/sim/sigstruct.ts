@@ -7,7 +7,7 @@
  * modulus bytes exactly as stored (little-endian).
  */
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
-import { KubeSgxError } from '../errors.js';
+import { KubeSgxError, type ErrorCode } from '../errors.js';
 import { SGX_ATTRIBUTE_FLAGS } from '../sgx/constants.js';
 
 export const SIGSTRUCT_SIZE = 1808;
@@ -70,7 +70,7 @@ export interface Sigstruct {
   signedBytes: Buffer;
 }
 
-function fail(code: string, message: string, path: string, offset?: number): never {
+function fail(code: ErrorCode, message: string, path: string, offset?: number): never {
   throw new KubeSgxError(code, `sigstruct.${path}: ${message}`, { path: ['sigstruct', path], ...(offset !== undefined ? { offset } : {}) });
 }
 

@@ -21,11 +21,11 @@ describe('runSteps', () => {
 
   test('a failure names the step and why; later steps are skipped, not run', async () => {
     const log: string[] = [];
-    const bad: DemoStep<null> = { id: 'x', title: 'step x', run: () => Promise.reject(new KubeSgxError('BROKEN', 'the widget is broken')) };
+    const bad: DemoStep<null> = { id: 'x', title: 'step x', run: () => Promise.reject(new KubeSgxError('DEMO_PATCH_FAILED', 'the widget is broken')) };
     const r = await runSteps([ok('a', log), bad, ok('c', log)], null, new AbortController().signal);
     assert.deepEqual(log, ['a']);
     assert.equal(r[1].status, 'failed');
-    assert.deepEqual(r[1].error, { code: 'BROKEN', message: 'the widget is broken' });
+    assert.deepEqual(r[1].error, { code: 'DEMO_PATCH_FAILED', message: 'the widget is broken' });
     assert.equal(r[2].status, 'skipped');
     assert.match(r[2].reason ?? '', /step x" failed/);
   });

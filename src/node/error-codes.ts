@@ -1,0 +1,10 @@
+/**
+ * Every error code the node layer throws. KubeSgxError takes only codes listed
+ * in some layer's union (src/errors.ts), so a new code is added here and a
+ * misspelt one does not compile.
+ */
+export const NODE_ERROR_CODES = [
+  'CPUID_READ_FAILED', 'CPUID_UNREADABLE', 'INVALID_EPC_BYTES', 'KUBECONFIG_INVALID', 'NODE_NAME_REQUIRED',
+] as const;
+
+export type NodeErrorCode = (typeof NODE_ERROR_CODES)[number];
