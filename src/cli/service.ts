@@ -2,9 +2,10 @@
 import cluster from 'node:cluster';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { startAttestationService, prepareAttestationState, rotateServiceSigningKey, type AttestationServiceOptions } from '../service/server.js';
+import { startAttestationService, prepareAttestationState, rotateServiceSigningKey } from '../service/server.js';
 import { DEFAULT_KEY_ACTIVATION_DELAY_S, MAX_KEY_ACTIVATION_DELAY_S } from '../service/signer.js';
-import { action, hostPortFlag, parseIntFlag, printJson, untilSignal, urlFlag, UsageError } from './io.js';
+import { ATTESTATION_SERVICE_DEFAULTS, parseAttestationServiceOptions, type AttestationServiceSettings } from '../service/options.js';
+import { action, hostPortFlag, parseIntFlag, printJson, untilSignal, usage, UsageError } from './io.js';
 
 interface ServiceFlags {
   listen: string;
@@ -40,7 +41,7 @@ interface WorkerHello {
  * every core. The primary creates the signing key and KEK once, forks,
  * prints one line, forwards SIGTERM/SIGINT and waits for the workers.
  */
-async function runPrimary(opts: AttestationServiceOptions, n: number): Promise<void> {
+async function runPrimary(opts: AttestationServiceSettings, n: number): Promise<void> {
   await prepareAttestationState(opts);
   const hellos: WorkerHello[] = [];
   let stopping = false;
@@ -66,11 +67,14 @@ async function runPrimary(opts: AttestationServiceOptions, n: number): Promise<v
   })));
 }
 
+// Help shows the schema's defaults, so they are defined once (src/service/options.ts).
+const D = ATTESTATION_SERVICE_DEFAULTS;
+
 export function registerAttestationServiceCommand(parent: Command): void {
   const serviceCommand = parent
     .command('attestation-service')
     .description('MAA-compatible attestation service: quotes in, signed tokens out; policies; secret release to attested enclaves')
-    .requiredOption('--listen <host:port>', 'address to serve on', '127.0.0.1:8443')
+    .requiredOption('--listen <host:port>', 'address to serve on', D.listen)
     .option('--tls-cert <file>', 'TLS certificate (PEM); with --tls-key serves HTTPS; re-read when it changes')
     .option('--tls-key <file>', 'TLS private key (PEM)')
     .option('--data-dir <dir>', 'SQLite state directory (signing key, policies, secrets); omitted = in memory')
@@ -81,44 +85,40 @@ export function registerAttestationServiceCommand(parent: Command): void {
     .option('--qcnl-config <file>', 'collateral from the PCCS named in Intel\'s QCNL configuration (sgx_default_qcnl.conf: collateral_service, else pccs_url), the file the nodes\' quote provider reads')
     .option('--simulation', 'trust the simulator root CA of --platform; tokens say x-kube-sgx-simulated: true')
     .option('--platform <dir>', 'simulated platform directory (with --simulation)')
-    .option('--store <kind>', 'sqlite | kubernetes', 'sqlite')
+    .option('--store <kind>', 'sqlite | kubernetes', D.store)
     .option('--namespace <ns>', 'namespace for --store kubernetes (default: the pod\'s namespace)')
     .option('--admin-token-file <file>', 'file holding the admin bearer token (else $KUBE_SGX_ADMIN_TOKEN; none = admin API disabled)')
     .option('--kek-file <file>', 'key-encryption key for secrets at rest (32 bytes raw/hex/base64; else $KUBE_SGX_KEK)')
     .option('--policy-signers <file>', 'PEM policy-management certificates: Isolated trust model, policy changes must be JWS signed by one of them')
     .option('--issuer <url>', 'external base URL used as token iss and jku (default: from --listen)')
-    .option('--rate-limit <n>', 'requests per second per client and worker (0 = off)', '100')
-    .option('--workers <n>', 'processes sharing the port and state (needs --data-dir or --store kubernetes)', '1')
+    .option('--rate-limit <n>', 'requests per second per client and worker (0 = off)', String(D.rateLimit))
+    .option('--workers <n>', 'processes sharing the port and state (needs --data-dir or --store kubernetes)', String(D.workers))
     .action(
       action(async (f: ServiceFlags) => {
-        if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
-        if ([f.collateralDir, f.pccs, f.pcs, f.thim, f.qcnlConfig].filter((x) => x !== undefined).length > 1) {
-          throw new UsageError('--collateral-dir, --pccs, --pcs, --thim and --qcnl-config exclude each other: give one collateral source');
-        }
-        if (f.simulation && !f.platform) throw new UsageError('--simulation needs --platform DIR');
-        if (!f.simulation && f.platform) throw new UsageError('--platform needs --simulation');
-        if (f.store !== 'sqlite' && f.store !== 'kubernetes') throw new UsageError(`--store must be sqlite or kubernetes, got ${JSON.stringify(f.store)}`);
-        const rate = parseIntFlag('--rate-limit', f.rateLimit, 0, 1_000_000);
         hostPortFlag('--listen', f.listen);
-        for (const [name, v] of [['--pccs', f.pccs], ['--thim', f.thim], ['--issuer', f.issuer], ['--pcs', typeof f.pcs === 'string' ? f.pcs : undefined]] as const) urlFlag(name, v);
-        const opts: AttestationServiceOptions = { listen: f.listen, store: f.store, rateLimit: { rate } };
-        if (f.tlsCert && f.tlsKey) opts.tls = { certFile: f.tlsCert, keyFile: f.tlsKey };
-        if (f.dataDir) opts.dataDir = f.dataDir;
-        if (f.collateralDir) opts.collateralDir = f.collateralDir;
-        if (f.pccs) opts.pccsUrl = f.pccs;
-        if (f.pcs !== undefined) opts.pcsUrl = typeof f.pcs === 'string' ? f.pcs : '';
-        if (f.thim) opts.thimUrl = f.thim;
-        if (f.qcnlConfig !== undefined) opts.qcnlConfigFile = f.qcnlConfig;
-        if (f.simulation) opts.simulation = true;
-        if (f.platform) opts.platformDir = f.platform;
-        if (f.namespace) opts.kubernetes = { namespace: f.namespace };
-        if (f.adminTokenFile) opts.adminTokenFile = f.adminTokenFile;
-        if (f.policySigners) opts.policySignersFile = f.policySigners;
-        if (f.kekFile) opts.kekFile = f.kekFile;
-        if (f.issuer) opts.issuer = f.issuer;
-        const workers = parseIntFlag('--workers', f.workers, 1, 64);
-        if (workers > 1 && f.store === 'sqlite' && !f.dataDir) throw new UsageError('--workers > 1 needs --data-dir (or --store kubernetes): workers share state');
-        if (workers > 1 && cluster.isPrimary) return runPrimary(opts, workers);
+        const opts = usage(() =>
+          parseAttestationServiceOptions({
+            listen: f.listen,
+            ...(f.tlsCert !== undefined || f.tlsKey !== undefined ? { tls: { certFile: f.tlsCert, keyFile: f.tlsKey } } : {}),
+            dataDir: f.dataDir,
+            collateralDir: f.collateralDir,
+            pccsUrl: f.pccs,
+            pcsUrl: f.pcs === true ? '' : f.pcs,
+            thimUrl: f.thim,
+            qcnlConfigFile: f.qcnlConfig,
+            simulation: f.simulation,
+            platformDir: f.platform,
+            store: f.store,
+            ...(f.namespace !== undefined ? { kubernetes: { namespace: f.namespace } } : {}),
+            adminTokenFile: f.adminTokenFile,
+            policySignersFile: f.policySigners,
+            kekFile: f.kekFile,
+            issuer: f.issuer,
+            rateLimit: { rate: f.rateLimit },
+            workers: f.workers,
+          }),
+        );
+        if (opts.workers > 1 && cluster.isPrimary) return runPrimary(opts, opts.workers);
         const svc = await startAttestationService(opts);
         if (cluster.isWorker) process.send?.({ url: svc.url, issuer: svc.issuer, kids: svc.kids } satisfies WorkerHello);
         // One line on stdout so scripts (and tests) learn the URL and kid.
@@ -138,21 +138,23 @@ export function registerAttestationServiceCommand(parent: Command): void {
     .command('rotate-key')
     .description('add the next token-signing key to the service\'s store: in /certs at once, signing after --activate-after; the old key stays in /certs 8 h more')
     .option('--data-dir <dir>', 'the service\'s SQLite state directory')
-    .option('--store <kind>', 'sqlite | kubernetes', 'sqlite')
+    .option('--store <kind>', 'sqlite | kubernetes', D.store)
     .option('--namespace <ns>', 'namespace for --store kubernetes (default: the pod\'s namespace)')
     .option('--kek-file <file>', 'the service\'s key-encryption key (else $KUBE_SGX_KEK; with --data-dir, the generated one beside the data)')
     .option('--activate-after <seconds>', `seconds between publishing the key and signing with it, so replicas and relying parties refresh /certs (default ${DEFAULT_KEY_ACTIVATION_DELAY_S}; 0 with --revoke-previous)`)
     .option('--revoke-previous', 'suspected compromise: withdraw every earlier key at once (gone from /certs, its tokens refused) and sign with the new key now')
     .action(
       action(async (f: { dataDir?: string; store: string; namespace?: string; kekFile?: string; activateAfter?: string; revokePrevious?: boolean }) => {
-        if (f.store !== 'sqlite' && f.store !== 'kubernetes') throw new UsageError(`--store must be sqlite or kubernetes, got ${JSON.stringify(f.store)}`);
-        if (f.store === 'sqlite' && !f.dataDir) throw new UsageError('rotate-key needs --data-dir (the service\'s) or --store kubernetes');
+        const { store, dataDir, kubernetes, kekFile } = usage(() =>
+          parseAttestationServiceOptions({ store: f.store, dataDir: f.dataDir, kekFile: f.kekFile, ...(f.namespace !== undefined ? { kubernetes: { namespace: f.namespace } } : {}) }),
+        );
+        if (store === 'sqlite' && !dataDir) throw new UsageError('rotate-key needs --data-dir (the service\'s) or --store kubernetes');
         // --revoke-previous signs at once; an explicit non-zero delay with it is refused by rotateSigningKey.
         const delayS =
           f.activateAfter !== undefined ? parseIntFlag('--activate-after', f.activateAfter, 0, MAX_KEY_ACTIVATION_DELAY_S) : f.revokePrevious ? 0 : DEFAULT_KEY_ACTIVATION_DELAY_S;
         printJson(
           await rotateServiceSigningKey(
-            { store: f.store, ...(f.dataDir ? { dataDir: f.dataDir } : {}), ...(f.namespace ? { kubernetes: { namespace: f.namespace } } : {}), ...(f.kekFile ? { kekFile: f.kekFile } : {}) },
+            { store, ...(dataDir ? { dataDir } : {}), ...(kubernetes ? { kubernetes } : {}), ...(kekFile ? { kekFile } : {}) },
             delayS * 1000,
             f.revokePrevious === true,
           ),

@@ -4,6 +4,7 @@
  * state. See docs/attestation-service.md.
  */
 export { startAttestationService, prepareAttestationState, assembleAttestationService, type AttestationServiceOptions, type RunningAttestationService, type AssembledService } from './server.js';
+export { attestationServiceOptionsSchema, parseAttestationServiceOptions, ATTESTATION_SERVICE_DEFAULTS, type AttestationServiceSettings, type AttestationServiceOptionsInput } from './options.js';
 export { createServiceApp, type ServiceDeps, MAX_BODY_BYTES as ATTESTATION_MAX_BODY_BYTES } from './app.js';
 export { requestSecret, type RequestSecretOptions, type ReleasedSecret } from './client.js';
 export { kbsReportData, canonicalJson as kbsCanonicalJson, type TeePublicKey } from './kbs.js';

@@ -7,7 +7,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { KubeSgxError } from '../errors.js';
 import { createLogger, silentLogger } from '../ops/log.js';
@@ -17,6 +16,7 @@ import { createServiceApp, type ServiceDeps } from './app.js';
 import { adapterErrorResponse } from './http.js';
 import { createDcapVerifier, type DcapVerifierOptions } from './dcap-verifier.js';
 import { ServiceMetrics } from './metrics.js';
+import { ATTESTATION_SERVICE_DEFAULTS, parseAttestationServiceOptions, type AttestationServiceOptionsInput } from './options.js';
 import { declaredProperties } from './policy/index.js';
 import { ATTESTATION_TYPES, PolicyService, parsePolicySigners, type PolicyTrust } from './policies.js';
 import { RateLimiter } from './ratelimit.js';
@@ -25,55 +25,9 @@ import { TokenSigner, rotateSigningKey } from './signer.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/types.js';
 import { Vault, loadKek } from './vault.js';
-import type { AttestationVerifier } from './verifier.js';
 
-export interface AttestationServiceOptions {
-  /** HOST:PORT; port 0 picks a free port. */
-  listen: string;
-  /** PEM text or file paths for HTTPS. */
-  /** PEM text, or files that are watched and re-read when they change (cert-manager rotation). */
-  tls?: { cert: string; key: string } | { certFile: string; keyFile: string };
-  /** With TLS files: re-read them at least this often (ms), besides file-change events. Default 10 s. */
-  certPollMs?: number;
-  /** SQLite database directory; omitted = in-memory (nothing survives a restart). */
-  dataDir?: string;
-  store?: 'sqlite' | 'kubernetes' | Store;
-  kubernetes?: { kubeConfig?: KubeConfig; namespace?: string };
-  /** Offline collateral directory (the verifier's DirectoryCollateralProvider). */
-  collateralDir?: string;
-  /** PCCS base URL. */
-  pccsUrl?: string;
-  /** Intel PCS v4 base URL; '' = Intel's own. */
-  pcsUrl?: string;
-  /** Azure THIM base URL. */
-  thimUrl?: string;
-  /** Intel's QCNL configuration (sgx_default_qcnl.conf) naming the PCCS: collateral from its collateral_service, else pccs_url. */
-  qcnlConfigFile?: string;
-  /** Trust the simulator's root CA (from `platformDir`); tokens say x-kube-sgx-simulated: true. */
-  simulation?: boolean;
-  platformDir?: string;
-  /** Replace the DCAP verifier (failure-injection tests); the composition root still owns simulation marking. */
-  verifier?: AttestationVerifier;
-  adminToken?: string;
-  adminTokenFile?: string;
-  /** PEM file of policy-management certificates: MAA's Isolated trust model (policy changes must be signed by one). */
-  policySignersFile?: string;
-  kek?: Uint8Array;
-  kekFile?: string;
-  /** External base URL clients use (token `iss`, `jku`); default derived from the listen address. */
-  issuer?: string;
-  /** Requests per second per client (0 = off) and burst; default 100/s, burst 200. */
-  rateLimit?: { rate: number; burst?: number };
-  logger?: Logger;
-  /** How long close() waits for in-flight requests before cutting connections. */
-  shutdownGraceMs?: number;
-  /** Re-read policies from the store at most this often (replicas, --workers); default 5 s for kubernetes, 1 s for sqlite. */
-  policyRefreshMs?: number;
-  /** Re-read signing keys (rotations by another replica or the CLI) this often; default 60 s for kubernetes, 10 s for sqlite. */
-  keyRefreshMs?: number;
-  /** The clock (tests of rotation and expiry); default Date.now. */
-  now?: () => number;
-}
+/** startAttestationService's options: the input of attestationServiceOptionsSchema (src/service/options.ts). */
+export type AttestationServiceOptions = AttestationServiceOptionsInput;
 
 export interface RunningAttestationService {
   url: string;
@@ -154,12 +108,9 @@ export async function rotateServiceSigningKey(opts: StateOptions & { logger?: Lo
  * and the app, for `issuer`. startAttestationService serves it; tests drive
  * it in-process with `app.request()`.
  */
-export async function assembleAttestationService(opts: Omit<AttestationServiceOptions, 'listen' | 'tls'>, issuer: string): Promise<AssembledService> {
+export async function assembleAttestationService(input: Omit<AttestationServiceOptions, 'listen' | 'tls'>, issuer: string): Promise<AssembledService> {
+  const opts = parseAttestationServiceOptions(input);
   const logger = opts.logger ?? (process.env.NODE_TEST_CONTEXT ? silentLogger : createLogger('attestation-service'));
-  const sources = [opts.collateralDir !== undefined, opts.pccsUrl !== undefined, opts.pcsUrl !== undefined, opts.thimUrl !== undefined, opts.qcnlConfigFile !== undefined].filter(Boolean).length;
-  if (sources > 1) throw new KubeSgxError('CONFIG_INVALID', '--collateral-dir, --pccs, --pcs, --thim and --qcnl-config exclude each other: give one collateral source');
-  if (opts.simulation && !opts.platformDir && !opts.verifier) throw new KubeSgxError('CONFIG_INVALID', '--simulation needs --platform DIR (the simulated platform whose root CA to trust)');
-  if (!opts.simulation && opts.platformDir && !opts.verifier) throw new KubeSgxError('CONFIG_INVALID', '--platform is only used with --simulation');
   const adminToken = opts.adminToken ?? (opts.adminTokenFile ? readSecretFile(opts.adminTokenFile, '--admin-token-file') : process.env.KUBE_SGX_ADMIN_TOKEN);
   const policyTrust: PolicyTrust = opts.policySignersFile
     ? { model: 'Isolated', signers: parsePolicySigners(readSecretFile(opts.policySignersFile, '--policy-signers'), opts.policySignersFile) }
@@ -187,18 +138,19 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
   }
   if (!adminToken) logger.warn('no admin token configured: policy and secret administration is disabled');
 
+  const refreshMs = ATTESTATION_SERVICE_DEFAULTS.refreshMs[storeKind];
   const metrics = new ServiceMetrics(true);
   metrics.simulation.set(opts.simulation ? 1 : 0);
-  const policies = new PolicyService(store, opts.policyRefreshMs ?? (storeKind === 'kubernetes' ? 5_000 : 1_000));
+  const policies = new PolicyService(store, opts.policyRefreshMs ?? refreshMs.policies);
   const secrets = new SecretService(store, vault);
   const started = Date.now();
   let shuttingDown = false;
-  const rate = opts.rateLimit?.rate ?? 100;
+  const rate = opts.rateLimit.rate;
 
   // Keys rotated elsewhere (another replica, `rotate-key`) appear here within keyRefreshMs.
   const keyRefresh = setInterval(() => {
     signer.refresh().catch((e: unknown) => logger.warn({ err: (e as Error).message }, 'cannot re-read signing keys; keeping the ones loaded'));
-  }, opts.keyRefreshMs ?? (storeKind === 'kubernetes' ? 60_000 : 10_000));
+  }, opts.keyRefreshMs ?? refreshMs.keys);
   keyRefresh.unref();
 
   const deps: ServiceDeps = {
@@ -211,7 +163,7 @@ export async function assembleAttestationService(opts: Omit<AttestationServiceOp
     simulation: opts.simulation === true,
     adminToken,
     policyTrust,
-    rateLimiter: new RateLimiter(rate, opts.rateLimit?.burst ?? Math.max(1, rate * 2)),
+    rateLimiter: new RateLimiter(rate, opts.rateLimit.burst ?? Math.max(1, rate * 2)),
     metrics,
     logger,
     ready: () => (shuttingDown ? { ready: false, reason: 'shutting down' } : { ready: true }),
@@ -260,7 +212,8 @@ export async function prepareAttestationState(opts: Omit<AttestationServiceOptio
   await svc.dispose();
 }
 
-export async function startAttestationService(opts: AttestationServiceOptions): Promise<RunningAttestationService> {
+export async function startAttestationService(input: AttestationServiceOptions): Promise<RunningAttestationService> {
+  const opts = parseAttestationServiceOptions(input);
   const logger = opts.logger ?? (process.env.NODE_TEST_CONTEXT ? silentLogger : createLogger('attestation-service'));
   const tlsFiles = opts.tls && 'certFile' in opts.tls ? opts.tls : undefined;
   let tls: CertificatePair | CertificateFiles | undefined;
@@ -286,7 +239,7 @@ export async function startAttestationService(opts: AttestationServiceOptions): 
     ...(tls ? { tls } : {}),
     keepAliveTimeoutMs: 5_000,
     // Stop accepting; let in-flight requests finish; drop keep-alive connections as they go idle.
-    graceMs: opts.shutdownGraceMs ?? 10_000,
+    graceMs: opts.shutdownGraceMs,
   });
   const url = listening.url;
   const issuer = (opts.issuer ?? url).replace(/\/+$/, '');
