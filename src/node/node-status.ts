@@ -12,6 +12,7 @@
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Node } from '@kubernetes/client-node';
 import { KubeSgxError, toKubeSgxError } from '../errors.js';
 import { EPC_RESOURCE, LABEL_EPC_MIB, LABEL_FLC, LABEL_INTEL_NFD_SGX, LABEL_INTEL_NFD_TDX, LABEL_INTEL_NFD_TDX_GUEST, LABEL_SGX_CAPABLE, LABEL_TDX } from '../names.js';
+import { readKubeConfig } from '../ops/kubeconfig.js';
 import { silentLogger, type Logger } from '../ops/log.js';
 import type { SgxInventory } from './discovery.js';
 
@@ -91,13 +92,7 @@ export class NodeStatusUpdater {
 
   constructor(private readonly opts: NodeStatusUpdaterOptions) {
     if (!opts.nodeName) throw new KubeSgxError('NODE_NAME_REQUIRED', 'node name required (--node-name or NODE_NAME)', { path: ['nodeName'] });
-    const kc = new KubeConfig();
-    try {
-      if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-      else kc.loadFromCluster();
-    } catch (e) {
-      throw new KubeSgxError('KUBECONFIG_INVALID', `cannot load ${opts.kubeconfig ?? 'in-cluster config'}: ${toKubeSgxError(e).message}`, { cause: e, path: ['kubeconfig'] });
-    }
+    const kc = readKubeConfig(new KubeConfig(), opts.kubeconfig, 'in-cluster');
     this.api = kc.makeApiClient(CoreV1Api);
     this.log = opts.logger ?? silentLogger;
   }

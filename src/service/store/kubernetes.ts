@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { CoreV1Api, KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { KubeSgxError } from '../../errors.js';
+import { readKubeConfig } from '../../ops/kubeconfig.js';
 import type { Store, StoredKbsSession, StoredPolicyVersion, StoredSecret, StoredSigningKey } from './types.js';
 
 const MANAGED = { 'app.kubernetes.io/managed-by': 'kube-sgx' };
@@ -65,11 +66,7 @@ export class KubernetesStore implements Store {
   private puts = 0;
 
   constructor(opts: KubernetesStoreOptions = {}) {
-    const kc = opts.kubeConfig ?? (() => {
-      const k = new KubeConfig();
-      k.loadFromDefault();
-      return k;
-    })();
+    const kc = opts.kubeConfig ?? readKubeConfig(new KubeConfig(), undefined);
     this.api = kc.makeApiClient(CoreV1Api);
     this.namespace = opts.namespace ?? defaultNamespace();
   }
