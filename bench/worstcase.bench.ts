@@ -19,6 +19,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { SimPlatform } from '../src/sim/index.js';
 import { startAttestationService } from '../src/service/server.js';
 import { MAX_BODY_BYTES } from '../src/service/http.js';
+import { MAX_JSON_CONTAINERS } from '../src/service/encoding.js';
 import { kbsReportData } from '../src/service/kbs.js';
 import { POLICY_LIMITS } from '../src/service/policy/limits.js';
 import { MAX_SECRET_BYTES } from '../src/service/secrets.js';
@@ -182,6 +183,14 @@ export default async function bench(): Promise<{ title: string; markdown: string
     );
     const deepBody = `{"quote":${'['.repeat(MAX_BODY_BYTES / 2 - 10)}${']'.repeat(MAX_BODY_BYTES / 2 - 10)}}`;
     await measure('POST /attest/SgxEnclave', `refused: 1 MiB body nested ${(MAX_BODY_BYTES / 2 - 10).toLocaleString('en')} levels`, () => call(svc.url, 'POST', '/attest/SgxEnclave?api-version=2022-08-01', deepBody));
+    const unit = '[[{}]]';
+    const manyBody = `{"quote":[${Array(Math.floor((MAX_BODY_BYTES - 64) / (unit.length + 1))).fill(unit).join(',')}]}`;
+    await measure('POST /attest/SgxEnclave', 'refused: 1 MiB body of 450,000 small arrays/objects (`[[{}]]`)', () => call(svc.url, 'POST', '/attest/SgxEnclave?api-version=2022-08-01', manyBody));
+    const dense = Buffer.from(`{"items":[${Array(Math.floor((MAX_JSON_CONTAINERS - 10) / 3)).fill(unit).join(',')}]}`);
+    const denseBody = JSON.stringify({ quote: b64u(sgxQuote(createHash('sha256').update(dense).digest())), runtimeData: { data: b64u(dense), dataType: 'JSON' } });
+    await measure('POST /attest/SgxEnclave', `JSON runtime data with ${(MAX_JSON_CONTAINERS - 10).toLocaleString('en')} arrays/objects (the most accepted), \`[[{}]]\` repeated`, () =>
+      call(svc.url, 'POST', '/attest/SgxEnclave?api-version=2022-08-01', denseBody),
+    );
     const oeBody = JSON.stringify({ report: b64u(Buffer.concat([Buffer.alloc(16), sgxQuote(createHash('sha256').update(runtime).digest())])), runtimeData: { data: b64u(runtime), dataType: 'JSON' } });
     await measure('POST /attest/OpenEnclave', 'as the SgxEnclave body above (OE report header + quote)', () => call(svc.url, 'POST', '/attest/OpenEnclave?api-version=2022-08-01', oeBody));
     const rd = Buffer.alloc(64);
