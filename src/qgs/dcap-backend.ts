@@ -31,10 +31,9 @@ import koffi, { type TypeObject, type LibraryHandle } from 'koffi';
 import { KubeSgxError } from '../errors.js';
 import { requireSgxDevices } from '../quotehelper/dcap-backend.js';
 import { qgsBackendError, type QgsBackend } from './backend.js';
+import { QGS_DEFAULTS } from './options.js';
 import { QgsError, type QgsCollateral, type QgsPlatformInfo } from './protocol.js';
 
-export const DEFAULT_TDX_LOGIC_LIBRARY = 'libsgx_tdx_logic.so.1';
-export const DEFAULT_QPL_LIBRARY = 'libdcap_quoteprov.so.1';
 
 export interface QgsDcapBackendOptions {
   /** the TD quoting library (dlopen name or path). Default libsgx_tdx_logic.so.1 */
@@ -158,8 +157,8 @@ export class QgsDcapBackend implements QgsBackend {
    * QGS_DCAP_LIBRARY_ERROR (context creation).
    */
   static async open(opts: QgsDcapBackendOptions = {}): Promise<QgsDcapBackend> {
-    const devRoot = opts.devRoot ?? '/';
-    const library = opts.libraryPath ?? DEFAULT_TDX_LOGIC_LIBRARY;
+    const devRoot = opts.devRoot ?? QGS_DEFAULTS.dcap.devRoot;
+    const library = opts.libraryPath ?? QGS_DEFAULTS.dcap.libraryPath;
     const facts: Record<string, unknown> = { library, devRoot };
     // Intel's TD QE is an SGX enclave on the host
     if (!opts.skipDeviceCheck) Object.assign(facts, requireSgxDevices(devRoot, 'QGS_DCAP_NO_SGX_DEVICE', "the dcap QGS backend (Intel's TD QE is an SGX enclave)"));
@@ -191,7 +190,7 @@ export class QgsDcapBackend implements QgsBackend {
     if (rc !== 0 || ctxOut[0] === null) throw teeAttError('tee_att_create_context', rc || TeeAtt.ERROR_UNEXPECTED);
 
     const libs = [lib];
-    const qplPath = opts.qplPath ?? DEFAULT_QPL_LIBRARY;
+    const qplPath = opts.qplPath ?? QGS_DEFAULTS.dcap.qplPath;
     let qpl: QplFns | { error: string };
     try {
       const q = koffi.load(qplPath);

@@ -24,11 +24,11 @@ import { silentLogger, type Logger } from '../ops/log.js';
 import { removeStaleSocket } from '../quotehelper/server.js';
 import { qgsErrorOf, type QgsBackend } from './backend.js';
 import type { QgsMetrics } from './metrics.js';
+import { QGS_DEFAULTS } from './options.js';
 import {
   DEFAULT_QGS_SOCKET,
   QGS_LENGTH_PREFIX_SIZE,
   QGS_RAW_REPORT_SIZE,
-  QGS_TIMEOUT_MS,
   QgsError,
   QgsMsgType,
   encodeCollateralResponse,
@@ -72,8 +72,8 @@ export class QgsConnectionHandler {
 
   constructor(private readonly opts: QgsServerOptions) {
     this.log = opts.logger ?? silentLogger;
-    this.maxMessageBytes = opts.maxMessageBytes ?? 16 * 1024;
-    this.timeoutMs = opts.timeoutMs ?? QGS_TIMEOUT_MS;
+    this.maxMessageBytes = opts.maxMessageBytes ?? QGS_DEFAULTS.maxMessageBytes;
+    this.timeoutMs = opts.timeoutMs ?? QGS_DEFAULTS.timeoutMs;
   }
 
   handle(socket: Socket, transport: 'unix' | 'vsock'): void {
@@ -278,7 +278,7 @@ export class QgsServer {
     this.handler = new QgsConnectionHandler(opts);
     this.log = opts.logger ?? silentLogger;
     this.server = createServer({ allowHalfOpen: true }, (s) => this.handler.handle(s, 'unix'));
-    this.server.maxConnections = opts.maxConnections ?? 1024;
+    this.server.maxConnections = opts.maxConnections ?? QGS_DEFAULTS.maxConnections;
   }
 
   /** Creates the parent directory, replaces a stale socket file, listens, chmods. */
@@ -305,7 +305,7 @@ export class QgsServer {
       });
     });
     this.server.on('error', (e) => this.log.error({ err: e }, 'QGS socket server error'));
-    chmodSync(path, this.opts.socketMode ?? 0o660);
+    chmodSync(path, this.opts.socketMode ?? QGS_DEFAULTS.socketMode);
     this.listening = true;
   }
 

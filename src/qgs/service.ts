@@ -7,24 +7,21 @@ import { KubeSgxError } from '../errors.js';
 import { createLogger, type Logger } from '../ops/log.js';
 import { startOpsServer, type OpsServer } from '../ops/server.js';
 import type { QgsBackend } from './backend.js';
-import { QgsDcapBackend, type QgsDcapBackendOptions } from './dcap-backend.js';
+import { QgsDcapBackend } from './dcap-backend.js';
 import { createQgsMetrics, type QgsMetrics } from './metrics.js';
-import { DEFAULT_QGS_SOCKET } from './protocol.js';
-import { QgsServer, type QgsServerOptions } from './server.js';
+import { parseQgsOptions, type QgsSettings, type QgsSettingsInput } from './options.js';
+import { QgsServer } from './server.js';
 import { SimQgsBackend } from './sim-backend.js';
 import { listenVsock, type VsockListener } from './vsock.js';
 
-export interface QgsServiceOptions extends Pick<QgsServerOptions, 'maxMessageBytes' | 'timeoutMs' | 'maxConnections'> {
-  /** Default /var/run/tdx-qgs/qgs.socket. */
-  socketPath?: string;
-  socketMode?: number;
-  /** Also serve AF_VSOCK on this port (Intel: 4050). Omitted: unix socket only. */
-  vsockPort?: number;
-  backend: 'sim' | 'dcap' | QgsBackend;
-  /** sim: the simulated platform directory. */
-  platformDir?: string;
-  dcap?: QgsDcapBackendOptions;
-  metricsAddr?: string;
+/**
+ * startQgs's options: the data options of qgsOptionsSchema (validated and
+ * defaulted by it, the same schema the CLI uses), except that `backend` may
+ * also be a ready backend, plus the logger.
+ */
+export interface QgsServiceOptions extends Omit<QgsSettingsInput, 'backend'> {
+  /** "sim" (needs platformDir), "dcap", or a ready backend. */
+  backend?: QgsSettingsInput['backend'] | QgsBackend;
   logger?: Logger;
 }
 
@@ -38,20 +35,19 @@ export interface QgsService {
   stop(): Promise<void>;
 }
 
-async function createBackend(opts: QgsServiceOptions): Promise<QgsBackend> {
-  if (typeof opts.backend === 'object') return opts.backend;
-  if (opts.backend === 'dcap') return QgsDcapBackend.open(opts.dcap);
-  if (opts.backend === 'sim') {
-    if (!opts.platformDir) throw new KubeSgxError('QGS_NO_PLATFORM', 'the sim backend needs --platform DIR (create one with `kube-sgx sim init`)', { path: ['platform'] });
-    return SimQgsBackend.open(opts.platformDir);
-  }
-  throw new KubeSgxError('QGS_BAD_BACKEND', `unknown backend ${JSON.stringify(opts.backend)} (expected sim or dcap)`, { path: ['backend'] });
+async function createBackend(ready: QgsBackend | undefined, o: QgsSettings): Promise<QgsBackend> {
+  if (ready) return ready;
+  // The schema made sure the sim backend has its platform.
+  return o.backend === 'dcap' ? QgsDcapBackend.open(o.dcap) : SimQgsBackend.open(o.platformDir!);
 }
 
-export async function startQgs(opts: QgsServiceOptions): Promise<QgsService> {
-  const log = opts.logger ?? createLogger('qgs');
-  const socketPath = opts.socketPath ?? DEFAULT_QGS_SOCKET;
-  const backend = await createBackend(opts);
+export async function startQgs(input: QgsServiceOptions): Promise<QgsService> {
+  const { logger, backend: given, ...data } = input;
+  const ready = typeof given === 'object' ? given : undefined;
+  const opts = parseQgsOptions({ ...data, ...(typeof given === 'string' ? { backend: given } : {}) });
+  const log = logger ?? createLogger('qgs');
+  const socketPath = opts.socketPath;
+  const backend = await createBackend(ready, opts);
   const metrics = createQgsMetrics();
   metrics.info.set({ backend: backend.name, simulated: String(backend.simulated) }, 1);
   const limits = { maxMessageBytes: opts.maxMessageBytes, timeoutMs: opts.timeoutMs, maxConnections: opts.maxConnections };
