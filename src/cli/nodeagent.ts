@@ -5,6 +5,7 @@ import { DEFAULT_KUBELET_DIR } from '../deviceplugin/manager.js';
 import { DEFAULT_SLOTS } from '../nodeagent/sgx-plugins.js';
 import { ENCLAVE_RESOURCE, EPC_RESOURCE, PROVISION_RESOURCE } from '../names.js';
 import { createLogger } from '../ops/log.js';
+import { probeEpc, writeEpcProbeFile } from '../node/epc-probe.js';
 import { action, hostPortFlag, parseIntFlag, untilSignal, UsageError } from './io.js';
 import { isKubeSgxError } from '../errors.js';
 
@@ -15,6 +16,7 @@ interface NodeAgentFlags {
   enclaveSlots: string;
   provisionSlots: string;
   epcBytes?: string;
+  epcFile?: string;
   nodeUpdate: boolean;
   nodeName?: string;
   kubeconfig?: string;
@@ -23,7 +25,7 @@ interface NodeAgentFlags {
 }
 
 export function registerNodeAgentCommand(parent: Command): void {
-  parent
+  const nodeAgent = parent
     .command('node-agent')
     .description(`discover SGX on this node, serve kubelet device plugins (EPC MiB units, enclave and provision slots), patch ${EPC_RESOURCE} and labels into the Node`)
     .option('--host-root <dir>', 'where the host filesystem is mounted (proc/, sys/, dev/, var/run/aesmd/)', '/')
@@ -32,6 +34,7 @@ export function registerNodeAgentCommand(parent: Command): void {
     .option('--enclave-slots <n>', `${ENCLAVE_RESOURCE} slots`, String(DEFAULT_SLOTS))
     .option('--provision-slots <n>', `${PROVISION_RESOURCE} slots`, String(DEFAULT_SLOTS))
     .option('--epc-bytes <n>', 'EPC size in bytes, for kernels without sgx_total_bytes in sysfs')
+    .option('--epc-file <file>', 'EPC sections from CPUID as `node-agent probe-epc` wrote them (a privileged init container), instead of opening /dev/cpu/<n>/cpuid here; sysfs still wins')
     .option('--no-node-update', 'do not patch EPC capacity and labels into the Node')
     .option('--node-name <name>', 'this Node (default: NODE_NAME env)')
     .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster service account)')
@@ -58,6 +61,7 @@ export function registerNodeAgentCommand(parent: Command): void {
           enclaveSlots: parseIntFlag('--enclave-slots', flags.enclaveSlots, 1, 100000),
           provisionSlots: parseIntFlag('--provision-slots', flags.provisionSlots, 1, 100000),
           epcBytes: flags.epcBytes === undefined ? undefined : parseIntFlag('--epc-bytes', flags.epcBytes, 0),
+          epcFile: flags.epcFile,
           nodeUpdate: flags.nodeUpdate,
           nodeName,
           kubeconfig: flags.kubeconfig,
@@ -68,6 +72,20 @@ export function registerNodeAgentCommand(parent: Command): void {
         const sig = await signalled;
         createLogger('node-agent').info({ signal: sig }, 'shutting down');
         await agent.stop();
+      }),
+    );
+  nodeAgent
+    .command('probe-epc')
+    .description('read the EPC sections (sysfs, else CPUID leaf 0x12 through /dev/cpu/<n>/cpuid) once and write them for `node-agent --epc-file`: run in a privileged init container so the agent itself needs no device access')
+    .option('--host-root <dir>', 'where the host filesystem is mounted (sys/, dev/)', '/')
+    .requiredOption('--out <file>', 'where to write the probe (JSON)')
+    .action(
+      action(async (o: { hostRoot: string; out: string }) => {
+        const probe = await probeEpc(o.hostRoot);
+        await writeEpcProbeFile(o.out, probe);
+        const sections = probe.cpuid?.sections ?? [];
+        const bytes = sections.reduce((n, sec) => n + sec.bytes, 0);
+        createLogger('node-agent').info({ out: o.out, sysfsEpc: probe.sysfsEpc, cpuidDevice: probe.cpuid?.device, sgx: probe.cpuid?.sgx, sections: sections.length, epcBytes: bytes, reason: probe.reason }, 'EPC probed');
       }),
     );
 }

@@ -13,6 +13,7 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KubeSgxError } from '../errors.js';
 import { readCpuidEpc } from './cpuid.js';
+import type { EpcProbe } from './epc-probe.js';
 import { discoverTdx, type TdxFacts } from './tdx.js';
 import { AESMD_SOCKET_PATH, SGX_DEVICE_PATHS } from '../names.js';
 
@@ -45,6 +46,8 @@ export interface SgxInventory {
   epcSections?: { base: string; bytes: number }[];
   /** Host path of the cpuid device read, when epcSource is cpuid. */
   cpuidDevice?: string;
+  /** The probe file CPUID was taken from (read by the privileged init container), when epcSource is cpuid and --epc-file was given. */
+  epcProbeFile?: string;
   /** Host path of aesmd's socket when it exists. */
   aesmdSocket: string | null;
   /** Why SGX (or part of it) is not usable; empty when everything was found. */
@@ -56,6 +59,8 @@ export interface SgxInventory {
 export interface DiscoverSgxOptions {
   /** Overrides sysfs: total EPC in bytes (kernels without sgx_total_bytes). */
   epcBytes?: number;
+  /** CPUID leaf 0x12 as the init container read it (--epc-file): used instead of opening the cpuid device here. */
+  cpuidProbe?: { file: string; probe: EpcProbe };
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -82,7 +87,8 @@ async function readCpuFlags(hostRoot: string): Promise<Set<string> | null> {
   return flags;
 }
 
-async function readEpcSysfs(hostRoot: string, reasons: string[]): Promise<EpcNumaNode[]> {
+/** EPC per NUMA node from sysfs; malformed files are skipped with a reason. */
+export async function readEpcSysfs(hostRoot: string, reasons: string[]): Promise<EpcNumaNode[]> {
   const base = join(hostRoot, 'sys', 'devices', 'system', 'node');
   let names: string[];
   try {
@@ -138,7 +144,7 @@ export async function discoverSgx(hostRoot = '/', opts: DiscoverSgxOptions = {})
 
   let epcByNuma: EpcNumaNode[];
   let epcSource: SgxInventory['epcSource'];
-  let cpuidFacts: Pick<SgxInventory, 'epcSections' | 'cpuidDevice'> = {};
+  let cpuidFacts: Pick<SgxInventory, 'epcSections' | 'cpuidDevice' | 'epcProbeFile'> = {};
   if (opts.epcBytes !== undefined) {
     epcByNuma = opts.epcBytes > 0 ? [{ node: 0, bytes: opts.epcBytes }] : [];
     epcSource = 'override';
@@ -147,8 +153,11 @@ export async function discoverSgx(hostRoot = '/', opts: DiscoverSgxOptions = {})
     epcSource = epcByNuma.length > 0 ? 'sysfs' : 'none';
     // Sysfs wins; CPUID only where a driver is loaded (no device, no use for EPC) and sysfs has nothing.
     if (epcByNuma.length === 0 && enclaveDevice !== null) {
-      const cpuid = await readCpuidEpc(hostRoot);
-      if (cpuid === null) {
+      const probe = opts.cpuidProbe;
+      const cpuid = probe ? probe.probe.cpuid : await readCpuidEpc(hostRoot);
+      if (cpuid === null && probe) {
+        reasons.push(`EPC size unknown: no sys/devices/system/node/node*/x86/sgx_total_bytes, and the init container's probe (${probe.file}) did not read CPUID: ${probe.probe.reason ?? 'no reason given'}; pass --epc-bytes`);
+      } else if (cpuid === null) {
         reasons.push('EPC size unknown: no sys/devices/system/node/node*/x86/sgx_total_bytes (kernel < 5.17 or out-of-tree driver) and no cpuid device (dev/cpu/N/cpuid: modprobe cpuid, and mount /dev into the pod); pass --epc-bytes');
       } else if (!cpuid.sgx) {
         reasons.push(`EPC size unknown: CPUID through ${cpuid.device} does not report SGX (CPUID.(7,0):EBX[2] clear or leaf 0x12 unsupported); pass --epc-bytes`);
@@ -158,7 +167,11 @@ export async function discoverSgx(hostRoot = '/', opts: DiscoverSgxOptions = {})
         const total = cpuid.sections.reduce((n, sec) => n + sec.bytes, 0);
         epcByNuma = [{ node: 0, bytes: total }];
         epcSource = 'cpuid';
-        cpuidFacts = { cpuidDevice: cpuid.device, epcSections: cpuid.sections.map((sec) => ({ base: '0x' + sec.base.toString(16), bytes: sec.bytes })) };
+        cpuidFacts = {
+          cpuidDevice: cpuid.device,
+          epcSections: cpuid.sections.map((sec) => ({ base: '0x' + sec.base.toString(16), bytes: sec.bytes })),
+          ...(probe ? { epcProbeFile: probe.file } : {}),
+        };
         if (cpuid.note) reasons.push(cpuid.note);
       }
     } else if (epcByNuma.length === 0) {

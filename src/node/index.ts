@@ -6,3 +6,5 @@ export {
   epcCapacityPatch,
 } from './node-status.js';
 export type { NodeFacts, NodeStatusUpdaterOptions } from './node-status.js';
+export { probeEpc, readEpcProbeFile, parseEpcProbe, writeEpcProbeFile, EPC_PROBE_FORMAT } from './epc-probe.js';
+export type { EpcProbe } from './epc-probe.js';

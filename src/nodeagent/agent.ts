@@ -11,7 +11,8 @@
 import { KubeSgxError, toKubeSgxError } from '../errors.js';
 import { createLogger, type Logger } from '../ops/log.js';
 import { startOpsServer, type OpsServer } from '../ops/server.js';
-import { discoverSgx, type SgxInventory } from '../node/discovery.js';
+import { discoverSgx, type DiscoverSgxOptions, type SgxInventory } from '../node/discovery.js';
+import { readEpcProbeFile } from '../node/epc-probe.js';
 import type { NodeStatusUpdater } from '../node/node-status.js';
 import { HEALTHY } from '../deviceplugin/api.js';
 import { DevicePluginManager, DEFAULT_KUBELET_DIR, type PluginRegistrationStatus } from '../deviceplugin/manager.js';
@@ -57,6 +58,8 @@ export interface NodeAgentOptions {
   enclaveSlots?: number;
   provisionSlots?: number;
   epcBytes?: number;
+  /** EPC probe file written by the privileged init container (`node-agent probe-epc`): CPUID leaf 0x12 without opening the cpuid device here. Read once at start. */
+  epcFile?: string;
   /** Patch EPC capacity and labels into the Node (default true; needs nodeName). */
   nodeUpdate?: boolean;
   nodeName?: string;
@@ -73,8 +76,8 @@ export interface NodeAgentOptions {
 }
 
 export interface NodeAgentStatus {
-  /** epcSource: where the EPC size came from (sysfs, cpuid, override = --epc-bytes, none). */
-  sgx: { available: boolean; epcSource: SgxInventory['epcSource']; reasons: string[]; inventory: SgxInventory | null };
+  /** epcSource: where the EPC size came from (sysfs, cpuid, override = --epc-bytes, none); epcProbeFile: set when cpuid came through the init container's probe file. */
+  sgx: { available: boolean; epcSource: SgxInventory['epcSource']; epcProbeFile?: string; reasons: string[]; inventory: SgxInventory | null };
   plugins: (PluginRegistrationStatus & { reason?: string })[];
   epcMib?: { availableUnits: number; advertisedUnits: number; capReason?: string };
   kubeletRestarts: number;
@@ -98,7 +101,12 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
   const log = opts.logger ?? createLogger('node-agent');
   const hostRoot = opts.hostRoot ?? '/';
   const metrics = new NodeAgentMetrics();
-  const first = await discoverSgx(hostRoot, { epcBytes: opts.epcBytes });
+  // A missing or garbled probe file stops the start (EPC_FILE_UNREADABLE / EPC_FILE_INVALID): never a silent EPC of 0.
+  const discoverOpts: DiscoverSgxOptions = {
+    epcBytes: opts.epcBytes,
+    ...(opts.epcFile === undefined ? {} : { cpuidProbe: { file: opts.epcFile, probe: await readEpcProbeFile(opts.epcFile) } }),
+  };
+  const first = await discoverSgx(hostRoot, discoverOpts);
   // By default the TDX guest device is served where it exists at start (a TD node); --resources can ask for it anywhere.
   const resources: readonly SgxResourceName[] = opts.resources ?? (first.tdx?.guestDevice ? [...ALL_SGX_RESOURCES, TDX_GUEST_RESOURCE] : ALL_SGX_RESOURCES);
 
@@ -115,7 +123,7 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
   let countedPatches = 0;
 
   async function rediscover(found?: SgxInventory): Promise<void> {
-    const next = found ?? (await discoverSgx(hostRoot, { epcBytes: opts.epcBytes }));
+    const next = found ?? (await discoverSgx(hostRoot, discoverOpts));
     inv = next;
     epcPlugin?.setHost(next);
     enclavePlugin?.setHost(next);
@@ -125,7 +133,7 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
     if (reasons !== lastReasons) {
       lastReasons = reasons;
       if (next.enclaveDevice === null) log.warn({ hostRoot, reasons: next.reasons }, 'no SGX on this node: advertising an empty inventory; will keep looking');
-      else log.info({ enclave: next.enclaveDevice, provision: next.provisionDevice, epcBytes: next.epcBytes, epcSource: next.epcSource, aesmd: next.aesmdSocket, reasons: next.reasons }, 'SGX discovered');
+      else log.info({ enclave: next.enclaveDevice, provision: next.provisionDevice, epcBytes: next.epcBytes, epcSource: next.epcSource, epcProbeFile: next.epcProbeFile, aesmd: next.aesmdSocket, reasons: next.reasons }, 'SGX discovered');
       if (next.tdx?.host || next.tdx?.guest) log.info({ tdxHost: next.tdx.host, tdxGuest: next.tdx.guest, guestDevice: next.tdx.guestDevice, evidence: next.tdx.evidence }, 'TDX discovered');
       if (next.enclaveDevice !== null && next.aesmdSocket === null) {
         log.warn(`no aesmd socket at ${AESMD_SOCKET_PATH}: out-of-process quoting (${AESM_ADDR_ENV}) unavailable until the quote helper runs`);
@@ -210,7 +218,7 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
   const status = (): NodeAgentStatus => {
     const layout = epcPlugin?.layout;
     return {
-      sgx: { available: inv?.enclaveDevice != null, epcSource: inv?.epcSource ?? 'none', reasons: inv?.reasons ?? [], inventory: inv },
+      sgx: { available: inv?.enclaveDevice != null, epcSource: inv?.epcSource ?? 'none', ...(inv?.epcProbeFile ? { epcProbeFile: inv.epcProbeFile } : {}), reasons: inv?.reasons ?? [], inventory: inv },
       plugins: mgr.status().map((s) => {
         const reason = plugins.find((p) => p.resourceName === s.resource)?.reason();
         return reason ? { ...s, reason } : s;

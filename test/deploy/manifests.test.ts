@@ -61,6 +61,15 @@ function firstContainer(o: K8sObject): Record<string, unknown> & { args: string[
   return spec.containers[0];
 }
 
+/**
+ * The one privileged container shipped: the node agent's init container that
+ * reads CPUID through /dev/cpu/<n>/cpuid (the device cgroup admits only
+ * privileged containers) and exits. Checked on its own below.
+ */
+function isEpcProbe(w: { obj: K8sObject; podSpec: Record<string, unknown> }, c: Record<string, unknown>): boolean {
+  return w.obj.kind === 'DaemonSet' && w.obj.metadata.name === 'kube-sgx-node-agent' && c.name === 'probe-epc' && ((w.podSpec.initContainers as unknown[] | undefined) ?? []).includes(c);
+}
+
 /** Every command registered, as `kube-sgx --help` sees them. */
 const program = await buildProgram();
 
@@ -156,6 +165,7 @@ describe('deploy kustomizations', () => {
           assert.equal(typeof sc.runAsNonRoot, 'boolean', `${where}: pod runAsNonRoot`);
           assert.deepEqual(sc.seccompProfile, { type: 'RuntimeDefault' }, `${where}: seccomp`);
           for (const c of containersOf(w.podSpec)) {
+            if (isEpcProbe(w, c)) continue; // privileged by design: its own test
             const who = containerIdentity(w.podSpec, c, imageUser);
             const csc = (c.securityContext ?? {}) as { runAsNonRoot?: boolean };
             const nonRoot = csc.runAsNonRoot ?? sc.runAsNonRoot;
@@ -183,12 +193,39 @@ describe('deploy kustomizations', () => {
       test('containers run without privilege escalation and drop all capabilities', () => {
         for (const w of podOwners(objects)) {
           for (const c of containersOf(w.podSpec)) {
+            if (isEpcProbe(w, c)) continue; // privileged by design: its own test
             const sc = (c.securityContext ?? {}) as { privileged?: boolean; allowPrivilegeEscalation?: boolean; capabilities?: { drop?: string[]; add?: string[] } };
             assert.notEqual(sc.privileged, true, `${w.obj.metadata.name}/${String(c.name)} privileged`);
             if (!String(c.image).includes('kube-sgx')) continue;
             assert.equal(sc.allowPrivilegeEscalation, false, `${w.obj.metadata.name}/${String(c.name)}`);
             assert.deepEqual(sc.capabilities?.drop, ['ALL'], `${w.obj.metadata.name}/${String(c.name)}`);
             assert.equal(sc.capabilities?.add, undefined);
+          }
+        }
+      });
+
+      test('the only privileged container is the node agent\'s EPC probe: an init container that writes one file the unprivileged agent reads', () => {
+        const ds = objects.find((o) => o.kind === 'DaemonSet' && o.metadata.name === 'kube-sgx-node-agent');
+        if (!ds) return;
+        const w = podOwners(objects).find((x) => x.obj === ds)!;
+        const inits = (w.podSpec.initContainers ?? []) as Record<string, unknown>[];
+        const probe = inits.find((c) => c.name === 'probe-epc');
+        assert.ok(probe, 'node agent has the probe-epc init container');
+        assert.deepEqual(probe.args, ['node-agent', 'probe-epc', '--host-root=/host', '--out=/run/kube-sgx/epc.json']);
+        assert.equal(probe.image, w.podSpec.containers && (w.podSpec.containers as Record<string, unknown>[])[0]!.image, 'same image as the agent');
+        assert.deepEqual(probe.securityContext, { privileged: true, readOnlyRootFilesystem: true });
+        const volumes = new Map(((w.podSpec.volumes ?? []) as { name: string; emptyDir?: unknown; hostPath?: { path: string } }[]).map((v) => [v.name, v]));
+        const mounts = probe.volumeMounts as { name: string; mountPath: string; readOnly?: boolean }[];
+        // writable: only the in-memory emptyDir; the host is seen read-only (dev for the cpuid device, sys for sgx_total_bytes)
+        assert.deepEqual(mounts.filter((m) => m.readOnly !== true).map((m) => [m.mountPath, volumes.get(m.name)?.emptyDir !== undefined]), [['/run/kube-sgx', true]]);
+        assert.deepEqual(mounts.filter((m) => m.readOnly === true).map((m) => [m.mountPath, volumes.get(m.name)?.hostPath?.path]).sort(), [['/host/dev', '/dev'], ['/host/sys', '/sys']]);
+        const agent = (w.podSpec.containers as (Record<string, unknown> & { args: string[] })[])[0]!;
+        assert.ok(agent.args.includes('--epc-file=/run/kube-sgx/epc.json'), 'the agent reads what the probe wrote');
+        assert.deepEqual((agent.volumeMounts as { name: string; mountPath: string; readOnly?: boolean }[]).find((m) => m.name === 'epc-probe'), { name: 'epc-probe', mountPath: '/run/kube-sgx', readOnly: true });
+        assert.notEqual((agent.securityContext as { privileged?: boolean }).privileged, true, 'the long-running agent stays unprivileged');
+        for (const o of podOwners(objects)) {
+          for (const c of containersOf(o.podSpec)) {
+            if (!isEpcProbe(o, c)) assert.notEqual((c.securityContext as { privileged?: boolean } | undefined)?.privileged, true, `${o.obj.metadata.name}/${String(c.name)} privileged`);
           }
         }
       });
@@ -207,7 +244,7 @@ describe('overlay specifics', () => {
     assert.ok(mounts.some((m) => m.mountPath === '/host/dev' && m.readOnly === true));
     assert.ok(c.args.includes('--host-root=/host'));
     const volumes = (ds.spec as { template: { spec: { volumes: { name: string; hostPath?: { path: string } }[] } } }).template.spec.volumes;
-    assert.deepEqual(volumes.map((v) => v.hostPath?.path).sort(), ['/dev', '/proc/cpuinfo', '/sys', '/var/lib/kubelet/device-plugins', '/var/run/aesmd']);
+    assert.deepEqual(volumes.filter((v) => v.hostPath).map((v) => v.hostPath?.path).sort(), ['/dev', '/proc/cpuinfo', '/sys', '/var/lib/kubelet/device-plugins', '/var/run/aesmd']);
     const qh = byKind(objects, 'DaemonSet', 'kube-sgx-quote-helper');
     const qv = (qh.spec as { template: { spec: { volumes: { hostPath?: { path: string } }[] } } }).template.spec.volumes;
     assert.deepEqual(qv.filter((v) => v.hostPath).map((v) => v.hostPath?.path), ['/var/run/aesmd']);
