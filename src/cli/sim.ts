@@ -12,12 +12,14 @@ import {
   TCB_SCENARIOS,
   buildSigstruct,
   measureLayoutFile,
+  SIM_PCCS_DEFAULTS,
+  parseSimPccsOptions,
   startSimPccs,
   verifySigstruct,
   type TcbScenario,
 } from '../sim/index.js';
 import { serializeCollateral } from '../dcap/collateral.js';
-import { UsageError, action, hostPortFlag, parseIntFlag, printJson, untilSignal } from './io.js';
+import { UsageError, action, parseIntFlag, printJson, untilSignal, usage } from './io.js';
 
 function hexFlag(name: string, value: string, size: { exact?: number; max?: number }): Buffer {
   const v = value.startsWith('0x') ? value.slice(2) : value;
@@ -317,12 +319,13 @@ export function registerSimCommands(parent: Command): void {
     .command('pccs')
     .description('serve the platform collateral on PCCS / PCS v4 paths and headers until SIGINT/SIGTERM')
     .requiredOption('--platform <dir>', 'platform directory')
-    .option('--listen <host:port>', 'listen address', '127.0.0.1:8081')
+    .option('--listen <host:port>', 'listen address', SIM_PCCS_DEFAULTS.listen)
     .action(
       action(async (f: PlatformFlags & { listen: string }) => {
-        hostPortFlag('--listen', f.listen);
+        // Flags first: a typo is a usage error before the platform directory is created.
+        const options = usage(() => parseSimPccsOptions({ listen: f.listen }));
         const p = await openPlatform(f);
-        const server = await startSimPccs({ platform: p, listen: f.listen });
+        const server = await startSimPccs({ ...options, platform: p });
         printJson({ url: server.url, fmspc: p.fmspc, rootCa: join(p.dir, 'root-ca.pem') });
         await untilSignal();
         await server.close();

@@ -5,6 +5,7 @@
  */
 import type { z } from 'zod';
 import { KubeSgxError, type ErrorCode } from '../errors.js';
+import { parseHostPort } from './listen.js';
 
 /** Field name → CLI flag, for messages. */
 export type FlagNames = Readonly<Record<string, string>>;
@@ -15,6 +16,21 @@ export function intOption(zod: typeof z, min: number, max: number) {
   return zod.preprocess(
     (v) => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v),
     zod.number({ error: 'expected an integer' }).int('expected an integer').min(min, range).max(max, range),
+  );
+}
+
+/** A "HOST:PORT" listen address (port 0 picks a free port), checked as listen() will read it. */
+export function hostPortOption(zod: typeof z) {
+  return zod.string().refine(
+    (v) => {
+      try {
+        parseHostPort(v);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { error: (iss) => `expected HOST:PORT, got ${JSON.stringify(iss.input)}` },
   );
 }
 

@@ -6,7 +6,7 @@
 export { SimPlatform, type SimPlatformOpenOptions, type EreportOptions } from './platform.js';
 export { TCB_SCENARIOS, SCENARIO_STATUS, SIM_FMSPC, SIM_QE, SIM_PCK_TCB, type TcbScenario } from './identity.js';
 export { SIM_ADVISORIES } from './tcb-json.js';
-export { startSimPccs, type SimPccsOptions, type SimPccs } from './pccs.js';
+export { startSimPccs, parseSimPccsOptions, simPccsOptionsSchema, SIM_PCCS_DEFAULTS, type SimPccsOptions, type SimPccsSettings, type SimPccs } from './pccs.js';
 export { aesCmac, Cmac } from './cmac.js';
 export {
   parseSigstruct,

@@ -18,15 +18,33 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { KubeSgxError } from '../errors.js';
-import { listen, parseHostPort, type Listening } from '../ops/listen.js';
+import { z } from 'zod';
+import { listen, type Listening } from '../ops/listen.js';
+import { hostPortOption, parseOptions } from '../ops/options.js';
 import { SIM_CPU_SVN, SIM_PCK_TCB } from './identity.js';
 import type { SimPlatform } from './platform.js';
 import { SIM_CRL_PATHS } from './pki.js';
 
-export interface SimPccsOptions {
+export const SIM_PCCS_DEFAULTS = { listen: '127.0.0.1:8081' } as const;
+
+/** `kube-sgx sim pccs` and startSimPccs(): one schema for the data options. */
+export const simPccsOptionsSchema = z
+  .object({
+    /** HOST:PORT (port 0 picks a free one). */
+    listen: hostPortOption(z).default(SIM_PCCS_DEFAULTS.listen),
+  })
+  .strict();
+
+export type SimPccsSettings = z.output<typeof simPccsOptionsSchema>;
+
+/** Validates and defaults; SIM_BAD_ARGUMENT names the flag at fault. */
+export function parseSimPccsOptions(input: unknown): SimPccsSettings {
+  return parseOptions(simPccsOptionsSchema, input ?? {}, 'SIM_BAD_ARGUMENT', { listen: '--listen' });
+}
+
+export interface SimPccsOptions extends z.input<typeof simPccsOptionsSchema> {
+  /** The platform whose collateral is served. */
   platform: SimPlatform;
-  /** HOST:PORT (port 0 picks a free one) */
-  listen: string;
 }
 
 export interface SimPccs {
@@ -118,13 +136,9 @@ function send(res: ServerResponse, r: Reply, head: boolean): void {
 }
 
 /** Starts the simulated PCCS; `url` is its base (e.g. http://127.0.0.1:8081). */
-export async function startSimPccs(opts: SimPccsOptions): Promise<SimPccs> {
-  try {
-    parseHostPort(opts.listen, '--listen');
-  } catch (e) {
-    throw new KubeSgxError('SIM_BAD_ARGUMENT', e instanceof Error ? e.message : String(e), { path: ['listen'], cause: e });
-  }
-  const { platform } = opts;
+export async function startSimPccs(input: SimPccsOptions): Promise<SimPccs> {
+  const { platform, ...data } = input;
+  const opts = parseSimPccsOptions(data);
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const head = req.method === 'HEAD';
     if (req.method !== 'GET' && !head) return send(res, { status: 405, headers: { Allow: 'GET, HEAD' }, body: 'method not allowed\n' }, false);
