@@ -182,10 +182,10 @@ export default async function bench(): Promise<{ title: string; markdown: string
       call(svc.url, 'POST', '/attest/SgxEnclave?api-version=2022-08-01', draftBody),
     );
     const deepBody = `{"quote":${'['.repeat(MAX_BODY_BYTES / 2 - 10)}${']'.repeat(MAX_BODY_BYTES / 2 - 10)}}`;
-    await measure('POST /attest/SgxEnclave', `refused: 1 MiB body nested ${(MAX_BODY_BYTES / 2 - 10).toLocaleString('en')} levels`, () => call(svc.url, 'POST', '/attest/SgxEnclave?api-version=2022-08-01', deepBody));
+    await measure('POST /attest/SgxEnclave', `refused: ${MAX_BODY_BYTES / 1024} KiB body nested ${(MAX_BODY_BYTES / 2 - 10).toLocaleString('en')} levels`, () => call(svc.url, 'POST', '/attest/SgxEnclave?api-version=2022-08-01', deepBody));
     const unit = '[[{}]]';
     const manyBody = `{"quote":[${Array(Math.floor((MAX_BODY_BYTES - 64) / (unit.length + 1))).fill(unit).join(',')}]}`;
-    await measure('POST /attest/SgxEnclave', 'refused: 1 MiB body of 450,000 small arrays/objects (`[[{}]]`)', () => call(svc.url, 'POST', '/attest/SgxEnclave?api-version=2022-08-01', manyBody));
+    await measure('POST /attest/SgxEnclave', `refused: ${MAX_BODY_BYTES / 1024} KiB body of ${(3 * Math.floor((MAX_BODY_BYTES - 64) / (unit.length + 1))).toLocaleString('en')} small arrays/objects (\`[[{}]]\`)`, () => call(svc.url, 'POST', '/attest/SgxEnclave?api-version=2022-08-01', manyBody));
     const dense = Buffer.from(`{"items":[${Array(Math.floor((MAX_JSON_CONTAINERS - 10) / 3)).fill(unit).join(',')}]}`);
     const denseBody = JSON.stringify({ quote: b64u(sgxQuote(createHash('sha256').update(dense).digest())), runtimeData: { data: b64u(dense), dataType: 'JSON' } });
     await measure('POST /attest/SgxEnclave', `JSON runtime data with ${(MAX_JSON_CONTAINERS - 10).toLocaleString('en')} arrays/objects (the most accepted), \`[[{}]]\` repeated`, () =>
@@ -210,7 +210,7 @@ export default async function bench(): Promise<{ title: string; markdown: string
     // ---- Trustee KBS: a tee-pubkey as large and deep as the body admits, bound into the quote, then the resource by cookie
     const pubkeyPadding = bigJson(runtimeBytes, 60);
     let cookie = '';
-    await measure('POST /kbs/v0/auth', 'Request with 1 MiB of extra-params', () => call(svc.url, 'POST', '/kbs/v0/auth', JSON.stringify({ version: '0.4.0', tee: 'sgx', 'extra-params': JSON.parse(pubkeyPadding) as unknown })));
+    await measure('POST /kbs/v0/auth', `Request with ${(pubkeyPadding.length / 1024).toFixed(0)} KiB of extra-params (${pubkeyPadding.split('"k').length - 1} members)`, () => call(svc.url, 'POST', '/kbs/v0/auth', JSON.stringify({ version: '0.4.0', tee: 'sgx', 'extra-params': JSON.parse(pubkeyPadding) as unknown })));
     const kbsAttestOnce = async () => {
       const a = await call(svc.url, 'POST', '/kbs/v0/auth', JSON.stringify({ version: '0.4.0', tee: 'sgx', 'extra-params': {} }));
       const nonce = (JSON.parse(a.body) as { nonce: string }).nonce;

@@ -20,6 +20,7 @@ import { SimPlatform } from '../../src/sim/index.js';
 import { startAttestationService, type RunningAttestationService } from '../../src/service/server.js';
 import { KBS_ERROR_TYPE_PREFIX } from '../../src/service/kbs.js';
 import { PROBLEM_TYPE_BASE } from '../../src/service/problems.js';
+import { MAX_BODY_BYTES } from '../../src/service/http.js';
 import { ADMIN_TOKEN, PERMIT_CONFIG_NEEDED, b64u, policyJws, tempDir } from '../service/helpers.js';
 import { TrusteeKbsClient, http, jcs } from '../service/trustee-client.js';
 import {
@@ -315,8 +316,8 @@ describe('regressions found by the fuzz and the worst-case bench', () => {
     }
   });
 
-  test('a 1 MiB body of half a million nested brackets is refused before JSON.parse: JSON_TOO_DEEP in a few ms of CPU (was ~150 ms in one event-loop turn)', async () => {
-    const half = 1024 * 1024 / 2 - 16;
+  test('a body of nested brackets as large as accepted is refused before JSON.parse: JSON_TOO_DEEP in a few ms of CPU (1 MiB of them cost ~150 ms in one event-loop turn)', async () => {
+    const half = MAX_BODY_BYTES / 2 - 16;
     const req: RawRequest = { method: 'POST', target: `/attest/SgxEnclave?${API}`, headers: [['content-type', 'application/json']], body: Buffer.from(`{"quote":${'['.repeat(half)}${']'.repeat(half)}}`), framing: 'exact' };
     await send(svc.url, req); // warm-up
     const a = await send(svc.url, req);
@@ -327,9 +328,9 @@ describe('regressions found by the fuzz and the worst-case bench', () => {
 });
 
 describe('JSON allocation bound', () => {
-  test('a 1 MiB body of 450,000 small arrays/objects is refused before JSON.parse: JSON_TOO_LARGE in a few ms of CPU (V8 spent ~110 ms of one turn on it)', async () => {
+  test('a body of small arrays/objects as large as accepted is refused before JSON.parse: JSON_TOO_LARGE in a few ms of CPU (1 MiB of them cost ~110 ms of one turn)', async () => {
     const unit = '[[{}]]';
-    const units = Math.floor((1024 * 1024 - 64) / (unit.length + 1));
+    const units = Math.floor((MAX_BODY_BYTES - 64) / (unit.length + 1));
     const req: RawRequest = { method: 'POST', target: `/attest/SgxEnclave?${API}`, headers: [['content-type', 'application/json']], body: Buffer.from(`{"quote":[${Array(units).fill(unit).join(',')}]}`), framing: 'exact' };
     await send(svc.url, req); // warm-up
     const a = await send(svc.url, req);
@@ -338,9 +339,9 @@ describe('JSON allocation bound', () => {
     assert.ok(a.cpuMs < 60, `${a.cpuMs} ms of CPU`);
   });
 
-  test('1 MiB of objects with distinct keys ({"k<n>":0}, 77,000 of them) → JSON_TOO_LARGE in a few ms of CPU (V8 spent ~95 ms of one turn on it)', async () => {
+  test('a body of objects with distinct keys ({"k<n>":0}) as large as accepted → JSON_TOO_LARGE in a few ms of CPU (1 MiB of them cost ~95 ms of one turn)', async () => {
     const items: string[] = [];
-    for (let i = 0, size = 0; size < 1_000_000; i++) {
+    for (let i = 0, size = 0; size < MAX_BODY_BYTES - 100; i++) {
       items.push(`{"k${i}":0}`);
       size += items[items.length - 1]!.length + 1;
     }
@@ -354,6 +355,7 @@ describe('JSON allocation bound', () => {
 
   test('JSON runtime data of 14,000 members (within the bound) is still attested', async () => {
     const runtime = Buffer.from(JSON.stringify({ items: Array.from({ length: 14_000 }, (_, i) => ({ [`k${i}`]: i })) }));
+    assert.ok(runtime.length * 4 / 3 < MAX_BODY_BYTES);
     const quote = sgxQuote(createHash('sha256').update(runtime).digest());
     const r = await http('POST', `${svc.url}/attest/SgxEnclave?${API}`, JSON.stringify({ quote: b64u(quote), runtimeData: { data: b64u(runtime), dataType: 'JSON' }, draftPolicyForAttestation: 'version=1.0; authorizationrules { => permit(); };' }));
     assert.equal(r.status, 200, r.body.slice(0, 300));
