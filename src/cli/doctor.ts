@@ -19,6 +19,7 @@ interface DoctorFlags {
   node?: boolean;
   hostRoot: string;
   epcBytes?: string;
+  epcFile?: string;
   qcnlConfig?: string;
   libraryPath?: string;
   aesmSocket?: string;
@@ -41,6 +42,7 @@ async function nodeDoctor(o: DoctorFlags): Promise<number> {
   const report = await runNodeDoctor({
     hostRoot: o.hostRoot,
     ...(o.epcBytes !== undefined ? { epcBytes: parseIntFlag('--epc-bytes', o.epcBytes, 0) } : {}),
+    ...(o.epcFile !== undefined ? { epcFile: o.epcFile } : {}),
     ...(o.qcnlConfig ? { qcnlConfig: o.qcnlConfig } : {}),
     ...(o.libraryPath ? { libraryPath: o.libraryPath.split(':').filter(Boolean) } : {}),
     ...(o.aesmSocket ? { aesmSocket: o.aesmSocket } : {}),
@@ -62,6 +64,7 @@ export function registerDoctorCommand(program: Command): void {
     .option('--node', 'check this node instead: driver, device nodes, EPC, aesmd socket, quote libraries, QCNL config, PCCS/THIM')
     .option('--host-root <dir>', '--node: where the host filesystem is mounted', '/')
     .option('--epc-bytes <n>', '--node: EPC size as given to the node agent')
+    .option('--epc-file <file>', '--node: EPC probe file as given to the node agent (in its pod: /run/kube-sgx/epc.json)')
     .option('--qcnl-config <file>', '--node: QCNL config (default <host-root>/etc/sgx_default_qcnl.conf)')
     .option('--library-path <dirs>', '--node: colon-separated directories holding libsgx_dcap_ql / libdcap_quoteprov (default: the loader\'s directories under <host-root>)')
     .option('--aesm-socket <path>', '--node: aesmd socket (default <host-root>/var/run/aesmd/aesm.socket)')

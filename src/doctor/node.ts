@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { toKubeSgxError } from '../errors.js';
 import { AESMD_SOCKET_PATH, AESM_ADDR_ENV, QCNL_CONFIG_PATH, SGX_DEVICE_PATHS } from '../names.js';
 import { discoverSgx, type SgxInventory } from '../node/discovery.js';
+import { readEpcProbeFile } from '../node/epc-probe.js';
 import { parseQcnlConfig, type QcnlConfig } from '../node/qcnl.js';
 import { AesmClient } from '../quotehelper/client.js';
 import { httpGet } from '../dcap/http.js';
@@ -47,6 +48,8 @@ export interface NodeDoctorOptions {
   hostRoot?: string;
   /** As the node agent's --epc-bytes. */
   epcBytes?: number;
+  /** As the node agent's --epc-file: CPUID from the init container's probe instead of opening the cpuid device (an unprivileged pod cannot). */
+  epcFile?: string;
   /** QCNL config file (default <hostRoot>/etc/sgx_default_qcnl.conf). */
   qcnlConfig?: string;
   /** Directories to look for the libraries in (default: the loader's standard directories and ld.so.conf under hostRoot). */
@@ -192,10 +195,11 @@ export async function runNodeDoctor(opts: NodeDoctorOptions = {}): Promise<NodeD
   // ---- CPU, driver, EPC ----
   let inv: SgxInventory | null = null;
   try {
-    inv = await discoverSgx(hostRoot, opts.epcBytes !== undefined ? { epcBytes: opts.epcBytes } : {});
+    const cpuidProbe = opts.epcFile === undefined ? undefined : { file: opts.epcFile, probe: await readEpcProbeFile(opts.epcFile) };
+    inv = await discoverSgx(hostRoot, { ...(opts.epcBytes !== undefined ? { epcBytes: opts.epcBytes } : {}), ...(cpuidProbe ? { cpuidProbe } : {}) });
   } catch (e) {
     const err = toKubeSgxError(e);
-    checks.push({ check: 'epc', status: 'error', message: `${err.code}: ${err.message}`, fix: 'let the node agent read the cpuid device (privileged, or the device allowed), or give it --epc-bytes' });
+    checks.push({ check: 'epc', status: 'error', message: `${err.code}: ${err.message}`, fix: 'in the node agent\'s pod pass --epc-file=/run/kube-sgx/epc.json (its init container probe-epc reads the cpuid device); on the host run as root; or give --epc-bytes' });
   }
   // A trust domain has no SGX: its check is the TDX guest device, not the SGX stack.
   if (inv?.tdx?.guest && inv.enclaveDevice === null) {

@@ -126,6 +126,23 @@ describe('doctor --node', () => {
     assert.deepEqual(r.epc, { bytes: 92 * MiB, source: 'cpuid' });
   });
 
+  test('in the node agent\'s pod: --epc-file gives CPUID where the device cannot be opened; a missing file is an epc error', async () => {
+    const root = await dir();
+    await makeFakeHost(root, { devices: ['dev/sgx/enclave', 'dev/sgx/provision'] });
+    await mkdir(join(root, 'dev/cpu/0'), { recursive: true });
+    await symlink(join(root, 'nowhere'), join(root, 'dev/cpu/0/cpuid')); // as unopenable as in an unprivileged pod
+    const without = await runNodeDoctor({ hostRoot: root, timeoutMs: 1000 });
+    assert.match(byCheck(without).epc!.message, /^CPUID_UNREADABLE/);
+    assert.match(byCheck(without).epc!.fix ?? '', /--epc-file/);
+    const epcFile = join(root, 'epc.json');
+    await writeFile(epcFile, JSON.stringify({ format: 'kube-sgx-epc-probe/v1', sysfsEpc: false, cpuid: { device: '/dev/cpu/0/cpuid', sgx: true, sections: [{ base: 0x70200000, bytes: 92 * MiB }] } }));
+    const r = await runNodeDoctor({ hostRoot: root, epcFile, timeoutMs: 1000 });
+    assert.equal(byCheck(r).epc!.status, 'ok');
+    assert.deepEqual(r.epc, { bytes: 92 * MiB, source: 'cpuid' });
+    const missing = await runNodeDoctor({ hostRoot: root, epcFile: join(root, 'none.json'), timeoutMs: 1000 });
+    assert.match(byCheck(missing).epc!.message, /^EPC_FILE_UNREADABLE/);
+  });
+
   test('a broken node: each problem is an error with a fix line; the CLI exits 1', async () => {
     const root = await dir();
     // No driver, no libraries, an aesmd "socket" that is a regular file, no QCNL config.
