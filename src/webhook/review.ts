@@ -39,7 +39,8 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 export function parseAdmissionReview(body: unknown): Record<string, unknown> & { uid: string } {
   let review = body;
   if (typeof body === 'string' || body instanceof Uint8Array) {
-    const text = typeof body === 'string' ? body : Buffer.from(body).toString('utf8');
+    // A view, not Buffer.from(body): that would copy the whole body first.
+    const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
     try {
       review = JSON.parse(text);
     } catch (e) {

@@ -5,6 +5,7 @@
  * (src/ops/tls-reload.ts), so rotation needs no restart.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { toKubeSgxError } from '../errors.js';
 import { healthReply, sendHealthReply, type Readiness } from '../ops/health.js';
@@ -12,8 +13,10 @@ import { listen } from '../ops/listen.js';
 import { silentLogger, type Logger } from '../ops/log.js';
 import { loadCertificateFiles } from '../ops/tls-reload.js';
 import { defaultWebhookConfig, type WebhookConfig } from './config.js';
-import { reviewAdmissionWithOutcome, type ReviewKind } from './review.js';
-import { configuredMaxEpcBytes } from './validate.js';
+import { answerReview } from './review-answer.js';
+import { ReviewWorkerPool, type ReviewWorkerPoolOptions } from './review-pool.js';
+import type { ReviewKind } from './review.js';
+import { configuredMaxEpcBytes, type ValidationContext } from './validate.js';
 
 /**
  * Largest AdmissionReview accepted. The webhook is registered for pod CREATE,
@@ -36,6 +39,19 @@ export const MAX_BUFFERED_REVIEW_BYTES = 32 * 1024 * 1024;
  * the connection is closed.
  */
 const MAX_DRAIN_BYTES = 64 * 1024 * 1024;
+/**
+ * Reviews at least this large are parsed, reviewed and serialised in the
+ * review worker (review-pool.ts), not on the event loop. Measured (docs/webhook.md,
+ * "Bounded cost"): the costliest shape, a pod of 1-byte env entries, takes a few
+ * ms at this size on the event loop and over 100 ms at 1 MiB on a loaded
+ * machine; ordinary pods are a few KiB and never leave the event loop.
+ */
+export const REVIEW_WORKER_THRESHOLD_BYTES = 64 * 1024;
+
+export interface ReviewWorkerOptions extends Omit<ReviewWorkerPoolOptions, 'config' | 'onWorkerExit'> {
+  /** Bodies of at least this many bytes go to the worker. Default REVIEW_WORKER_THRESHOLD_BYTES. */
+  thresholdBytes?: number;
+}
 
 export interface WebhookServerOptions {
   /** "HOST:PORT"; port 0 picks a free port. */
@@ -51,6 +67,8 @@ export interface WebhookServerOptions {
   maxBufferedBytes?: number;
   /** Re-read the certificate files at least this often (ms), besides file-change events. Default 10 s. */
   certPollMs?: number;
+  /** Where large reviews run: size threshold, workers, queue, heap, deadline. */
+  reviewWorker?: ReviewWorkerOptions;
   logger?: Logger;
 }
 
@@ -68,7 +86,7 @@ function makeMetrics(registry: Registry) {
   return {
     reviews: new Counter({
       name: 'kube_sgx_webhook_reviews_total',
-      help: 'Admission reviews answered, by endpoint and outcome (skipped, allowed, patched, denied, bad_request, too_large, busy).',
+      help: 'Admission reviews answered, by endpoint and outcome (skipped, allowed, patched, denied, bad_request, too_large, busy, failed).',
       labelNames: ['endpoint', 'outcome'] as const,
       registers: [registry],
     }),
@@ -77,6 +95,22 @@ function makeMetrics(registry: Registry) {
       help: 'Time to answer one admission review, body read to response written.',
       labelNames: ['endpoint'] as const,
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05],
+      registers: [registry],
+    }),
+    workerJobs: new Counter({
+      name: 'kube_sgx_webhook_review_worker_jobs_total',
+      help: 'Reviews at or over the size threshold, handed to the review worker thread instead of the event loop.',
+      registers: [registry],
+    }),
+    workerPending: new Gauge({
+      name: 'kube_sgx_webhook_review_worker_pending',
+      help: 'Reviews in the review worker now, running or queued (beyond the queue: 429).',
+      registers: [registry],
+    }),
+    workerExits: new Counter({
+      name: 'kube_sgx_webhook_review_worker_exits_total',
+      help: 'Review worker threads that ended while reviewing (out_of_memory, deadline, crashed); the next large review starts a new one.',
+      labelNames: ['reason'] as const,
       registers: [registry],
     }),
     buffered: new Gauge({
@@ -96,6 +130,16 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   const maxEpc = opts.maxEpcPerNode ?? (() => fixedMax);
   const maxBodyBytes = opts.maxBodyBytes ?? MAX_REVIEW_BODY_BYTES;
   const budget = new BodyBudget(opts.maxBufferedBytes ?? MAX_BUFFERED_REVIEW_BYTES, metrics.buffered);
+  const { thresholdBytes: workerThreshold = REVIEW_WORKER_THRESHOLD_BYTES, ...poolOptions } = opts.reviewWorker ?? {};
+  // Workers start on the first large review, so a webhook that never gets one pays nothing for them.
+  const pool = new ReviewWorkerPool({
+    ...poolOptions,
+    config,
+    onWorkerExit: (reason, err) => {
+      metrics.workerExits.inc({ reason });
+      log.warn({ reason, err: err?.message }, 'review worker ended during a review; the next large review starts a new one');
+    },
+  });
 
   const certificates = await loadCertificateFiles({
     certFile: opts.tlsCertFile,
@@ -114,6 +158,17 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   };
   const health = { registry, ready };
 
+  async function inWorker(body: Buffer, endpoint: ReviewKind, ctx: ValidationContext) {
+    metrics.workerJobs.inc();
+    const answer = pool.run(body, endpoint, ctx);
+    metrics.workerPending.set(pool.pending);
+    try {
+      return await answer;
+    } finally {
+      metrics.workerPending.set(pool.pending);
+    }
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!;
     const probe = healthReply(path, health);
@@ -129,15 +184,18 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
         if (read.status === 429) res.setHeader('retry-after', '1');
         return sendJson(res, read.status, { error: { code: read.code, message: read.message } });
       }
-      const { review, outcome } = reviewAdmissionWithOutcome(read.body, config, endpoint, { maxEpcPerNodeBytes: maxEpc() });
-      metrics.reviews.inc({ endpoint, outcome });
-      sendJson(res, 200, review);
-      if (outcome === 'denied') log.info({ uid: review.response.uid, endpoint, message: review.response.status?.message }, 'pod denied');
-    } catch (e) {
-      const err = toKubeSgxError(e, 'WEBHOOK_BAD_REVIEW');
-      metrics.reviews.inc({ endpoint, outcome: 'bad_request' });
-      log.warn({ code: err.code, message: err.message }, 'bad admission review');
-      sendJson(res, 400, { error: err.toJSON() });
+      const ctx = { maxEpcPerNodeBytes: maxEpc() };
+      const answer = read.body.length >= workerThreshold ? await inWorker(read.body, endpoint, ctx) : answerReview(read.body, config, endpoint, ctx);
+      if ('refused' in answer) {
+        metrics.reviews.inc({ endpoint, outcome: answer.outcome });
+        if (answer.status !== 413) res.setHeader('retry-after', '1');
+        log.warn({ code: answer.code, message: answer.message, bytes: read.body.length }, 'large admission review not answered');
+        return sendJson(res, answer.status, { error: { code: answer.code, message: answer.message } });
+      }
+      metrics.reviews.inc({ endpoint, outcome: answer.ok ? answer.outcome : 'bad_request' });
+      sendBody(res, answer.ok ? 200 : 400, answer.json);
+      if (!answer.ok) log.warn({ code: answer.code, message: answer.message }, 'bad admission review');
+      else if (answer.outcome === 'denied') log.info({ uid: answer.uid, endpoint, message: answer.deniedMessage }, 'pod denied');
     } finally {
       read.release();
       metrics.duration.observe({ endpoint }, Number(process.hrtime.bigint() - started) / 1e9);
@@ -163,6 +221,16 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     requestTimeoutMs: 10_000,
     headersTimeoutMs: 10_000,
   });
+  // A client may shut its write side once the request is sent. A review answered by the worker is written after
+  // that FIN arrives, so the server must not end the connection at the FIN: both flags keep it open until the
+  // last answer is written (httpAllowHalfOpen is Node's own, undocumented; without it the answer was lost).
+  Object.assign(listening.server, { allowHalfOpen: true, httpAllowHalfOpen: true });
+  // Half-open connections the HTTP layer no longer tracks (closeAllConnections misses them) are cut at close.
+  const sockets = new Set<Socket>();
+  listening.server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   listening.server.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'TLS handshake failed'));
   // Malformed HTTP is answered with a status, as Node's default handler does, then closed: never a bare reset.
   listening.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
@@ -177,9 +245,12 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     registry,
     reloadCertificates: () => certificates.reload(),
     ready,
-    close: () => {
+    close: async () => {
       closing = true;
-      return listening.close();
+      const closed = listening.close();
+      for (const socket of sockets) socket.destroy();
+      await closed;
+      await pool.close();
     },
   };
 }
@@ -276,7 +347,11 @@ function sendText(res: ServerResponse, code: number, text: string): void {
 }
 
 function sendJson(res: ServerResponse, code: number, value: unknown): void {
-  const text = JSON.stringify(value);
-  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+  sendBody(res, code, JSON.stringify(value));
+}
+
+/** JSON already serialised: text from the event loop, bytes from the review worker. */
+function sendBody(res: ServerResponse, code: number, json: string | Uint8Array): void {
+  res.writeHead(code, { 'content-type': 'application/json', 'content-length': typeof json === 'string' ? Buffer.byteLength(json) : json.byteLength });
+  res.end(json);
 }
