@@ -15,12 +15,13 @@ import { discoverSgx, type DiscoverSgxOptions, type SgxInventory } from '../node
 import { readEpcProbeFile } from '../node/epc-probe.js';
 import type { NodeStatusUpdater } from '../node/node-status.js';
 import { HEALTHY } from '../deviceplugin/api.js';
-import { DevicePluginManager, DEFAULT_KUBELET_DIR, type PluginRegistrationStatus } from '../deviceplugin/manager.js';
+import { DevicePluginManager, type PluginRegistrationStatus } from '../deviceplugin/manager.js';
 import { NodeAgentMetrics } from './metrics.js';
 import type { DevicePlugin } from '../deviceplugin/plugin.js';
 import { AESMD_SOCKET_PATH, AESM_ADDR_ENV, ENCLAVE_RESOURCE, EPC_RESOURCE, LEGACY_EPC_RESOURCE, PROVISION_RESOURCE, TDX_GUEST_RESOURCE } from '../names.js';
-import { DEFAULT_SLOTS, EpcMibPlugin, SgxSlotPlugin } from './sgx-plugins.js';
+import { EpcMibPlugin, SgxSlotPlugin } from './sgx-plugins.js';
 import { TdxGuestPlugin } from './tdx-plugin.js';
+import { parseNodeAgentOptions, type NodeAgentSettingsInput } from './options.js';
 
 export const ALL_SGX_RESOURCES = [LEGACY_EPC_RESOURCE, ENCLAVE_RESOURCE, PROVISION_RESOURCE, EPC_RESOURCE] as const;
 export type SgxResourceName = (typeof ALL_SGX_RESOURCES)[number] | typeof TDX_GUEST_RESOURCE;
@@ -51,27 +52,8 @@ export function parseSgxResourceList(list: string): SgxResourceName[] {
   return out;
 }
 
-export interface NodeAgentOptions {
-  hostRoot?: string;
-  kubeletDir?: string;
-  resources?: readonly SgxResourceName[];
-  enclaveSlots?: number;
-  provisionSlots?: number;
-  epcBytes?: number;
-  /** EPC probe file written by the privileged init container (`node-agent probe-epc`): CPUID leaf 0x12 without opening the cpuid device here. Read once at start. */
-  epcFile?: string;
-  /** Patch EPC capacity and labels into the Node (default true; needs nodeName). */
-  nodeUpdate?: boolean;
-  nodeName?: string;
-  kubeconfig?: string;
-  /** HOST:PORT for /metrics /healthz /readyz /status; absent = no ops server. */
-  metricsAddr?: string;
-  discoveryIntervalMs?: number;
-  nodeStatusIntervalMs?: number;
-  /** Socket poll period (fs.watch is the fast path). */
-  pollMs?: number;
-  /** Byte budget for one ListAndWatch message of the MiB resource. */
-  maxMessageBytes?: number;
+/** startNodeAgent's options: the input of nodeAgentOptionsSchema (src/nodeagent/options.ts, shared with the CLI), plus the logger. */
+export interface NodeAgentOptions extends NodeAgentSettingsInput {
   logger?: Logger;
 }
 
@@ -97,9 +79,11 @@ export interface NodeAgent {
   stop(): Promise<void>;
 }
 
-export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeAgent> {
-  const log = opts.logger ?? createLogger('node-agent');
-  const hostRoot = opts.hostRoot ?? '/';
+export async function startNodeAgent(input: NodeAgentOptions = {}): Promise<NodeAgent> {
+  const { logger, ...data } = input;
+  const opts = parseNodeAgentOptions(data);
+  const log = logger ?? createLogger('node-agent');
+  const hostRoot = opts.hostRoot;
   const metrics = new NodeAgentMetrics();
   // A missing or garbled probe file stops the start (EPC_FILE_UNREADABLE / EPC_FILE_INVALID): never a silent EPC of 0.
   const discoverOpts: DiscoverSgxOptions = {
@@ -111,8 +95,8 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
   const resources: readonly SgxResourceName[] = opts.resources ?? (first.tdx?.guestDevice ? [...ALL_SGX_RESOURCES, TDX_GUEST_RESOURCE] : ALL_SGX_RESOURCES);
 
   const epcPlugin = resources.includes(LEGACY_EPC_RESOURCE) ? new EpcMibPlugin({ maxMessageBytes: opts.maxMessageBytes }) : null;
-  const enclavePlugin = resources.includes(ENCLAVE_RESOURCE) ? new SgxSlotPlugin('enclave', opts.enclaveSlots ?? DEFAULT_SLOTS) : null;
-  const provisionPlugin = resources.includes(PROVISION_RESOURCE) ? new SgxSlotPlugin('provision', opts.provisionSlots ?? DEFAULT_SLOTS) : null;
+  const enclavePlugin = resources.includes(ENCLAVE_RESOURCE) ? new SgxSlotPlugin('enclave', opts.enclaveSlots) : null;
+  const provisionPlugin = resources.includes(PROVISION_RESOURCE) ? new SgxSlotPlugin('provision', opts.provisionSlots) : null;
   const tdxPlugin = resources.includes(TDX_GUEST_RESOURCE) ? new TdxGuestPlugin() : null;
   const plugins: DevicePlugin[] = [epcPlugin, enclavePlugin, provisionPlugin, tdxPlugin].filter((p): p is NonNullable<typeof p> => p !== null);
 
@@ -176,7 +160,7 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
   // Node updates never gate the plugins: a bad config is logged and shown in /status.
   let nodeUpdater: NodeStatusUpdater | null = null;
   let nodeUpdateError: string | undefined;
-  const nodeUpdate = opts.nodeUpdate ?? true;
+  const nodeUpdate = opts.nodeUpdate;
   // Loaded only when used: @kubernetes/client-node takes seconds to import on a cold disk.
   const nodeStatusModule = nodeUpdate ? await import('../node/node-status.js') : null;
   if (nodeStatusModule) {
@@ -190,7 +174,7 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
   }
 
   const manager = new DevicePluginManager(plugins, {
-    kubeletDir: opts.kubeletDir ?? DEFAULT_KUBELET_DIR,
+    kubeletDir: opts.kubeletDir,
     logger: log,
     pollMs: opts.pollMs,
     hooks: {
@@ -211,7 +195,7 @@ export async function startNodeAgent(opts: NodeAgentOptions = {}): Promise<NodeA
 
   const discoveryTimer = setInterval(() => {
     rediscover().catch((e: unknown) => log.error({ err: toKubeSgxError(e).toJSON() }, 'discovery failed'));
-  }, opts.discoveryIntervalMs ?? 5000);
+  }, opts.discoveryIntervalMs);
   discoveryTimer.unref();
 
   const mgr = manager;
