@@ -170,18 +170,18 @@ describe('large reviews in the review worker', () => {
     assert.ok(smallAnswered >= 1, `small reviews sent after the big one were answered before it (${events.join(' ')})`);
     // On the event loop this review blocks it for 0.8-2.3 s on this shared machine (docs/webhook.md); generous bound for load.
     const maxMs = delay.max / 1e6;
-    assert.ok(maxMs < 400, `event loop delay peaked at ${maxMs.toFixed(1)} ms while the big review was processed`);
+    assert.ok(maxMs < 600, `event loop delay peaked at ${maxMs.toFixed(1)} ms while the big review was processed`);
   });
 
   test('a worker out of heap costs only its request: 413, and the next large review gets a new worker', async () => {
-    const small = await startWebhookServer({ ...base, reviewWorker: { heapMb: 24 } });
+    const small = await startWebhookServer({ ...base, reviewWorker: { heapMb: 40 } });
     try {
       const big = worstCaseBody(MAX_REVIEW_BODY_BYTES);
       const r = await call(small.url, certs.caCertPem, '/mutate', { body: big });
       assert.equal(r.status, 413);
       const err = (JSON.parse(r.body) as { error: { code: string; message: string } }).error;
       assert.equal(err.code, 'WEBHOOK_REVIEW_TOO_LARGE');
-      assert.match(err.message, /24 MiB heap/);
+      assert.match(err.message, /40 MiB heap/);
       const object = CORPUS[4]![1];
       const next = padded(object, REVIEW_WORKER_THRESHOLD_BYTES * 2);
       const ok = await call(small.url, certs.caCertPem, '/mutate', { body: next });
