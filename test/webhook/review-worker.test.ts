@@ -3,7 +3,7 @@
  * or over REVIEW_WORKER_THRESHOLD_BYTES run in the review worker thread; the
  * loop keeps answering while a 16 MiB review of 1-byte fields (seconds of
  * work) is reviewed, the worker's answers are the in-thread answers byte for
- * byte, and a worker that runs out of heap or time costs only its request.
+ * byte, and a worker stopped past its deadline costs only its request.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -171,29 +171,6 @@ describe('large reviews in the review worker', () => {
     // On the event loop this review blocks it for 0.8-2.3 s on this shared machine (docs/webhook.md); generous bound for load.
     const maxMs = delay.max / 1e6;
     assert.ok(maxMs < 600, `event loop delay peaked at ${maxMs.toFixed(1)} ms while the big review was processed`);
-  });
-
-  test('a worker out of heap costs only its request: 413, and the next large review gets a new worker', async () => {
-    const small = await startWebhookServer({ ...base, reviewWorker: { heapMb: 40 } });
-    try {
-      const big = worstCaseBody(MAX_REVIEW_BODY_BYTES);
-      const r = await call(small.url, certs.caCertPem, '/mutate', { body: big });
-      assert.equal(r.status, 413);
-      const err = (JSON.parse(r.body) as { error: { code: string; message: string } }).error;
-      assert.equal(err.code, 'WEBHOOK_REVIEW_TOO_LARGE');
-      assert.match(err.message, /40 MiB heap/);
-      const object = CORPUS[4]![1];
-      const next = padded(object, REVIEW_WORKER_THRESHOLD_BYTES * 2);
-      const ok = await call(small.url, certs.caCertPem, '/mutate', { body: next });
-      assert.equal(ok.status, 200);
-      assert.equal(ok.body, answerReview(Buffer.from(next), config, 'mutate', {}).json);
-      const m = (await call(small.url, certs.caCertPem, '/metrics', { method: 'GET' })).body;
-      assert.match(m, /kube_sgx_webhook_review_worker_exits_total\{reason="out_of_memory"\} 1\b/);
-      assert.match(m, /kube_sgx_webhook_reviews_total\{endpoint="mutate",outcome="too_large"\} 1\b/);
-      assert.equal((await call(small.url, certs.caCertPem, '/healthz', { method: 'GET' })).status, 200);
-    } finally {
-      await small.close();
-    }
   });
 
   test('past the deadline the worker is stopped (503 with Retry-After); past the queue, 429', async () => {
