@@ -7,7 +7,7 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, cliInProcess, tempDir } from './helpers.js';
+import { captureStdout, cli, cliInProcess, tempDir } from './helpers.js';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
@@ -90,23 +90,15 @@ describe('kube-sgx sim', () => {
 
   test('sim pccs serves until SIGTERM', async () => {
     const dir = join(tmp.dir, 'pccs-platform');
-    let out = '';
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
-      if (typeof chunk === 'string') {
-        out += chunk;
-        return true;
-      }
-      return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof process.stdout.write;
+    const stdout = captureStdout();
     const { main } = await import('../../src/cli/main.js');
     const running = main(['node', 'kube-sgx', 'sim', 'pccs', '--platform', dir, '--listen', '127.0.0.1:0']);
     try {
-      while (!out.includes('}')) await new Promise((r) => setTimeout(r, 20));
+      while (!stdout.text().includes('}')) await new Promise((r) => setTimeout(r, 20));
     } finally {
-      process.stdout.write = write;
+      stdout.restore();
     }
-    const { url } = JSON.parse(out) as { url: string };
+    const { url } = JSON.parse(stdout.text()) as { url: string };
     const res = await fetch(`${url}/sgx/certification/v4/qe/identity`);
     assert.equal(res.status, 200);
     await res.text();

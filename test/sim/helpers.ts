@@ -37,12 +37,13 @@ export function cli(...args: string[]): Promise<{ code: number; json: Record<str
   });
 }
 
-/** Runs `kube-sgx ARGS` in this process; returns the exit code and the one JSON object printed. */
-export async function cliInProcess(...args: string[]): Promise<{ code: number; json: Record<string, unknown> }> {
-  const { main } = await import('../../src/cli/main.js');
+/**
+ * Captures the CLI's JSON (strings written to stdout) and passes anything else
+ * (the test runner's own stream) through; `restore()` puts stdout back.
+ */
+export function captureStdout(): { text: () => string; restore: () => void } {
   let out = '';
   const write = process.stdout.write.bind(process.stdout);
-  // capture the CLI's JSON (strings); pass anything else (the test runner's own stream) through
   process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
     if (typeof chunk === 'string') {
       out += chunk;
@@ -50,11 +51,19 @@ export async function cliInProcess(...args: string[]): Promise<{ code: number; j
     }
     return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
   }) as typeof process.stdout.write;
+  return { text: () => out, restore: () => void (process.stdout.write = write) };
+}
+
+/** Runs `kube-sgx ARGS` in this process; returns the exit code and the one JSON object printed. */
+export async function cliInProcess(...args: string[]): Promise<{ code: number; json: Record<string, unknown> }> {
+  const { main } = await import('../../src/cli/main.js');
+  const stdout = captureStdout();
   try {
     await main(['node', 'kube-sgx', ...args]);
   } finally {
-    process.stdout.write = write;
+    stdout.restore();
   }
+  const out = stdout.text();
   const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
   process.exitCode = undefined;
   return { code, json: out.trim() === '' ? {} : (JSON.parse(out) as Record<string, unknown>) };
