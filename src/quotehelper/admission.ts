@@ -2,10 +2,14 @@
  * Who gets a connection slot. The socket is 0666, so any local process can
  * connect; a global cap alone let one process holding idle connections lock
  * out everyone (issue 15 §3). Slots are therefore shared per peer (uid, and
- * pid when visible — see peer.ts):
+ * pid when visible — see peer.ts), but only under pressure, so that one busy
+ * legitimate process is not throttled while nobody else wants a slot:
  *
- * - a peer below its own cap gets a slot while the table has room;
- * - when the table is full, a newcomer takes the slot of the oldest
+ * - below the pressure mark (3/4 of the table) any peer gets a slot, however
+ *   many it holds;
+ * - from the mark on, a peer below its own share gets a slot while the table
+ *   has room;
+ * - when the table is full, such a peer takes the slot of the oldest
  *   connection that has not yet sent its whole request, from the peer holding
  *   the most slots (only if that peer holds more than the newcomer would);
  * - otherwise the connection is answered, not reset: it is read and replied
@@ -19,6 +23,13 @@ export interface AdmissionLimits {
   maxConnectionsPerPeer: number;
   /** Connections that will be answered AESM_BUSY, over all peers. */
   maxBusyConnections: number;
+  /** Open slots from which the per-peer share applies. Default: pressureMark(maxConnections). */
+  pressureConnections?: number;
+}
+
+/** 3/4 of the table: the quarter above it is kept for peers within their share. */
+export function pressureMark(maxConnections: number): number {
+  return Math.floor((maxConnections * 3) / 4);
 }
 
 export interface Slot {
@@ -37,8 +48,11 @@ export class ConnectionTable {
   private readonly byPeer = new Map<string, Set<Slot>>();
   private slots = 0;
   private busy = 0;
+  private readonly pressureAt: number;
 
-  constructor(private readonly limits: AdmissionLimits) {}
+  constructor(private readonly limits: AdmissionLimits) {
+    this.pressureAt = Math.min(limits.pressureConnections ?? pressureMark(limits.maxConnections), limits.maxConnections);
+  }
 
   get openSlots(): number {
     return this.slots;
@@ -53,6 +67,7 @@ export class ConnectionTable {
 
   admit(peer: string, evict: () => void): Admission {
     const mine = this.byPeer.get(peer)?.size ?? 0;
+    if (this.slots < this.pressureAt) return { kind: 'slot', slot: this.add(peer, evict) };
     if (mine < this.limits.maxConnectionsPerPeer) {
       if (this.slots < this.limits.maxConnections) return { kind: 'slot', slot: this.add(peer, evict) };
       const victim = this.victimFor(mine);

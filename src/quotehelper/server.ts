@@ -42,9 +42,9 @@ export interface AesmServerOptions {
    * of the budget so the client gets an answer before its deadline. Default 15 s.
    */
   requestTimeoutMs?: number;
-  /** Connections served at once over all peers; past it slots are shared fairly, then requests answered AESM_BUSY. Default 1024. */
+  /** Connections served at once over all peers; from 3/4 of it slots are shared fairly, then requests answered AESM_BUSY. Default 1024. */
   maxConnections?: number;
-  /** Connections served at once for one peer (uid, and pid when visible). Default 64. */
+  /** One peer's share (uid, and pid when visible) once 3/4 of maxConnections are taken; below that a peer may hold more. Default 64. */
   maxConnectionsPerPeer?: number;
   /** Connections being answered AESM_BUSY at once; past it new connections are closed. Default maxConnections. */
   maxBusyConnections?: number;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createConnection, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { AesmClient } from '../../src/quotehelper/client.js';
-import { ConnectionTable } from '../../src/quotehelper/admission.js';
+import { ConnectionTable, pressureMark, type Slot } from '../../src/quotehelper/admission.js';
 import { frame } from '../../src/quotehelper/framing.js';
 import { peerCredentials, peerCredentialsAvailable } from '../../src/quotehelper/peer.js';
 import { decodeResponse, encodeRequest } from '../../src/quotehelper/schema.js';
@@ -89,7 +89,7 @@ describe('connection table', () => {
     const slot = (peer: string, name: string) => {
       const a = t.admit(peer, () => evicted.push(name));
       assert.equal(a.kind, 'slot', name);
-      return (a as { slot: import('../../src/quotehelper/admission.js').Slot }).slot;
+      return (a as { slot: Slot }).slot;
     };
     const a1 = slot('A', 'a1');
     const a2 = slot('A', 'a2');
@@ -105,6 +105,27 @@ describe('connection table', () => {
     assert.deepEqual(evicted, ['a2', 'a3']);
     // Now A, B, C, D hold one slot each: nobody holds more than a newcomer would.
     assert.equal(t.admit('E', () => {}).kind, 'refuse', 'busy answers used up');
+  });
+
+  test('below the pressure mark one peer may pass its share; from the mark on the share applies and eviction restores it', () => {
+    const t = new ConnectionTable({ maxConnections: 8, maxConnectionsPerPeer: 2, maxBusyConnections: 8 });
+    assert.equal(pressureMark(8), 6);
+    const evicted: string[] = [];
+    for (let i = 0; i < 6; i++) assert.equal(t.admit('A', () => evicted.push(`a${i}`)).kind, 'slot', `a${i}: the table has room`);
+    assert.equal(t.admit('A', () => {}).kind, 'busy', 'at the mark A (6 > its share of 2) is answered busy');
+    assert.equal(t.admit('B', () => {}).kind, 'slot', 'B within its share takes the reserved quarter');
+    assert.equal(t.admit('C', () => {}).kind, 'slot');
+    assert.equal(t.openSlots, 8);
+    assert.equal(t.admit('D', () => {}).kind, 'slot', 'full: D takes a slot from A');
+    assert.deepEqual(evicted, ['a0'], 'the oldest silent slot of the largest peer');
+    assert.equal(t.admit('A', () => {}).kind, 'busy', 'A still over its share');
+  });
+
+  test('maxConnections 1: the share applies from the first slot (no room to lend)', () => {
+    assert.equal(pressureMark(1), 0);
+    const t = new ConnectionTable({ maxConnections: 1, maxConnectionsPerPeer: 1, maxBusyConnections: 1 });
+    assert.equal(t.admit('A', () => {}).kind, 'slot');
+    assert.equal(t.admit('A', () => {}).kind, 'busy');
   });
 });
 
@@ -127,6 +148,31 @@ describe('fair connection slots', () => {
       assert.equal((await client.getQuote(fakeReport(2))).readUInt16LE(0), 3);
     } finally {
       for (const s of held) s.destroy();
+      await ts.close();
+    }
+  });
+
+  test('one peer with 200 requests in flight gets no AESM_BUSY while the table is otherwise empty', async () => {
+    // Defaults: 1,024 slots, a share of 64 per peer; this process is the only peer.
+    const ts = await startFakeServer();
+    const CONCURRENT = 200;
+    let release!: () => void;
+    ts.backend.hold = new Promise<void>((r) => (release = r));
+    // Every request is held in the backend until all 200 are there at once: 200 slots in use together.
+    ts.backend.onCall = (calls) => calls === CONCURRENT && release();
+    try {
+      const client = new AesmClient({ socketPath: ts.socketPath, timeoutMs: 60_000 });
+      const bufSize = await client.getQuoteSizeEx();
+      const outcomes = await Promise.allSettled(Array.from({ length: CONCURRENT }, (_, i) => client.getQuoteEx(fakeReport(i), { bufSize })));
+      const failed = outcomes.flatMap((o) => (o.status === 'rejected' ? [(o.reason as { code?: string }).code] : []));
+      assert.deepEqual(failed, [], 'no request refused');
+      assert.equal(ts.backend.calls, CONCURRENT);
+      const text = await ts.metrics.registry.metrics();
+      assert.doesNotMatch(text, /code="AESM_BUSY"/);
+      assert.doesNotMatch(text, /rejected_connections_total\{reason="(evicted|overload)"\} [1-9]/);
+      assert.match(text, /kube_sgx_quote_helper_quotes_total 200\b/);
+    } finally {
+      release();
       await ts.close();
     }
   });

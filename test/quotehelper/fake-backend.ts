@@ -22,6 +22,10 @@ export class FakeBackend implements QuoteBackend {
   readonly simulated = true;
   delayMs = 0;
   calls = 0;
+  /** When set, getQuote waits for it (after counting the call): holds requests in flight. */
+  hold: Promise<void> | undefined;
+  /** Called with the running call count as each getQuote starts. */
+  onCall: ((calls: number) => void) | undefined;
 
   targetInfo(): Promise<Buffer> {
     return Promise.resolve(Buffer.alloc(512, 0x7e));
@@ -34,6 +38,8 @@ export class FakeBackend implements QuoteBackend {
   }
   async getQuote(report: Buffer, qe?: QeReportRequest): Promise<BackendQuote> {
     this.calls++;
+    this.onCall?.(this.calls);
+    if (this.hold) await this.hold;
     if (this.delayMs > 0) await sleep(this.delayMs);
     const mac = createHash('sha256').update(report.subarray(0, 384)).digest().subarray(0, 16);
     if (!mac.equals(report.subarray(416, 432))) throw backendError('QUOTE_INVALID_REPORT', 'bad fake MAC', 47);
