@@ -34,13 +34,24 @@ export interface Base64Options {
 /** Strict base64; whitespace is ignored; any other stray character or an impossible length is refused. */
 export function decodeBase64(value: unknown, what = 'base64', opts: Base64Options = {}): Buffer {
   if (typeof value !== 'string') throw new KubeSgxError('INVALID_BASE64', `${what} must be a base64url string`, { path: [what] });
-  const s = value.replace(/\s+/g, '');
-  const ok =
-    opts.alphabet === 'standard'
-      ? BASE64_STD.test(s) && s.length % 4 === 0
-      : BASE64_ANY.test(s) && s.replace(/=+$/, '').length % 4 !== 1;
-  if (!ok) throw new KubeSgxError('INVALID_BASE64', `${what} is not valid ${opts.alphabet === 'standard' ? 'base64' : 'base64url/base64'}`, { path: [what] });
-  return Buffer.from(s.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  const alphabet = opts.alphabet === 'standard' ? BASE64_STD : BASE64_ANY;
+  // Quotes arrive on every attestation without whitespace: test them as they are, and copy only text that has some.
+  let s = value;
+  let ok = alphabet.test(s);
+  if (!ok) ok = alphabet.test((s = value.replace(/\s+/g, '')));
+  if (!ok || !base64LengthPossible(s, opts.alphabet === 'standard')) {
+    throw new KubeSgxError('INVALID_BASE64', `${what} is not valid ${opts.alphabet === 'standard' ? 'base64' : 'base64url/base64'}`, { path: [what] });
+  }
+  // Node's base64 decoder reads both alphabets (RFC 4648 §4 and §5), so base64url needs no translation.
+  return Buffer.from(s, 'base64');
+}
+
+/** Standard base64 is padded to whole quanta; unpadded text may not leave a lone 6-bit character. */
+function base64LengthPossible(s: string, padded: boolean): boolean {
+  if (padded) return s.length % 4 === 0;
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 0x3d) end--;
+  return end % 4 !== 1;
 }
 
 export function encodeBase64Url(bytes: Uint8Array | string): string {

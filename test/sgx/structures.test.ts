@@ -164,6 +164,47 @@ describe('quote files: binary, hex, base64', () => {
   });
 });
 
+describe('decodeBase64 (src/encoding.ts)', () => {
+  /** The rule written the slow, obvious way: strip whitespace, check the alphabet and the length, translate base64url. */
+  function model(text: string, standard: boolean): Buffer | 'INVALID_BASE64' {
+    const s = text.replace(/\s+/g, '');
+    const ok = standard ? /^[A-Za-z0-9+/]*={0,2}$/.test(s) && s.length % 4 === 0 : /^[A-Za-z0-9+/_-]*={0,2}$/.test(s) && s.replace(/=+$/, '').length % 4 !== 1;
+    return ok ? Buffer.from(s.replace(/-/g, '+').replace(/_/g, '/'), 'base64') : 'INVALID_BASE64';
+  }
+  const decoded = (text: string, standard: boolean): Buffer | 'INVALID_BASE64' => {
+    try {
+      return decodeBase64(text, 'x', standard ? { alphabet: 'standard' } : {});
+    } catch (e) {
+      return (e as { code: string }).code as 'INVALID_BASE64';
+    }
+  };
+
+  test('agrees with the obvious rule on encodings of random bytes, with and without whitespace, and on junk', () => {
+    const encoded = fc.tuple(fc.uint8Array({ maxLength: 96 }), fc.constantFrom('base64', 'base64url'), fc.boolean()).map(([b, enc, wrap]) => {
+      const t = Buffer.from(b).toString(enc as BufferEncoding);
+      return wrap ? t.replace(/(.{16})/g, '$1\n ') : t;
+    });
+    const junk = fc.string({ unit: fc.constantFrom('A', 'z', '0', '+', '/', '-', '_', '=', ' ', '\n', '!', '.', '\u00e9') });
+    fc.assert(
+      fc.property(fc.oneof(encoded, junk), fc.boolean(), (text, standard) => {
+        const want = model(text, standard);
+        const got = decoded(text, standard);
+        assert.deepEqual(got, want, JSON.stringify(text));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('refuses stray characters, impossible lengths and non-strings; ignores whitespace', () => {
+    for (const bad of ['a', '!!!!', 'QUJD!', 'QU=JD', 'QUJDR', 'QUJD===']) expectCode(() => decodeBase64(bad), 'INVALID_BASE64');
+    expectCode(() => decodeBase64('QUI', 'x', { alphabet: 'standard' }), 'INVALID_BASE64');
+    expectCode(() => decodeBase64('QU-_', 'x', { alphabet: 'standard' }), 'INVALID_BASE64');
+    expectCode(() => decodeBase64(42), 'INVALID_BASE64');
+    assert.equal(decodeBase64(' QU\nJD ').toString(), 'ABC');
+    assert.deepEqual([...decodeBase64('-_8')], [...Buffer.from('+/8', 'base64')]);
+  });
+});
+
 describe('encoders given garbage', () => {
   test('any field replaced by any value: a Buffer or ENCODE_BAD_FIELD, never another error', () => {
     const quotes = [parseQuote(loadQuote('sgxV3')), parseQuote(loadQuote('tdxV5')), parseQuote(loadQuote('intelSgxType1'))];
