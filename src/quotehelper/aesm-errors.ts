@@ -4,21 +4,42 @@
  * (ecdsa_quote_service_bundle: quote3_error_to_aesm_error). Every reply carries
  * one of these in `errorCode`; Intel's client turns them into sgx_status_t.
  */
-import type { AesmReplyErrorCode } from './error-codes.js';
+import { AESM_UNKNOWN_ERROR, type AesmReplyErrorCode } from './error-codes.js';
 import { KubeSgxError, type ErrorCode } from '../errors.js';
 
+/** Every aesm_error_t (aesm_error.h @90873a0; 27 is unassigned), by name without the AESM_ prefix. */
 export const AesmError = {
   SUCCESS: 0,
   UNEXPECTED_ERROR: 1,
   NO_DEVICE_ERROR: 2,
   PARAMETER_ERROR: 3,
+  EPIDBLOB_ERROR: 4,
+  EPID_REVOKED_ERROR: 5,
+  GET_LICENSETOKEN_ERROR: 6,
+  SESSION_INVALID: 7,
+  MAX_NUM_SESSION_REACHED: 8,
+  PSDA_UNAVAILABLE: 9,
+  EPH_SESSION_FAILED: 10,
+  LONG_TERM_PAIRING_FAILED: 11,
+  NETWORK_ERROR: 12,
+  NETWORK_BUSY_ERROR: 13,
+  PROXY_SETTING_ASSIST: 14,
   FILE_ACCESS_ERROR: 15,
+  SGX_PROVISION_FAILED: 16,
   SERVICE_STOPPED: 17,
   BUSY: 18,
+  BACKEND_SERVER_BUSY: 19,
+  UPDATE_AVAILABLE: 20,
   OUT_OF_MEMORY_ERROR: 21,
   MSG_ERROR: 22,
+  THREAD_ERROR: 23,
+  SGX_DEVICE_NOT_AVAILABLE: 24,
+  ENABLE_SGX_DEVICE_FAILED: 25,
+  PLATFORM_INFO_BLOB_INVALID_SIG: 26,
+  KDF_MISMATCH: 28,
   OUT_OF_EPC: 29,
   SERVICE_UNAVAILABLE: 30,
+  UNRECOGNIZED_PLATFORM: 31,
   ECDSA_ID_MISMATCH: 32,
   PATHNAME_BUFFER_OVERFLOW_ERROR: 33,
   ERROR_STORED_KEY: 34,
@@ -38,30 +59,16 @@ export const AesmError = {
   ENCLAVE_LOAD_ERROR: 48,
   UNABLE_TO_GENERATE_QE_REPORT: 49,
   KEY_CERTIFICATION_ERROR: 50,
-  NETWORK_ERROR: 12,
+  CONFIG_UNSUPPORTED: 51,
 } as const;
 
-/** Every aesm_error_t value by number (names without the AESM_ prefix). */
-const AESM_NAMES: Readonly<Record<number, string>> = {
-  0: 'SUCCESS', 1: 'UNEXPECTED_ERROR', 2: 'NO_DEVICE_ERROR', 3: 'PARAMETER_ERROR', 4: 'EPIDBLOB_ERROR',
-  5: 'EPID_REVOKED_ERROR', 6: 'GET_LICENSETOKEN_ERROR', 7: 'SESSION_INVALID', 8: 'MAX_NUM_SESSION_REACHED',
-  9: 'PSDA_UNAVAILABLE', 10: 'EPH_SESSION_FAILED', 11: 'LONG_TERM_PAIRING_FAILED', 12: 'NETWORK_ERROR',
-  13: 'NETWORK_BUSY_ERROR', 14: 'PROXY_SETTING_ASSIST', 15: 'FILE_ACCESS_ERROR', 16: 'SGX_PROVISION_FAILED',
-  17: 'SERVICE_STOPPED', 18: 'BUSY', 19: 'BACKEND_SERVER_BUSY', 20: 'UPDATE_AVAILABLE', 21: 'OUT_OF_MEMORY_ERROR',
-  22: 'MSG_ERROR', 23: 'THREAD_ERROR', 24: 'SGX_DEVICE_NOT_AVAILABLE', 25: 'ENABLE_SGX_DEVICE_FAILED',
-  26: 'PLATFORM_INFO_BLOB_INVALID_SIG', 28: 'KDF_MISMATCH', 29: 'OUT_OF_EPC', 30: 'SERVICE_UNAVAILABLE',
-  31: 'UNRECOGNIZED_PLATFORM', 32: 'ECDSA_ID_MISMATCH', 33: 'PATHNAME_BUFFER_OVERFLOW_ERROR', 34: 'ERROR_STORED_KEY',
-  35: 'PUB_KEY_ID_MISMATCH', 36: 'INVALID_PCE_SIG_SCHEME', 37: 'ATT_KEY_BLOB_ERROR', 38: 'UNSUPPORTED_ATT_KEY_ID',
-  39: 'UNSUPPORTED_LOADING_POLICY', 40: 'INTERFACE_UNAVAILABLE', 41: 'PLATFORM_LIB_UNAVAILABLE',
-  42: 'ATT_KEY_NOT_INITIALIZED', 43: 'ATT_KEY_CERT_DATA_INVALID', 44: 'NO_PLATFORM_CERT_DATA', 45: 'ERROR_REPORT',
-  46: 'ENCLAVE_LOST', 47: 'INVALID_REPORT', 48: 'ENCLAVE_LOAD_ERROR', 49: 'UNABLE_TO_GENERATE_QE_REPORT',
-  50: 'KEY_CERTIFICATION_ERROR', 51: 'CONFIG_UNSUPPORTED',
-};
+const AESM_NAMES = new Map<number, AesmReplyErrorCode>(
+  (Object.keys(AesmError) as (keyof typeof AesmError)[]).map((name) => [AesmError[name], `AESM_${name}`]),
+);
 
-/** "AESM_INVALID_REPORT" for 47; unknown values as "AESM_ERROR_<n>". */
+/** "AESM_INVALID_REPORT" for 47; a number aesm_error.h does not name is AESM_UNKNOWN_ERROR. */
 export function aesmErrorName(code: number): AesmReplyErrorCode {
-  const name = AESM_NAMES[code];
-  return name === undefined ? `AESM_ERROR_${code}` : `AESM_${name}`;
+  return AESM_NAMES.get(code) ?? AESM_UNKNOWN_ERROR;
 }
 
 /** quote3_error_t (SGXDataCenterAttestationPrimitives sgx_ql_lib_common.h): 0xE000 | n. */

@@ -3,6 +3,8 @@
  * in some layer's union (src/errors.ts), so a new code is added here and a
  * misspelt one does not compile.
  */
+import type { AesmError } from './aesm-errors.js';
+
 export const QUOTE_HELPER_ERROR_CODES = [
   'AESM_CLIENT_BAD_QE_REPORT_INFO', 'AESM_CLIENT_BAD_REPLY', 'AESM_CLIENT_BAD_REPORT', 'AESM_CLIENT_CLOSED',
   'AESM_CLIENT_IO', 'AESM_CLIENT_TIMEOUT', 'AESM_CLIENT_UNAVAILABLE', 'AESM_MALFORMED_MESSAGE',
@@ -14,7 +16,14 @@ export const QUOTE_HELPER_ERROR_CODES = [
   'QUOTE_INVALID_REPORT',
 ] as const;
 
-/** An aesm_error_t a reply carried, by name (aesm-errors.ts `aesmErrorName`): Intel's open-ended numbering. */
-export type AesmReplyErrorCode = `AESM_${string}`;
+/** A reply's errorCode that aesm_error.h does not name; the number travels in `details.aesmError` and the message. */
+export const AESM_UNKNOWN_ERROR = 'AESM_UNKNOWN_ERROR';
+
+/**
+ * An aesm_error_t a reply carried, by name (aesm-errors.ts `aesmErrorName`):
+ * exactly the names of the `AesmError` table (Intel's aesm_error.h) with their
+ * AESM_ prefix, or AESM_UNKNOWN_ERROR.
+ */
+export type AesmReplyErrorCode = `AESM_${keyof typeof AesmError}` | typeof AESM_UNKNOWN_ERROR;
 
 export type QuoteHelperErrorCode = (typeof QUOTE_HELPER_ERROR_CODES)[number] | AesmReplyErrorCode;

@@ -36,7 +36,9 @@ describe('quote helper codecs', () => {
     assert.equal(quote3ToAesm(0xe019), 12);
     assert.equal(quote3ToAesm(0xe040), 1, 'not in aesmd\'s table → unexpected');
     assert.equal(aesmErrorName(47), 'AESM_INVALID_REPORT');
-    assert.equal(aesmErrorName(99), 'AESM_ERROR_99');
+    assert.equal(aesmErrorName(99), 'AESM_UNKNOWN_ERROR', 'unnamed numbers: one code, the number in details');
+    assert.equal(aesmErrorName(27), 'AESM_UNKNOWN_ERROR', '27 is unassigned in aesm_error.h');
+    assert.equal(aesmErrorName(51), 'AESM_CONFIG_UNSUPPORTED');
     assert.equal(quote3ErrorName(0xe015), 'SGX_QL_INVALID_REPORT');
     assert.equal(quote3ErrorName(0xe099), 'QUOTE3_ERROR_0xe099');
   });

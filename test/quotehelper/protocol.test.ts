@@ -4,6 +4,8 @@ import { AesmClient } from '../../src/quotehelper/client.js';
 import { frame } from '../../src/quotehelper/framing.js';
 import { ATT_KEY_ID_SIZE, INTEL_ECDSA_ATT_KEY_ID, encodeAttKeyIdList } from '../../src/quotehelper/keyid.js';
 import { decodeResponse, encodeRequest, type AesmResponse } from '../../src/quotehelper/schema.js';
+import { backendError } from '../../src/quotehelper/aesm-errors.js';
+import { KubeSgxError } from '../../src/errors.js';
 import { FAKE_QUOTE_SIZE, fakeReport } from './fake-backend.js';
 import { rawExchange, startFakeServer, type TestServer } from './util.js';
 
@@ -177,5 +179,35 @@ describe('aesm protocol (fake backend)', () => {
     assert.match(text, /kube_sgx_quote_helper_quotes_total [1-9]/);
     assert.match(text, /kube_sgx_quote_helper_errors_total\{code="AESM_INVALID_REPORT"\} [1-9]/);
     assert.match(text, /kube_sgx_quote_helper_request_duration_seconds_count\{request="getQuoteExReq"\} [1-9]/);
+  });
+});
+
+describe('aesm_error_t names', () => {
+  test('a number aesm_error.h does not name reaches the client as AESM_UNKNOWN_ERROR carrying the number', async () => {
+    const ts = await startFakeServer();
+    ts.backend.getQuote = () => Promise.reject(backendError('QUOTE_BACKEND_FAILED', 'a future aesmd code', 99));
+    try {
+      const client = new AesmClient({ socketPath: ts.socketPath, timeoutMs: 3000 });
+      const bufSize = await client.getQuoteSizeEx();
+      await assert.rejects(client.getQuoteEx(fakeReport(1), { bufSize }), (e: unknown) => {
+        assert.ok(e instanceof KubeSgxError);
+        assert.equal(e.code, 'AESM_UNKNOWN_ERROR');
+        assert.deepEqual(e.details, { aesmError: 99 });
+        assert.match(e.message, /\(99\)/);
+        return true;
+      });
+      assert.match(await ts.metrics.registry.metrics(), /kube_sgx_quote_helper_errors_total\{code="AESM_UNKNOWN_ERROR"\} 1/);
+    } finally {
+      await ts.close();
+    }
+  });
+
+  test('reply codes are a closed union: a misspelt one does not compile (typecheck runs this file)', () => {
+    // @ts-expect-error AESM_BUZY is not an aesm_error_t name
+    const e = new KubeSgxError('AESM_BUZY', 'x');
+    assert.equal(e.code, 'AESM_BUZY');
+    // @ts-expect-error the open template AESM_ERROR_<n> is gone
+    assert.equal(new KubeSgxError('AESM_ERROR_99', 'x').code, 'AESM_ERROR_99');
+    assert.equal(new KubeSgxError('AESM_CONFIG_UNSUPPORTED', 'x').code, 'AESM_CONFIG_UNSUPPORTED');
   });
 });
