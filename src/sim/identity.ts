@@ -28,18 +28,38 @@ export const SIM_PCK_TCB = { components: [12, 12, 3, 3, 255, 255, 1, 0, 0, 0, 0,
 /** CPUSVN as real PCKs carry it: the 16 component bytes. */
 export const SIM_CPU_SVN = Buffer.from(SIM_PCK_TCB.components);
 
-/** The simulated QE3. */
-export const SIM_QE = {
-  mrEnclave: h('kube-sgx simulated quoting enclave (QE3) v1'),
-  mrSigner: h('kube-sgx simulated quoting enclave signer v1'),
-  isvProdId: 1,
-  isvSvn: 8,
-  miscSelect: 0,
-  /** INIT | MODE64BIT | PROVISIONKEY, DEBUG clear (verifiers reject a debug QE) */
-  attributes: { flags: SGX_ATTRIBUTE_FLAGS.INIT | SGX_ATTRIBUTE_FLAGS.MODE64BIT | SGX_ATTRIBUTE_FLAGS.PROVISIONKEY, xfrm: 0xe7n },
-  /** QE authentication data: 32 bytes 00 01 … 1F, as Intel's QE3 */
-  authData: Buffer.from(Array.from({ length: 32 }, (_, i) => i)),
-} as const;
+/** What a simulated quoting enclave (the QE3 or the TD QE) is: its identity and QE authentication data. */
+export interface SimQeIdentity {
+  readonly mrEnclave: Buffer;
+  readonly mrSigner: Buffer;
+  readonly isvProdId: number;
+  readonly isvSvn: number;
+  readonly miscSelect: number;
+  readonly attributes: { readonly flags: bigint; readonly xfrm: bigint };
+  readonly authData: Buffer;
+}
+
+/**
+ * A simulated quoting enclave named `name`: MRENCLAVE and MRSIGNER are hashes
+ * of its name (never Intel's values); attributes and auth data as Intel's QEs
+ * have them.
+ */
+export function simulatedQe(name: { enclave: string; signer: string }, isvProdId: number, isvSvn: number): SimQeIdentity {
+  return {
+    mrEnclave: h(name.enclave),
+    mrSigner: h(name.signer),
+    isvProdId,
+    isvSvn,
+    miscSelect: 0,
+    /** INIT | MODE64BIT | PROVISIONKEY, DEBUG clear (0x15, as Intel's; verifiers reject a debug QE) */
+    attributes: { flags: SGX_ATTRIBUTE_FLAGS.INIT | SGX_ATTRIBUTE_FLAGS.MODE64BIT | SGX_ATTRIBUTE_FLAGS.PROVISIONKEY, xfrm: 0xe7n },
+    /** QE authentication data: 32 bytes 00 01 … 1F, as Intel's QE3 and TD QE */
+    authData: Buffer.from(Array.from({ length: 32 }, (_, i) => i)),
+  };
+}
+
+/** The simulated QE3 (Intel's QE3 has ISVPRODID 1; its identity is `QE`). */
+export const SIM_QE = simulatedQe({ enclave: 'kube-sgx simulated quoting enclave (QE3) v1', signer: 'kube-sgx simulated quoting enclave signer v1' }, 1, 8);
 
 /** Defaults for `ereport` when the caller names no enclave: a recognisable demo enclave. */
 export const SIM_DEFAULT_ENCLAVE = {

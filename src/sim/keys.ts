@@ -5,7 +5,7 @@
  * P-256 private scalars are 48 HKDF bytes reduced into [1, n−1] (FIPS 186-5
  * A.2.1 style), which keeps the bias negligible.
  */
-import { createECDH, createHash, createPrivateKey, createPublicKey, hkdfSync, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
+import { createECDH, createHash, createPrivateKey, createPublicKey, hkdfSync, randomBytes, sign, webcrypto, type KeyObject } from 'node:crypto';
 
 const P256_N = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
 const SALT = 'kube-sgx sim platform v1';
@@ -50,6 +50,11 @@ export function deriveSerial(master: Uint8Array, label: string): string {
 export function p256PublicXY(key: KeyObject): Buffer {
   const jwk = createPublicKey(key).export({ format: 'jwk' });
   return Buffer.concat([Buffer.from(String(jwk.x), 'base64url'), Buffer.from(String(jwk.y), 'base64url')]);
+}
+
+/** ECDSA P-256 / SHA-256 signature as raw r‖s (64 bytes): how quotes and Intel's signed JSON carry signatures. */
+export function signP256Raw(data: Uint8Array, key: KeyObject): Buffer {
+  return sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' });
 }
 
 /** WebCrypto key pair for @peculiar/x509 (which signs with WebCrypto). */

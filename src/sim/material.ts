@@ -12,7 +12,7 @@ import { SGX_TYPE } from '../sgx/pck-extensions.js';
 import { SIM_CPU_SVN, SIM_FMSPC, SIM_PCE_ID, SIM_PCK_TCB, type TcbScenario } from './identity.js';
 import { derive, deriveP256Key, deriveSerial, masterSecret, seedFingerprint } from './keys.js';
 import { DETERMINISTIC_CRYPTO, SIM_CRL_URLS, SUBJECTS, certPem, issueCertificate, issueCrl, pckExtensionValue } from './pki.js';
-import { isoSeconds, qeIdentityJson, signJsonText, tcbInfoJson } from './tcb-json.js';
+import { isoSeconds, qeIdentityJson, signedTcbDocuments, tcbInfoJson } from './tcb-json.js';
 
 /**
  * 2: certificates carry the five extensions Intel's QVL requires (CRL Distribution
@@ -156,18 +156,13 @@ export async function generateCollateral(m: PlatformMaterial, now: Date): Promis
     crlNumber,
     revoked: m.meta.scenario === 'revoked' ? [certs.pck.serialNumber] : [],
   });
-  const tcbInfo = tcbInfoJson(m.meta.scenario, issued, next);
-  const qeIdentity = qeIdentityJson(issued, next);
   const tcbChain = certPem(certs.tcbSigning) + certPem(certs.root);
   return parseCollateral({
     pck_crl_issuer_chain: certPem(certs.pckCa) + certPem(certs.root),
     root_ca_crl: rootCrl.toString('hex'),
     pck_crl: pckCrl.toString('hex'),
     tcb_info_issuer_chain: tcbChain,
-    tcb_info: tcbInfo,
-    tcb_info_signature: signJsonText(tcbInfo, keys.tcbSigning),
     qe_identity_issuer_chain: tcbChain,
-    qe_identity: qeIdentity,
-    qe_identity_signature: signJsonText(qeIdentity, keys.tcbSigning),
+    ...signedTcbDocuments(tcbInfoJson(m.meta.scenario, issued, next), qeIdentityJson('QE', issued, next), keys.tcbSigning),
   });
 }

@@ -1,14 +1,17 @@
 /**
- * TCB Info v3 and QE Identity v2 for the simulated platform, signed as Intel
+ * TCB Info v3 (SGX; tdx-json.ts adds TDX's) and the QE Identity v2 of both
+ * simulated quoting enclaves (QE, TD_QE) for the simulated platform, signed as Intel
  * signs them: ECDSA P-256 / SHA-256, raw r‖s in hex, over the exact compact
  * JSON text of the `tcbInfo` / `enclaveIdentity` object (reference dcap.md
  * §3.3). Members are emitted in Intel's order.
  */
-import { sign, type KeyObject } from 'node:crypto';
-import { SIM_FMSPC, SIM_PCE_ID, SIM_PCK_TCB, SIM_QE, type TcbScenario } from './identity.js';
+import type { KeyObject } from 'node:crypto';
+import { SIM_FMSPC, SIM_PCE_ID, SIM_PCK_TCB, SIM_QE, type SimQeIdentity, type TcbScenario } from './identity.js';
+import { signP256Raw } from './keys.js';
+import { SIM_TD_QE } from './td-identity.js';
 
 type Status = 'UpToDate' | 'SWHardeningNeeded' | 'OutOfDate' | 'Revoked';
-interface Level {
+export interface Level {
   components: readonly number[];
   pcesvn: number;
   tcbDate: string;
@@ -57,10 +60,10 @@ export const isoSeconds = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z')
 
 export const TCB_EVALUATION_DATA_NUMBER = 17;
 
-/** Compact `tcbInfo` JSON text (v3, SGX) for a scenario. */
-export function tcbInfoJson(scenario: TcbScenario, issueDate: Date, nextUpdate: Date): string {
-  return JSON.stringify({
-    id: 'SGX',
+/** The members every TCB Info v3 (SGX or TDX) starts with, in Intel's order. */
+export function tcbInfoHead(id: 'SGX' | 'TDX', issueDate: Date, nextUpdate: Date) {
+  return {
+    id,
     version: 3,
     issueDate: isoSeconds(issueDate),
     nextUpdate: isoSeconds(nextUpdate),
@@ -68,30 +71,31 @@ export function tcbInfoJson(scenario: TcbScenario, issueDate: Date, nextUpdate: 
     pceId: SIM_PCE_ID,
     tcbType: 0,
     tcbEvaluationDataNumber: TCB_EVALUATION_DATA_NUMBER,
-    tcbLevels: scenarioLevels(scenario).map((l) => ({
-      tcb: { sgxtcbcomponents: l.components.map((svn) => ({ svn })), pcesvn: l.pcesvn },
-      tcbDate: l.tcbDate,
-      tcbStatus: l.tcbStatus,
-      ...(l.advisoryIDs ? { advisoryIDs: l.advisoryIDs } : {}),
-    })),
+  };
+}
+
+/** What a TCB level says after its `tcb`: date, status and (when any) advisories, in Intel's order. */
+export const levelVerdict = (l: Level) => ({ tcbDate: l.tcbDate, tcbStatus: l.tcbStatus, ...(l.advisoryIDs ? { advisoryIDs: l.advisoryIDs } : {}) });
+
+/** Compact `tcbInfo` JSON text (v3, SGX) for a scenario. */
+export function tcbInfoJson(scenario: TcbScenario, issueDate: Date, nextUpdate: Date): string {
+  return JSON.stringify({
+    ...tcbInfoHead('SGX', issueDate, nextUpdate),
+    tcbLevels: scenarioLevels(scenario).map((l) => ({ tcb: { sgxtcbcomponents: l.components.map((svn) => ({ svn })), pcesvn: l.pcesvn }, ...levelVerdict(l) })),
   });
 }
 
-const hexUpper = (b: Uint8Array) => Buffer.from(b).toString('hex').toUpperCase();
+export const hexUpper = (b: Uint8Array) => Buffer.from(b).toString('hex').toUpperCase();
 
-/** The identity fields an Enclave Identity document describes. */
-export interface SimQeIdentity {
-  mrSigner: Uint8Array;
-  isvProdId: number;
-  isvSvn: number;
-  attributes: { flags: bigint; xfrm: bigint };
-}
+/** The simulated quoting enclave each Enclave Identity id describes. */
+const QE_OF_ID: Readonly<Record<'QE' | 'TD_QE', SimQeIdentity>> = { QE: SIM_QE, TD_QE: SIM_TD_QE };
 
 /**
  * Compact `enclaveIdentity` JSON text (v2) for a simulated quoting enclave:
  * id QE for the QE3, TD_QE for the TD QE (same members, same masks in Intel's).
  */
-export function enclaveIdentityJson(id: 'QE' | 'TD_QE', qe: SimQeIdentity, issueDate: Date, nextUpdate: Date): string {
+export function qeIdentityJson(id: 'QE' | 'TD_QE', issueDate: Date, nextUpdate: Date): string {
+  const qe = QE_OF_ID[id];
   const attrs = Buffer.alloc(16);
   attrs.writeBigUInt64LE(qe.attributes.flags, 0);
   attrs.writeBigUInt64LE(qe.attributes.xfrm, 8);
@@ -117,12 +121,17 @@ export function enclaveIdentityJson(id: 'QE' | 'TD_QE', qe: SimQeIdentity, issue
   });
 }
 
-/** Compact `enclaveIdentity` JSON text (v2, id QE) for the simulated QE. */
-export function qeIdentityJson(issueDate: Date, nextUpdate: Date): string {
-  return enclaveIdentityJson('QE', SIM_QE, issueDate, nextUpdate);
-}
-
 /** Intel's JSON signature: ECDSA P-256/SHA-256, raw r‖s, lowercase hex, over the exact UTF-8 bytes. */
 export function signJsonText(text: string, key: KeyObject): string {
-  return sign('sha256', Buffer.from(text, 'utf8'), { key, dsaEncoding: 'ieee-p1363' }).toString('hex');
+  return signP256Raw(Buffer.from(text, 'utf8'), key).toString('hex');
+}
+
+/** TCB Info and QE Identity texts as collateral carries them, each with its signature by the TCB Signing key. */
+export function signedTcbDocuments(tcbInfo: string, qeIdentity: string, tcbSigningKey: KeyObject) {
+  return {
+    tcb_info: tcbInfo,
+    tcb_info_signature: signJsonText(tcbInfo, tcbSigningKey),
+    qe_identity: qeIdentity,
+    qe_identity_signature: signJsonText(qeIdentity, tcbSigningKey),
+  };
 }

@@ -6,9 +6,9 @@
  * Intel's values, so nothing simulated passes for real.
  */
 import { createHash } from 'node:crypto';
-import { SGX_ATTRIBUTE_FLAGS, TD_ATTRIBUTE_FLAGS } from '../sgx/constants.js';
+import { TD_ATTRIBUTE_FLAGS } from '../sgx/constants.js';
+import { simulatedQe } from './identity.js';
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest();
 const sha384 = (s: string) => createHash('sha384').update(s).digest();
 
 /**
@@ -28,16 +28,7 @@ export const SIM_TDX_MODULE = {
 } as const;
 
 /** The simulated TD QE (Intel's TD QE has ISVPRODID 2; its identity is `TD_QE`). */
-export const SIM_TD_QE = {
-  mrEnclave: sha256('kube-sgx simulated TD quoting enclave v1'),
-  mrSigner: sha256('kube-sgx simulated TD quoting enclave signer v1'),
-  isvProdId: 2,
-  isvSvn: 4,
-  miscSelect: 0,
-  /** INIT | MODE64BIT | PROVISIONKEY, DEBUG clear (0x15, as Intel's TD QE) */
-  attributes: { flags: SGX_ATTRIBUTE_FLAGS.INIT | SGX_ATTRIBUTE_FLAGS.MODE64BIT | SGX_ATTRIBUTE_FLAGS.PROVISIONKEY, xfrm: 0xe7n },
-  authData: Buffer.from(Array.from({ length: 32 }, (_, i) => i)),
-} as const;
+export const SIM_TD_QE = simulatedQe({ enclave: 'kube-sgx simulated TD quoting enclave v1', signer: 'kube-sgx simulated TD quoting enclave signer v1' }, 2, 4);
 
 /** What a simulated TD is when the caller names nothing: a recognisable demo TD. */
 export const SIM_DEFAULT_TD = {

@@ -16,15 +16,12 @@
  * body copied out of the report (MRSIGNERSEAM and SEAMATTRIBUTES left zero),
  * header with TEE type 0x81, reserved SVN fields zero and the QE ID in user
  * data, ECDSA over header ‖ body, and certification data type 6 wrapping the
- * QE report, its PCK signature, the auth data and the type-5 PCK chain. As in
- * qe.ts the invariant part of each quote version is encoded once.
+ * QE report, its PCK signature, the auth data and the type-5 PCK chain
+ * (quoting-enclave.ts, shared with the QE3 in qe.ts).
  */
-import { createHash, createHmac, sign, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { KubeSgxError } from '../errors.js';
-import { INTEL_QE_VENDOR_ID, TD_REPORT10_SIZE, TD_REPORT15_SIZE, TEE_TYPE } from '../sgx/constants.js';
-import { pckChainCertificationData } from '../sgx/cert-data.js';
-import { encodeQuote, type QuoteInit } from '../sgx/quote.js';
-import { encodeReportBody, encodeTargetInfo, makeReportBody, makeTargetInfo, parseReportBody } from '../sgx/report.js';
+import { TEE_TYPE } from '../sgx/constants.js';
 import { makeTdReport10, makeTdReport15 } from '../sgx/td-report.js';
 import {
   TDREPORT_MACED_SIZE,
@@ -39,7 +36,7 @@ import {
 } from '../sgx/tdreport.js';
 import { keyTargetOf, type ReportKeys } from './ereport.js';
 import { SIM_CPU_SVN } from './identity.js';
-import { p256PublicXY } from './keys.js';
+import { SimQuoteSigner, qeTargetInfo } from './quoting-enclave.js';
 import { SIM_DEFAULT_TD, SIM_TDX_MODULE, SIM_TD_QE } from './td-identity.js';
 
 /** What a simulated TD asks TDG.MR.REPORT for, and what it is. */
@@ -77,7 +74,7 @@ export class TdReportMac {
   readonly tdQeTargetInfo: Buffer;
 
   constructor(reportKeys: ReportKeys) {
-    this.tdQeTargetInfo = encodeTargetInfo(makeTargetInfo({ mrEnclave: SIM_TD_QE.mrEnclave, attributes: SIM_TD_QE.attributes, miscSelect: SIM_TD_QE.miscSelect }));
+    this.tdQeTargetInfo = qeTargetInfo(SIM_TD_QE);
     const reportKey = reportKeys.key(keyTargetOf(this.tdQeTargetInfo), reportKeys.keyId);
     this.key = Buffer.concat([reportKey.mac(Buffer.from('kube-sgx TDREPORT MAC key, part 1')), reportKey.mac(Buffer.from('kube-sgx TDREPORT MAC key, part 2'))]);
   }
@@ -133,72 +130,31 @@ export function simulateTdReport(mac: TdReportMac, opts: TdReportOptions = {}): 
   return report;
 }
 
-/** Offsets in TD quotes: v4 body @48 (584), v5 body type/size @48 and body @54 (648). */
-const LAYOUT = {
-  4: { body: 48, bodySize: TD_REPORT10_SIZE },
-  5: { body: 54, bodySize: TD_REPORT15_SIZE },
-} as const;
-
-const rawSign = (data: Uint8Array, key: KeyObject) => sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' });
-
 export class SimTdQuotingEnclave {
-  readonly qeReportBody: Buffer;
-  private readonly templates = new Map<4 | 5, Buffer>();
+  private readonly signer: SimQuoteSigner<4 | 5>;
 
   constructor(
     private readonly reportMac: TdReportMac,
-    private readonly attestationKey: KeyObject,
+    attestationKey: KeyObject,
     pckKey: KeyObject,
     pckChainPem: readonly string[],
     qeId: Buffer,
   ) {
-    const attXY = p256PublicXY(attestationKey);
-    const reportData = Buffer.alloc(64);
-    createHash('sha256').update(attXY).update(SIM_TD_QE.authData).digest().copy(reportData);
-    this.qeReportBody = encodeReportBody(
-      makeReportBody({
-        cpuSvn: SIM_CPU_SVN,
-        miscSelect: SIM_TD_QE.miscSelect,
-        attributes: SIM_TD_QE.attributes,
-        mrEnclave: SIM_TD_QE.mrEnclave,
-        mrSigner: SIM_TD_QE.mrSigner,
-        isvProdId: SIM_TD_QE.isvProdId,
-        isvSvn: SIM_TD_QE.isvSvn,
-        reportData,
-      }),
-    );
-    const qeReportSignature = rawSign(this.qeReportBody, pckKey);
-    const certificationData = pckChainCertificationData(pckChainPem);
-    for (const version of [4, 5] as const) {
-      const q: QuoteInit = {
-        header: {
-          version,
-          attestationKeyType: 2,
-          teeType: TEE_TYPE.TDX,
-          // reserved in v4/v5 headers; Intel's TD QE leaves them zero
-          qeSvn: 0,
-          pceSvn: 0,
-          qeVendorId: INTEL_QE_VENDOR_ID,
-          userData: Buffer.concat([qeId, Buffer.alloc(4)]),
-        },
-        body: version === 4 ? { type: 2, td10: makeTdReport10() } : { type: 3, td15: makeTdReport15() },
-        signatureData: {
-          signature: Buffer.alloc(64),
-          attestationKey: attXY,
-          qeReport: parseReportBody(this.qeReportBody),
-          qeReportSignature,
-          qeAuthData: SIM_TD_QE.authData,
-          certificationData,
-        },
-      };
-      this.templates.set(version, encodeQuote(q));
-    }
+    // QESVN and PCESVN are reserved in v4/v5 headers; Intel's TD QE leaves them zero.
+    const header = { teeType: TEE_TYPE.TDX, qeSvn: 0, pceSvn: 0 };
+    this.signer = new SimQuoteSigner({
+      qe: SIM_TD_QE,
+      attestationKey,
+      pckKey,
+      pckChainPem,
+      qeId,
+      versions: { 4: { ...header, body: { type: 2, td10: makeTdReport10() } }, 5: { ...header, body: { type: 3, td15: makeTdReport15() } } },
+      versionsText: 'for TDX (4 or 5)',
+    });
   }
 
   quoteSize(version: 4 | 5 = 4): number {
-    const t = this.templates.get(version);
-    if (!t) throw new KubeSgxError('SIM_BAD_QUOTE_VERSION', `quote version ${String(version)} is not supported for TDX (4 or 5)`, { path: ['version'] });
-    return t.length;
+    return this.signer.quoteSize(version);
   }
 
   /**
@@ -222,13 +178,6 @@ export class SimTdQuotingEnclave {
     if (!tdReportHashesMatch(r)) {
       throw new KubeSgxError('TDREPORT_HASH_MISMATCH', 'TDREPORT: the SHA-384 of TEE_TCB_INFO or TDINFO does not match REPORTMACSTRUCT', { path: ['tdReport', 'teeTcbInfoHash'] });
     }
-    const template = this.templates.get(kind.quoteVersion)!;
-    const { body, bodySize } = LAYOUT[kind.quoteVersion];
-    const quote = Buffer.allocUnsafe(template.length);
-    template.copy(quote);
-    writeTdQuoteBody(r, kind, quote.subarray(body, body + bodySize));
-    const signedEnd = body + bodySize;
-    rawSign(quote.subarray(0, signedEnd), this.attestationKey).copy(quote, signedEnd + 4);
-    return quote;
+    return this.signer.quote(kind.quoteVersion, (body) => writeTdQuoteBody(r, kind, body));
   }
 }

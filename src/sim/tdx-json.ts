@@ -1,16 +1,17 @@
 /**
  * TDX TCB Info v3 (`id` TDX, with `tdxModule`, `tdxModuleIdentities` and
- * `tdxtcbcomponents`) and the TD QE Identity v2 (`id` TD_QE) of the
- * simulated platform, member for member in the order Intel's PCS emits them
+ * `tdxtcbcomponents`) of the simulated platform, and its TDX collateral with
+ * the TD QE Identity v2 (`id` TD_QE, made in tcb-json.ts beside the QE3's),
+ * member for member in the order Intel's PCS emits them
  * (compare testdata/dcap/phala-dcap-qvl/sample/tdx_quote_collateral.json).
  * The platform levels are the SGX scenario's levels (tcb-json.ts) with TDX
  * components added, so each scenario gives the same status for TDX as for SGX.
  */
 import type { KeyObject } from 'node:crypto';
 import { parseCollateral, type Collateral } from '../dcap/collateral.js';
-import { SIM_FMSPC, SIM_PCE_ID, SIM_PCK_TCB, type TcbScenario } from './identity.js';
-import { TCB_EVALUATION_DATA_NUMBER, enclaveIdentityJson, isoSeconds, scenarioLevels, signJsonText } from './tcb-json.js';
-import { SIM_TDX_MODULE, SIM_TD_QE } from './td-identity.js';
+import { SIM_PCK_TCB, type TcbScenario } from './identity.js';
+import { hexUpper, levelVerdict, qeIdentityJson, scenarioLevels, signedTcbDocuments, tcbInfoHead } from './tcb-json.js';
+import { SIM_TDX_MODULE } from './td-identity.js';
 
 const SGX_COMPONENT_NAMES: ReadonlyArray<{ category?: string; type?: string }> = [
   { category: 'BIOS', type: 'Early Microcode Update' },
@@ -42,8 +43,6 @@ function tdxComponents(delta: number): number[] {
   return c;
 }
 
-const hexUpper = (b: Uint8Array) => Buffer.from(b).toString('hex').toUpperCase();
-
 /** The module identity's TCB levels: the simulated module's SVN is current. */
 const MODULE_LEVELS = [
   { tcb: { isvsvn: SIM_TDX_MODULE.teeTcbSvn[0] }, tcbDate: '2024-03-13T00:00:00Z', tcbStatus: 'UpToDate' },
@@ -55,14 +54,7 @@ export function tdxTcbInfoJson(scenario: TcbScenario, issueDate: Date, nextUpdat
   const moduleMrSigner = hexUpper(SIM_TDX_MODULE.mrSignerSeam);
   const levels = scenarioLevels(scenario);
   return JSON.stringify({
-    id: 'TDX',
-    version: 3,
-    issueDate: isoSeconds(issueDate),
-    nextUpdate: isoSeconds(nextUpdate),
-    fmspc: SIM_FMSPC,
-    pceId: SIM_PCE_ID,
-    tcbType: 0,
-    tcbEvaluationDataNumber: TCB_EVALUATION_DATA_NUMBER,
+    ...tcbInfoHead('TDX', issueDate, nextUpdate),
     tdxModule: { mrsigner: moduleMrSigner, attributes: '0000000000000000', attributesMask: 'FFFFFFFFFFFFFFFF' },
     tdxModuleIdentities: [{ id: 'TDX_01', mrsigner: moduleMrSigner, attributes: '0000000000000000', attributesMask: 'FFFFFFFFFFFFFFFF', tcbLevels: MODULE_LEVELS }],
     tcbLevels: levels.map((l) => ({
@@ -72,16 +64,9 @@ export function tdxTcbInfoJson(scenario: TcbScenario, issueDate: Date, nextUpdat
         // a level above the PCK's own TCB (higher PCESVN) also needs newer TDX microcode, one below less
         tdxtcbcomponents: named(tdxComponents(2 * Math.sign(l.pcesvn - SIM_PCK_TCB.pcesvn)), TDX_COMPONENT_NAMES),
       },
-      tcbDate: l.tcbDate,
-      tcbStatus: l.tcbStatus,
-      ...(l.advisoryIDs ? { advisoryIDs: l.advisoryIDs } : {}),
+      ...levelVerdict(l),
     })),
   });
-}
-
-/** Compact `enclaveIdentity` JSON text (v2, id TD_QE) for the simulated TD QE. */
-export function tdQeIdentityJson(issueDate: Date, nextUpdate: Date): string {
-  return enclaveIdentityJson('TD_QE', SIM_TD_QE, issueDate, nextUpdate);
 }
 
 /**
@@ -94,17 +79,12 @@ export function tdxCollateralFrom(sgx: Collateral, scenario: TcbScenario, tcbSig
   const window = JSON.parse(sgx.tcb_info) as { issueDate: string; nextUpdate: string };
   const issued = new Date(window.issueDate);
   const next = new Date(window.nextUpdate);
-  const tcbInfo = tdxTcbInfoJson(scenario, issued, next);
-  const qeIdentity = tdQeIdentityJson(issued, next);
   return parseCollateral({
     pck_crl_issuer_chain: sgx.pck_crl_issuer_chain,
     root_ca_crl: sgx.root_ca_crl,
     pck_crl: sgx.pck_crl,
     tcb_info_issuer_chain: sgx.tcb_info_issuer_chain,
-    tcb_info: tcbInfo,
-    tcb_info_signature: signJsonText(tcbInfo, tcbSigningKey),
     qe_identity_issuer_chain: sgx.qe_identity_issuer_chain,
-    qe_identity: qeIdentity,
-    qe_identity_signature: signJsonText(qeIdentity, tcbSigningKey),
+    ...signedTcbDocuments(tdxTcbInfoJson(scenario, issued, next), qeIdentityJson('TD_QE', issued, next), tcbSigningKey),
   });
 }
