@@ -6,10 +6,12 @@
  * problem+json with MAA's `error: {code, message}` alongside.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
 import { KubeSgxError, toKubeSgxError } from '../errors.js';
+import { discardRequestBody } from '../ops/drain.js';
 import type { ServiceErrorCode } from './error-codes.js';
 import { checkApiVersion } from './attest.js';
 import { parseJsonBounded } from './encoding.js';
@@ -18,7 +20,8 @@ import { toProblem } from './problems.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-export type Env = { Bindings: { incoming?: { socket?: { remoteAddress?: string } } & Partial<AsyncIterable<Buffer>> } };
+/** Node's request and response, as @hono/node-server passes them (absent for in-process `app.request`). */
+export type Env = { Bindings: { incoming?: IncomingMessage; outgoing?: ServerResponse } };
 
 export function clientOf(c: Context<Env>): string {
   return c.env?.incoming?.socket?.remoteAddress ?? 'local';
@@ -29,35 +32,65 @@ export function tooLarge(): KubeSgxError {
 }
 
 /**
+ * When the answer is ready but part of the request body is still to arrive
+ * unread (a refusal before or while reading it): discard the rest, so the
+ * client still sending reads the answer instead of a reset (ops/drain.ts).
+ */
+export function discardUnreadBody(c: Context<Env>): void {
+  const incoming = c.env?.incoming;
+  const outgoing = c.env?.outgoing;
+  if (incoming && outgoing && !incoming.complete && incoming.readableFlowing === null) discardRequestBody(incoming, outgoing);
+}
+
+/**
  * The body as text, capped at MAX_BODY_BYTES whether or not it came with a
  * Content-Length. Under @hono/node-server it is read straight from Node's
  * request stream: touching `c.req.raw.body` (as hono's bodyLimit does) makes
  * the adapter build a full Web Request with an AbortSignal per request, whose
  * weak references outlive young-generation GCs; at 500 attestations/s that
  * promoted 13 KB per request to the old generation and made scavenges slow.
+ * Over the cap, the rest of the body is discarded while the 413 is sent.
  */
 export async function readText(c: Context<Env>): Promise<string> {
-  const incoming = c.env?.incoming as (AsyncIterable<Buffer> & { readableEnded?: boolean }) | undefined;
-  if (!incoming || typeof incoming[Symbol.asyncIterator] !== 'function' || incoming.readableEnded) {
+  const incoming = c.env?.incoming;
+  const outgoing = c.env?.outgoing;
+  if (!incoming || !outgoing || incoming.readableEnded) {
     // In-process (app.request): the body is already in memory.
     const text = await c.req.text();
     if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw tooLarge();
     return text;
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of incoming) {
+  const body = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = () => {
+      incoming.off('data', onData);
+      incoming.off('end', onEnd);
+      incoming.off('error', onClosed);
+      incoming.off('close', onClosed);
+    };
+    function onData(chunk: Buffer) {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) throw tooLarge();
-      chunks.push(chunk);
+      if (size <= MAX_BODY_BYTES) return void chunks.push(chunk);
+      stop();
+      discardRequestBody(incoming!, outgoing!);
+      reject(tooLarge());
     }
-  } catch (e) {
-    if (e instanceof KubeSgxError) throw e;
-    // Node ends the stream with "aborted" (ECONNRESET) when the client closes mid-body: its doing, not ours.
-    throw new KubeSgxError('CLIENT_CLOSED_REQUEST', `the client closed the connection after ${size} bytes of the request body`, { cause: e });
-  }
-  return Buffer.concat(chunks).toString('utf8');
+    function onEnd() {
+      stop();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    }
+    // Node ends the stream with "aborted" (ECONNRESET), or just closes it, when the client goes mid-body: its doing, not ours.
+    function onClosed(e?: Error) {
+      stop();
+      reject(new KubeSgxError('CLIENT_CLOSED_REQUEST', `the client closed the connection after ${size} bytes of the request body`, e ? { cause: e } : {}));
+    }
+    incoming.on('data', onData);
+    incoming.on('end', onEnd);
+    incoming.on('error', onClosed);
+    incoming.on('close', onClosed);
+  });
+  return body.toString('utf8');
 }
 
 export async function readJson(c: Context<Env>): Promise<unknown> {
@@ -119,6 +152,7 @@ export function asServiceError(e: unknown): KubeSgxError {
  * Trustee's KBS (kbs.ts toKbsError), which its clients act on.
  */
 export function renderServiceError(c: Context<Env>, err: KubeSgxError): Response {
+  discardUnreadBody(c);
   const headers: Record<string, string> = {};
   if (err.code === 'RATE_LIMITED' && typeof err.details?.retryAfter === 'number') headers['retry-after'] = String(err.details.retryAfter);
   if (c.req.path.startsWith('/kbs/v0/')) {

@@ -235,7 +235,13 @@ export async function startAttestationService(input: AttestationServiceOptions):
   const listening = await listen({
     address: opts.listen,
     flag: '--listen',
-    handler: getRequestListener((req, env) => (route.handler ? route.handler(req, env) : new Response('starting\n', { status: 503 })), { errorHandler: adapterErrorResponse }),
+    handler: getRequestListener((req, env) => (route.handler ? route.handler(req, env) : new Response('starting\n', { status: 503 })), {
+      errorHandler: adapterErrorResponse,
+      // The app discards unread bodies itself (http.ts discardUnreadBody), with no deadline but the server's
+      // requestTimeout: the adapter's own cleanup closes the connection 500 ms after the answer, and a client
+      // still sending a far-oversized body then reads a reset instead of its 413.
+      autoCleanupIncoming: false,
+    }),
     ...(tls ? { tls } : {}),
     keepAliveTimeoutMs: 5_000,
     // Stop accepting; let in-flight requests finish; drop keep-alive connections as they go idle.

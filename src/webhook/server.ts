@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { toKubeSgxError } from '../errors.js';
+import { discardRequestBody } from '../ops/drain.js';
 import { healthReply, sendHealthReply, type Readiness } from '../ops/health.js';
 import { listen } from '../ops/listen.js';
 import { silentLogger, type Logger } from '../ops/log.js';
@@ -33,12 +34,6 @@ export const MAX_REVIEW_BODY_BYTES = 16 * 1024 * 1024;
  * wait for the client's retry (429) instead of growing the heap without bound.
  */
 export const MAX_BUFFERED_REVIEW_BYTES = 32 * 1024 * 1024;
-/**
- * A refused body is still read (and discarded) up to this many bytes, so the
- * client finishes writing and reads the 4xx instead of a reset (EPIPE); past it
- * the connection is closed.
- */
-const MAX_DRAIN_BYTES = 64 * 1024 * 1024;
 /**
  * Reviews at least this large are parsed, reviewed and serialised in the
  * review worker (review-pool.ts), not on the event loop. Measured (docs/webhook.md,
@@ -280,9 +275,9 @@ type BodyRead =
 
 /**
  * Reads the body within `limit` bytes and the shared budget. A refused body
- * is answered at once but still read and discarded (up to MAX_DRAIN_BYTES,
- * and within the server's requestTimeout), so a client still writing gets
- * the 4xx instead of a reset; the connection then stays usable.
+ * is answered at once but still read and discarded (ops/drain.ts: up to
+ * MAX_DRAIN_BYTES, within the server's requestTimeout), so a client still
+ * writing gets the 4xx instead of a reset; the connection then stays usable.
  */
 function readBody(req: IncomingMessage, res: ServerResponse, limit: number, budget: BodyBudget): Promise<BodyRead> {
   return new Promise((resolve) => {
@@ -294,11 +289,12 @@ function readBody(req: IncomingMessage, res: ServerResponse, limit: number, budg
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
-    let drained = 0;
     const refuse = (status: 400 | 413 | 429, code: string, message: string, outcome: 'bad_request' | 'too_large' | 'busy') => {
       settled = true;
       chunks.length = 0;
       release();
+      req.off('data', onData);
+      discardRequestBody(req, res);
       resolve({ ok: false, status, code, message, outcome, release });
     };
     const header = req.headers['content-length'];
@@ -309,12 +305,8 @@ function readBody(req: IncomingMessage, res: ServerResponse, limit: number, budg
       if (budget.tryReserve(declared)) reserved = declared;
       else refuse(429, 'WEBHOOK_BUSY', 'too many large reviews in flight; retry', 'busy');
     }
-    req.on('data', (chunk: Buffer) => {
-      if (settled) {
-        drained += chunk.length;
-        if (drained > MAX_DRAIN_BYTES && res.writableFinished) req.socket.destroy();
-        return;
-      }
+    function onData(chunk: Buffer) {
+      if (settled) return;
       size += chunk.length;
       if (size > limit) return refuse(413, 'WEBHOOK_REVIEW_TOO_LARGE', `body exceeds the ${limit}-byte limit`, 'too_large');
       if (size > reserved) {
@@ -323,7 +315,8 @@ function readBody(req: IncomingMessage, res: ServerResponse, limit: number, budg
         reserved = size;
       }
       chunks.push(chunk);
-    });
+    }
+    req.on('data', onData);
     req.on('end', () => {
       if (settled) return;
       settled = true;
