@@ -3,9 +3,8 @@
  * unix socket (and vsock when asked and the kernel has it), and the ops
  * endpoint; says in the logs which backend runs.
  */
-import { KubeSgxError } from '../errors.js';
 import { createLogger, type Logger } from '../ops/log.js';
-import { startOpsServer, type OpsServer } from '../ops/server.js';
+import { ComponentLifecycle } from '../ops/lifecycle.js';
 import type { QgsBackend } from './backend.js';
 import { QgsDcapBackend } from './dcap-backend.js';
 import { createQgsMetrics, type QgsMetrics } from './metrics.js';
@@ -51,54 +50,26 @@ export async function startQgs(input: QgsServiceOptions): Promise<QgsService> {
   const metrics = createQgsMetrics();
   metrics.info.set({ backend: backend.name, simulated: String(backend.simulated) }, 1);
   const limits = { maxMessageBytes: opts.maxMessageBytes, timeoutMs: opts.timeoutMs, maxConnections: opts.maxConnections };
-  const closers: (() => Promise<void>)[] = [() => backend.close()];
-  const stopAll = async () => {
-    for (const c of closers.reverse()) await c().catch(() => undefined);
-  };
-  let server: QgsServer;
-  let vsock: VsockListener | undefined;
-  let ops: OpsServer | undefined;
-  try {
-    server = await QgsServer.listen({ socketPath, socketMode: opts.socketMode, backend, metrics, logger: log, ...limits });
-    closers.push(() => server.close());
+  const life = new ComponentLifecycle(log, 'QGS');
+  life.closeOnStop(() => backend.close());
+  const { vsock, ops } = await life.starting(async () => {
+    const server = await QgsServer.listen({ socketPath, socketMode: opts.socketMode, backend, metrics, logger: log, ...limits });
+    life.closeOnStop(() => server.close());
+    let vsock: VsockListener | undefined;
     if (opts.vsockPort !== undefined) {
-      vsock = listenVsock(opts.vsockPort, server.handler, { maxConnections: opts.maxConnections });
-      closers.push(() => vsock!.close());
+      const listener = listenVsock(opts.vsockPort, server.handler, { maxConnections: opts.maxConnections });
+      life.closeOnStop(() => listener.close());
+      vsock = listener;
     }
-    if (opts.metricsAddr !== undefined) {
-      try {
-        ops = await startOpsServer({
-          listen: opts.metricsAddr,
-          registry: metrics.registry,
-          ready: () => (server.isListening ? { ready: true } : { ready: false, reason: 'QGS socket not listening' }),
-          status: () => ({ component: 'qgs', socket: socketPath, vsockPort: vsock?.port, listening: server.isListening, ...backend.describe() }),
-        });
-      } catch (e) {
-        throw new KubeSgxError('QGS_OPS_LISTEN', `cannot serve --metrics-addr ${opts.metricsAddr}: ${(e as Error).message}`, { cause: e, path: ['metricsAddr'] });
-      }
-      closers.push(() => ops!.close());
-    }
-  } catch (e) {
-    await stopAll();
-    throw e;
-  }
+    const ops = await life.serveOps(opts.metricsAddr, {
+      registry: metrics.registry,
+      ready: () => (server.isListening ? { ready: true } : { ready: false, reason: 'QGS socket not listening' }),
+      status: () => ({ component: 'qgs', socket: socketPath, vsockPort: vsock?.port, listening: server.isListening, ...backend.describe() }),
+    }, 'QGS_OPS_LISTEN');
+    return { vsock, ops };
+  });
 
-  log.info({ socket: socketPath, vsockPort: vsock?.port, ops: ops?.url, ...backend.describe() }, `QGS serving with the ${backend.name} backend`);
-  if (backend.simulated) {
-    log.warn({ backend: backend.name }, "SIMULATED TD QUOTES: this QGS quotes with a simulated TD QE; the quotes prove nothing about real TDX hardware and verify only against the simulator's own root CA");
-  }
-  let stopped = false;
-  return {
-    socketPath,
-    backend,
-    metrics,
-    opsUrl: ops?.url,
-    vsockPort: vsock?.port,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await stopAll();
-      log.info({ socket: socketPath }, 'QGS stopped');
-    },
-  };
+  life.announce(backend, { socket: socketPath, vsockPort: vsock?.port, ops: ops?.url },
+    "SIMULATED TD QUOTES: this QGS quotes with a simulated TD QE; the quotes prove nothing about real TDX hardware and verify only against the simulator's own root CA");
+  return { socketPath, backend, metrics, opsUrl: ops?.url, vsockPort: vsock?.port, stop: life.stopper({ socket: socketPath }) };
 }

@@ -4,7 +4,7 @@
  */
 import { KubeSgxError } from '../errors.js';
 import { createLogger, type Logger } from '../ops/log.js';
-import { startOpsServer, type OpsServer } from '../ops/server.js';
+import { ComponentLifecycle } from '../ops/lifecycle.js';
 import { SimPlatform } from '../sim/index.js';
 import type { QuoteBackend } from './backend.js';
 import { DcapBackend } from './dcap-backend.js';
@@ -55,54 +55,25 @@ export async function startQuoteHelper(opts: QuoteHelperOptions): Promise<QuoteH
   const backend = await createBackend(ready, o, simPlatform);
   const metrics = createQuoteHelperMetrics();
   metrics.info.set({ backend: backend.name, simulated: String(backend.simulated) }, 1);
+  const life = new ComponentLifecycle(log, 'quote helper');
+  life.closeOnStop(() => backend.close());
 
-  let server: AesmServer;
-  try {
-    server = await AesmServer.listen({
+  const ops = await life.starting(async () => {
+    const server = await AesmServer.listen({
       socketPath, backend, logger: log, metrics,
       maxFrameBytes: o.maxFrameBytes, idleTimeoutMs: o.idleTimeoutMs, silentTimeoutMs: o.silentTimeoutMs, requestTimeoutMs: o.requestTimeoutMs,
       maxConnections: o.maxConnections, maxConnectionsPerPeer: o.maxConnectionsPerPeer, maxBusyConnections: o.maxBusyConnections,
       socketMode: o.socketMode, maxReplyPadBytes: o.maxReplyPadBytes,
     });
-  } catch (e) {
-    await backend.close();
-    throw e;
-  }
+    life.closeOnStop(() => server.close());
+    return life.serveOps(o.metricsAddr, {
+      registry: metrics.registry,
+      ready: () => (server.isListening ? { ready: true } : { ready: false, reason: 'aesm socket not listening' }),
+      status: () => ({ component: 'quote-helper', socket: socketPath, listening: server.isListening, ...backend.describe() }),
+    }, 'QUOTE_HELPER_OPS_LISTEN');
+  });
 
-  let ops: OpsServer | undefined;
-  if (o.metricsAddr !== undefined) {
-    try {
-      ops = await startOpsServer({
-        listen: o.metricsAddr,
-        registry: metrics.registry,
-        ready: () => (server.isListening ? { ready: true } : { ready: false, reason: 'aesm socket not listening' }),
-        status: () => ({ component: 'quote-helper', socket: socketPath, listening: server.isListening, ...backend.describe() }),
-      });
-    } catch (e) {
-      await server.close();
-      await backend.close();
-      throw new KubeSgxError('QUOTE_HELPER_OPS_LISTEN', `cannot serve --metrics-addr ${o.metricsAddr}: ${(e as Error).message}`, { cause: e, path: ['metricsAddr'] });
-    }
-  }
-
-  log.info({ socket: socketPath, ops: ops?.url, ...backend.describe() }, `quote helper serving with the ${backend.name} backend`);
-  if (backend.simulated) {
-    log.warn({ backend: backend.name }, 'SIMULATED QUOTES: this quote helper serves quotes from a simulated platform; they prove nothing about real SGX hardware and verify only against the simulator\'s own root CA');
-  }
-
-  let stopped = false;
-  return {
-    socketPath,
-    backend,
-    metrics,
-    opsUrl: ops?.url,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await server.close();
-      await ops?.close();
-      await backend.close();
-      log.info({ socket: socketPath }, 'quote helper stopped');
-    },
-  };
+  life.announce(backend, { socket: socketPath, ops: ops?.url },
+    'SIMULATED QUOTES: this quote helper serves quotes from a simulated platform; they prove nothing about real SGX hardware and verify only against the simulator\'s own root CA');
+  return { socketPath, backend, metrics, opsUrl: ops?.url, stop: life.stopper({ socket: socketPath }) };
 }

@@ -1,0 +1,139 @@
+/**
+ * The start-up/stop shape the quote helper and the QGS share (src/ops/lifecycle.ts):
+ * closing in reverse, once, also after a failed start-up step; the start log
+ * and the simulated-backend warning; and both components when their ops
+ * endpoint cannot bind (a real port held by this test).
+ */
+import { strict as assert } from 'node:assert';
+import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { describe, test } from 'node:test';
+import { pino } from 'pino';
+import { ComponentLifecycle } from '../../src/ops/lifecycle.js';
+import { silentLogger } from '../../src/ops/log.js';
+import { startQgs } from '../../src/qgs/service.js';
+import { SimQgsBackend } from '../../src/qgs/sim-backend.js';
+import { startQuoteHelper } from '../../src/quotehelper/helper.js';
+import { SimPlatform } from '../../src/sim/index.js';
+import { FakeBackend } from '../quotehelper/fake-backend.js';
+import { tempDir } from '../quotehelper/util.js';
+
+/** A pino logger whose JSON lines land in `lines`. */
+function capturingLogger(): { log: pino.Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { log: pino({ level: 'debug' }, sink), lines };
+}
+
+async function heldPort(): Promise<{ addr: string; close: () => Promise<void> }> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as AddressInfo;
+  return { addr: `127.0.0.1:${port}`, close: () => new Promise((r) => srv.close(() => r())) };
+}
+
+describe('ComponentLifecycle', () => {
+  test('stop() closes last opened first, once, and carries on past a failing close', async () => {
+    const { log, lines } = capturingLogger();
+    const life = new ComponentLifecycle(log, 'thing');
+    const closed: string[] = [];
+    life.closeOnStop(async () => void closed.push('backend'));
+    life.closeOnStop(async () => {
+      closed.push('server');
+      throw new Error('socket already gone');
+    });
+    life.closeOnStop(async () => void closed.push('ops'));
+    const stop = life.stopper({ socket: '/x' });
+    await stop();
+    await stop();
+    assert.deepEqual(closed, ['ops', 'server', 'backend']);
+    assert.ok(lines.some((l) => l.level === 40 && l.msg === 'thing: closing failed' && l.err === 'socket already gone'));
+    assert.equal(lines.filter((l) => l.msg === 'thing stopped' && l.socket === '/x').length, 1);
+  });
+
+  test('a failed start-up step closes what was opened before it and rethrows', async () => {
+    const life = new ComponentLifecycle(silentLogger, 'thing');
+    const closed: string[] = [];
+    life.closeOnStop(async () => void closed.push('backend'));
+    await assert.rejects(
+      life.starting(async () => {
+        life.closeOnStop(async () => void closed.push('server'));
+        throw new Error('bind failed');
+      }),
+      /bind failed/,
+    );
+    assert.deepEqual(closed, ['server', 'backend']);
+  });
+
+  test('announce: one info line naming the backend with its facts; the warning only for a simulated backend', () => {
+    const { log, lines } = capturingLogger();
+    const life = new ComponentLifecycle(log, 'QGS');
+    life.announce({ name: 'dcap', simulated: false, describe: () => ({ library: 'libx.so' }) }, { socket: '/s' }, 'SIMULATED');
+    life.announce({ name: 'sim', simulated: true, describe: () => ({}) }, { socket: '/s' }, 'SIMULATED');
+    assert.deepEqual(
+      lines.map((l) => [l.level, l.msg]),
+      [[30, 'QGS serving with the dcap backend'], [30, 'QGS serving with the sim backend'], [40, 'SIMULATED']],
+    );
+    assert.equal(lines[0].library, 'libx.so');
+    assert.equal(lines[0].socket, '/s');
+  });
+});
+
+describe('an ops endpoint that cannot bind', () => {
+  test('quote helper: QUOTE_HELPER_OPS_LISTEN naming --metrics-addr; socket removed, backend closed', async () => {
+    const { dir, cleanup } = tempDir();
+    const port = await heldPort();
+    const backend = new FakeBackend();
+    let backendClosed = 0;
+    backend.close = async () => void backendClosed++;
+    const socketPath = join(dir, 'aesm.socket');
+    try {
+      await assert.rejects(startQuoteHelper({ backend, socketPath, metricsAddr: port.addr, logger: silentLogger }), (e: Error & { code?: string; path?: unknown }) => {
+        assert.equal(e.code, 'QUOTE_HELPER_OPS_LISTEN');
+        assert.deepEqual(e.path, ['metricsAddr']);
+        assert.match(e.message, new RegExp(`^cannot serve --metrics-addr ${port.addr}: `));
+        return true;
+      });
+      assert.equal(existsSync(socketPath), false);
+      assert.equal(backendClosed, 1);
+    } finally {
+      await port.close();
+      cleanup();
+    }
+  });
+
+  test('QGS: QGS_OPS_LISTEN naming --metrics-addr; socket removed, backend closed', async () => {
+    const { dir, cleanup } = tempDir();
+    const port = await heldPort();
+    const platformDir = join(dir, 'platform');
+    await SimPlatform.open(platformDir, { seed: 'lifecycle-test' });
+    const backend = await SimQgsBackend.open(platformDir);
+    let backendClosed = 0;
+    const close = backend.close.bind(backend);
+    backend.close = async () => {
+      backendClosed++;
+      await close();
+    };
+    const socketPath = join(dir, 'qgs.socket');
+    try {
+      await assert.rejects(startQgs({ backend, socketPath, metricsAddr: port.addr, logger: silentLogger }), (e: Error & { code?: string; path?: unknown }) => {
+        assert.equal(e.code, 'QGS_OPS_LISTEN');
+        assert.deepEqual(e.path, ['metricsAddr']);
+        assert.match(e.message, new RegExp(`^cannot serve --metrics-addr ${port.addr}: `));
+        return true;
+      });
+      assert.equal(existsSync(socketPath), false);
+      assert.equal(backendClosed, 1);
+    } finally {
+      await port.close();
+      cleanup();
+    }
+  });
+});
