@@ -4,8 +4,8 @@ import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { startAttestationService, prepareAttestationState, rotateServiceSigningKey } from '../service/server.js';
 import { DEFAULT_KEY_ACTIVATION_DELAY_S, MAX_KEY_ACTIVATION_DELAY_S } from '../service/signer.js';
-import { ATTESTATION_SERVICE_DEFAULTS, parseAttestationServiceOptions, type AttestationServiceSettings } from '../service/options.js';
-import { action, hostPortFlag, parseIntFlag, printJson, untilSignal, usage, UsageError } from './io.js';
+import { ATTESTATION_SERVICE_DEFAULTS, parseAttestationServiceOptions, parseRotateKeyOptions, type AttestationServiceSettings } from '../service/options.js';
+import { action, hostPortFlag, parseIntFlag, printJson, untilSignal, usage } from './io.js';
 
 interface ServiceFlags {
   listen: string;
@@ -145,20 +145,13 @@ export function registerAttestationServiceCommand(parent: Command): void {
     .option('--revoke-previous', 'suspected compromise: withdraw every earlier key at once (gone from /certs, its tokens refused) and sign with the new key now')
     .action(
       action(async (f: { dataDir?: string; store: string; namespace?: string; kekFile?: string; activateAfter?: string; revokePrevious?: boolean }) => {
-        const { store, dataDir, kubernetes, kekFile } = usage(() =>
-          parseAttestationServiceOptions({ store: f.store, dataDir: f.dataDir, kekFile: f.kekFile, ...(f.namespace !== undefined ? { kubernetes: { namespace: f.namespace } } : {}) }),
+        const state = usage(() =>
+          parseRotateKeyOptions({ store: f.store, dataDir: f.dataDir, kekFile: f.kekFile, ...(f.namespace !== undefined ? { kubernetes: { namespace: f.namespace } } : {}) }),
         );
-        if (store === 'sqlite' && !dataDir) throw new UsageError('rotate-key needs --data-dir (the service\'s) or --store kubernetes');
         // --revoke-previous signs at once; an explicit non-zero delay with it is refused by rotateSigningKey.
         const delayS =
           f.activateAfter !== undefined ? parseIntFlag('--activate-after', f.activateAfter, 0, MAX_KEY_ACTIVATION_DELAY_S) : f.revokePrevious ? 0 : DEFAULT_KEY_ACTIVATION_DELAY_S;
-        printJson(
-          await rotateServiceSigningKey(
-            { store, ...(dataDir ? { dataDir } : {}), ...(kubernetes ? { kubernetes } : {}), ...(kekFile ? { kekFile } : {}) },
-            delayS * 1000,
-            f.revokePrevious === true,
-          ),
-        );
+        printJson(await rotateServiceSigningKey(state, delayS * 1000, f.revokePrevious === true));
       }),
     );
 }

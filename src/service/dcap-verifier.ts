@@ -11,6 +11,7 @@ import {
 } from '../dcap/index.js';
 import { qcnlCollateralSource, readQcnlConfig } from '../dcap/qcnl.js';
 import { SimPlatform } from '../sim/index.js';
+import { ATTESTATION_SERVICE_FLAGS, verifierTrustIssues } from './options.js';
 import type { AttestationVerifier, VerifiedQuote } from './verifier.js';
 
 
@@ -70,11 +71,13 @@ export class DcapAttestationVerifier implements AttestationVerifier {
 }
 
 export async function createDcapVerifier(opts: DcapVerifierOptions): Promise<{ verifier: DcapAttestationVerifier }> {
+  // The service's options schema checks the same rules first; embedders calling this directly get them too.
+  const issue = verifierTrustIssues(opts)[0];
+  if (issue) throw new KubeSgxError('CONFIG_INVALID', `${ATTESTATION_SERVICE_FLAGS[issue.path[0]]}: ${issue.message}`, { path: issue.path });
   let provider: CollateralProvider | undefined;
   let trustedRoots: string[] | undefined;
   let source: string;
-  if (opts.simulation) {
-    if (!opts.platformDir) throw new KubeSgxError('CONFIG_INVALID', '--simulation needs --platform DIR');
+  if (opts.simulation && opts.platformDir !== undefined) {
     const sim = await openSimulatedPlatform(opts.platformDir);
     trustedRoots = [sim.rootCaPem];
     provider = sim.provider;

@@ -46,6 +46,40 @@ const httpUrl = z.string().refine(
   { error: (iss) => `expected an http(s) URL, got ${JSON.stringify(iss.input)}` },
 );
 
+/** What the DCAP verifier trusts: its collateral source, and whether the simulator's root CA (of `platformDir`). */
+export interface VerifierTrustOptions {
+  collateralDir?: string | undefined;
+  pccsUrl?: string | undefined;
+  pcsUrl?: string | undefined;
+  thimUrl?: string | undefined;
+  qcnlConfigFile?: string | undefined;
+  simulation?: boolean | undefined;
+  platformDir?: string | undefined;
+}
+
+export interface OptionIssue {
+  path: [keyof VerifierTrustOptions];
+  message: string;
+}
+
+/**
+ * The verifier's trust rules, here only: at most one collateral source; the
+ * simulator's root CA is trusted only with --simulation and the --platform it
+ * comes from, and --platform means nothing without --simulation. The options
+ * schema reports these issues; createDcapVerifier refuses to build on any.
+ */
+export function verifierTrustIssues(o: VerifierTrustOptions, opts: { injectedVerifier?: boolean } = {}): OptionIssue[] {
+  const issues: OptionIssue[] = [];
+  const sources = (['collateralDir', 'pccsUrl', 'pcsUrl', 'thimUrl', 'qcnlConfigFile'] as const).filter((k) => o[k] !== undefined);
+  if (sources.length > 1) {
+    issues.push({ path: [sources[1]!], message: '--collateral-dir, --pccs, --pcs, --thim and --qcnl-config exclude each other: give one collateral source' });
+  }
+  if (opts.injectedVerifier) return issues;
+  if (o.simulation && !o.platformDir) issues.push({ path: ['simulation'], message: '--simulation needs --platform DIR (the simulated platform whose root CA to trust)' });
+  if (!o.simulation && o.platformDir) issues.push({ path: ['platformDir'], message: '--platform is only used with --simulation' });
+  return issues;
+}
+
 export const attestationServiceOptionsSchema = z
   .object({
     /** HOST:PORT; port 0 picks a free port. */
@@ -109,15 +143,8 @@ export const attestationServiceOptionsSchema = z
   })
   .strict()
   .superRefine((o, ctx) => {
-    const sources = (['collateralDir', 'pccsUrl', 'pcsUrl', 'thimUrl', 'qcnlConfigFile'] as const).filter((k) => o[k] !== undefined);
-    if (sources.length > 1) {
-      ctx.addIssue({ code: 'custom', path: [sources[1]!], message: '--collateral-dir, --pccs, --pcs, --thim and --qcnl-config exclude each other: give one collateral source' });
-    }
     // An injected verifier decides trust itself: then --simulation only marks the tokens.
-    if (o.simulation && !o.platformDir && !o.verifier) {
-      ctx.addIssue({ code: 'custom', path: ['simulation'], message: '--simulation needs --platform DIR (the simulated platform whose root CA to trust)' });
-    }
-    if (!o.simulation && o.platformDir && !o.verifier) ctx.addIssue({ code: 'custom', path: ['platformDir'], message: '--platform is only used with --simulation' });
+    for (const issue of verifierTrustIssues(o, { injectedVerifier: o.verifier !== undefined })) ctx.addIssue({ code: 'custom', ...issue });
     if (o.workers > 1 && o.store === 'sqlite' && !o.dataDir) {
       ctx.addIssue({ code: 'custom', path: ['workers'], message: '--workers > 1 needs --data-dir (or --store kubernetes): workers share state' });
     }
@@ -151,4 +178,18 @@ export const ATTESTATION_SERVICE_FLAGS = {
 /** Validates and defaults; CONFIG_INVALID names the flag (or field) at fault. */
 export function parseAttestationServiceOptions(input: unknown): AttestationServiceSettings {
   return parseOptions(attestationServiceOptionsSchema, input ?? {}, 'CONFIG_INVALID', ATTESTATION_SERVICE_FLAGS);
+}
+
+/** The options `rotate-key` reads: where the service keeps its state. */
+export type RotateKeySettings = Pick<AttestationServiceSettings, 'store' | 'dataDir' | 'kubernetes' | 'kek' | 'kekFile'>;
+
+/** The service's schema, plus: a SQLite store must be the service's --data-dir (a fresh in-memory store has no key to rotate). */
+const rotateKeyOptionsSchema = attestationServiceOptionsSchema.superRefine((o, ctx) => {
+  if (o.store === 'sqlite' && !o.dataDir) ctx.addIssue({ code: 'custom', path: ['dataDir'], message: 'rotate-key needs the service\'s --data-dir (or --store kubernetes)' });
+});
+
+/** `rotate-key`'s options, for the CLI and rotateServiceSigningKey(); CONFIG_INVALID names the flag at fault. */
+export function parseRotateKeyOptions(input: unknown): RotateKeySettings {
+  const { store, dataDir, kubernetes, kek, kekFile } = parseOptions(rotateKeyOptionsSchema, input ?? {}, 'CONFIG_INVALID', ATTESTATION_SERVICE_FLAGS);
+  return { store, ...(dataDir !== undefined ? { dataDir } : {}), ...(kubernetes ? { kubernetes } : {}), ...(kek ? { kek } : {}), ...(kekFile !== undefined ? { kekFile } : {}) };
 }

@@ -16,7 +16,7 @@ import { createServiceApp, type ServiceDeps } from './app.js';
 import { adapterErrorResponse } from './http.js';
 import { createDcapVerifier, type DcapVerifierOptions } from './dcap-verifier.js';
 import { ServiceMetrics } from './metrics.js';
-import { ATTESTATION_SERVICE_DEFAULTS, parseAttestationServiceOptions, type AttestationServiceOptionsInput } from './options.js';
+import { ATTESTATION_SERVICE_DEFAULTS, parseAttestationServiceOptions, parseRotateKeyOptions, type AttestationServiceOptionsInput } from './options.js';
 import { declaredProperties } from './policy/index.js';
 import { ATTESTATION_TYPES, PolicyService, parsePolicySigners, type PolicyTrust } from './policies.js';
 import { RateLimiter } from './ratelimit.js';
@@ -92,11 +92,10 @@ async function openState(opts: StateOptions, logger: Logger): Promise<{ store: S
  * and sign with it from `activateAfterMs` on.
  */
 export async function rotateServiceSigningKey(opts: StateOptions & { logger?: Logger; now?: number }, activateAfterMs: number, revokePrevious = false): Promise<{ kid: string; activeFrom: string; keys: string[] }> {
-  const logger = opts.logger ?? silentLogger;
-  if ((opts.store ?? 'sqlite') === 'sqlite' && !opts.dataDir) throw new KubeSgxError('CONFIG_INVALID', 'rotate-key needs the service\'s --data-dir (or --store kubernetes)');
-  const { store, vault } = await openState(opts, logger);
+  const { logger = silentLogger, now, ...state } = opts;
+  const { store, vault } = await openState(parseRotateKeyOptions(state), logger);
   try {
-    const k = await rotateSigningKey(store, vault, { activateAfterMs, revokePrevious, ...(opts.now !== undefined ? { now: opts.now } : {}) });
+    const k = await rotateSigningKey(store, vault, { activateAfterMs, revokePrevious, ...(now !== undefined ? { now } : {}) });
     return { kid: k.kid, activeFrom: new Date(k.activeFrom).toISOString(), keys: (await store.listSigningKeys()).map((x) => x.kid) };
   } finally {
     await store.close();

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { buildProgram } from '../../src/cli/main.js';
 import { ATTESTATION_SERVICE_DEFAULTS, parseAttestationServiceOptions } from '../../src/service/options.js';
 import { assembleAttestationService, startAttestationService } from '../../src/service/server.js';
+import { createDcapVerifier } from '../../src/service/dcap-verifier.js';
 import { silentLogger } from '../../src/ops/log.js';
 
 const optionDefault = (cmd: Command, flag: string): unknown => cmd.options.find((o) => o.long === flag)?.defaultValue;
@@ -51,5 +52,25 @@ describe('attestation service options schema', () => {
     await assert.rejects(startAttestationService({ listen: '127.0.0.1:0', simulation: true, logger: silentLogger }), { code: 'CONFIG_INVALID', message: /^--simulation: --simulation needs --platform/, path: ['simulation'] });
     await assert.rejects(startAttestationService({ listen: '127.0.0.1:0', rateLimit: { rate: -5 }, logger: silentLogger }), { code: 'CONFIG_INVALID', path: ['rateLimit', 'rate'] });
     await assert.rejects(assembleAttestationService({ keyRefreshMs: 0, logger: silentLogger }, 'http://x'), { code: 'CONFIG_INVALID', message: /^keyRefreshMs: must be between 1/ });
+  });
+
+  test('createDcapVerifier refuses what the schema refuses, with the same error (one rule, fail closed)', async () => {
+    const cases = [
+      { simulation: true },
+      { simulation: false, platformDir: '/p', collateralDir: '/c' },
+      { simulation: false, pccsUrl: 'http://a', thimUrl: 'http://b' },
+      { simulation: true, platformDir: '/p', collateralDir: '/c', pcsUrl: '' },
+    ];
+    for (const c of cases) {
+      let schemaError: unknown;
+      try {
+        parseAttestationServiceOptions(c);
+      } catch (e) {
+        schemaError = e;
+      }
+      const { code, message, path } = schemaError as { code: string; message: string; path: unknown };
+      assert.equal(code, 'CONFIG_INVALID', JSON.stringify(c));
+      await assert.rejects(createDcapVerifier(c), { code, message, path }, JSON.stringify(c));
+    }
   });
 });

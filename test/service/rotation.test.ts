@@ -16,6 +16,7 @@ import { KEY_RETIREMENT_MS, TokenSigner, rotateSigningKey } from '../../src/serv
 import { SqliteStore } from '../../src/service/store/sqlite.js';
 import { KubernetesStore } from '../../src/service/store/kubernetes.js';
 import { Vault } from '../../src/service/vault.js';
+import { cliError, runCli } from '../cli/run.js';
 import { startFakeKube } from './fake-kube.js';
 import { ADMIN_TOKEN, tempDir } from './helpers.js';
 
@@ -132,6 +133,15 @@ describe('signing-key rotation', () => {
     const second = await rotateSigningKey(store, vault, { now: 1_000_000, activateAfterMs: 0 });
     assert.ok(second.activeFrom > first.activeFrom, 'a later rotation never activates before a waiting one');
     await store.close();
+  });
+
+  test('rotate-key without the service\'s --data-dir (SQLite) is refused by one rule: CONFIG_INVALID from the library, a usage error (exit 2) from the CLI', async () => {
+    const refusal = { code: 'CONFIG_INVALID', path: ['dataDir'], message: /^--data-dir: rotate-key needs the service's --data-dir \(or --store kubernetes\)$/ };
+    await assert.rejects(rotateServiceSigningKey({}, 0), refusal);
+    await assert.rejects(rotateServiceSigningKey({ store: 'sqlite', kekFile: join(tmp.dir, 'nope') }, 0), refusal);
+    const cli = await runCli(['attestation-service', 'rotate-key']);
+    assert.equal(cli.status, 2);
+    assert.deepEqual(cliError(cli.stdout), { code: 'USAGE', message: "--data-dir: rotate-key needs the service's --data-dir (or --store kubernetes)" });
   });
 
   test('offline rotate-key path: needs an initialised store and the same KEK file', async () => {
