@@ -193,7 +193,7 @@ export function encodeErrorResponse(type: QgsResponseType, error: number): Buffe
   return b;
 }
 
-/** GET_QUOTE_RESP with no selected ID (QEMU requires selected_id_size 0) and the quote. */
+/** GET_QUOTE_RESP up to the quote, with no selected ID (QEMU requires selected_id_size 0); the quote follows on the wire, not copied into it. */
 export function encodeQuoteResponseHead(quoteSize: number): Buffer {
   const b = Buffer.alloc(GET_QUOTE_RESP_SIZE);
   header(b, QgsMsgType.GET_QUOTE_RESP, QgsError.SUCCESS);
@@ -201,10 +201,6 @@ export function encodeQuoteResponseHead(quoteSize: number): Buffer {
   b.writeUInt32LE(0, 16);
   b.writeUInt32LE(quoteSize, 20);
   return b;
-}
-
-export function encodeQuoteResponse(quote: Buffer): Buffer {
-  return Buffer.concat([encodeQuoteResponseHead(quote.length), quote]);
 }
 
 /** The seven collateral items, in wire order, as the quote provider library returns them. */
@@ -373,9 +369,4 @@ export function parsePlatformInfoResponse(msg: Buffer): QgsPlatformInfo {
     platformId: msg.subarray(GET_PLATFORM_INFO_RESP_SIZE, GET_PLATFORM_INFO_RESP_SIZE + idSize),
     cpuSvn: msg.subarray(GET_PLATFORM_INFO_RESP_SIZE + idSize, GET_PLATFORM_INFO_RESP_SIZE + idSize + svnSize),
   };
-}
-
-/** Reads the error code of any response without checking the rest (tests, clients that only need the code). */
-export function responseErrorCode(msg: Buffer): number | undefined {
-  return msg.length >= QGS_HEADER_SIZE ? msg.readUInt32LE(12) : undefined;
 }
