@@ -191,9 +191,20 @@ try {
     writeFileSync(join(tmp, 'webhook.yaml'), 'epcResourceNames: [sgx.intel.com/epc]\nnodeLabel: { key: sgx.intel.com/capable, value: "true" }\ntaints:\n  - { key: sgx.intel.com/epc, effect: NoSchedule }\nmaxEpcPerNode: fromNodes\nnamespace: kube-sgx\nskipNamespaces: [kube-system]\n');
     const { child, out } = await startCli(['webhook', '--listen', '127.0.0.1:0', '--tls-cert', join(tmp, 'tls.crt'), '--tls-key', join(tmp, 'tls.key'), '--config', join(tmp, 'webhook.yaml'), '--kubeconfig', kc], (o) => /"url":"https/.test(o));
     const url = /"url":"(https:[^"]+)"/.exec(out)![1]!;
-    rows.push(await measure('kube-sgx-webhook/webhook', 'webhook', child, '2,000 AdmissionReviews (/mutate), 8 at a time', async () => {
-      const review = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: 'default', operation: 'CREATE', object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'default' }, spec: { containers: [{ name: 'c', image: 'x', resources: { limits: { 'sgx.intel.com/epc': '10Mi' } } }] } } } });
-      for (let i = 0; i < 250; i++) await Promise.all([...Array(8)].map(() => httpCall('POST', `${url}/mutate`, review, { ca: bundle.caCertPem, headers: { 'content-type': 'application/json' } })));
+    // Small reviews, then large ones, which the webhook hands to its review worker (>= 64 KiB): a Pod of
+    // ~3 MiB (the API server's request limit; the review may hold it twice on UPDATE) and the 16 MiB the
+    // webhook accepts at most. The peak of both is what the memory limit must hold.
+    const reviewOf = (env: { name: string; value: string }[]) =>
+      JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: 'default', operation: 'CREATE', object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'default' }, spec: { containers: [{ name: 'c', image: 'x', env, resources: { limits: { 'sgx.intel.com/epc': '10Mi' } } }] } } } });
+    const envOfSize = (bytes: number) => Array.from({ length: Math.ceil(bytes / 64) }, (_, i) => ({ name: `VAR_${i}`, value: 'v'.repeat(40) }));
+    const post = (review: string) => httpCall('POST', `${url}/mutate`, review, { ca: bundle.caCertPem, headers: { 'content-type': 'application/json' } });
+    rows.push(await measure('kube-sgx-webhook/webhook', 'webhook', child, '2,000 small AdmissionReviews (/mutate), 8 at a time; then 40 of 3 MiB, 4 at a time, and 6 of 15 MiB, 2 at a time (review worker)', async () => {
+      const small = reviewOf([]);
+      for (let i = 0; i < 250; i++) await Promise.all([...Array(8)].map(() => post(small)));
+      const large = reviewOf(envOfSize(3 * MiB));
+      for (let i = 0; i < 10; i++) await Promise.all([...Array(4)].map(() => post(large)));
+      const largest = reviewOf(envOfSize(15 * MiB));
+      for (let i = 0; i < 3; i++) await Promise.all([...Array(2)].map(() => post(largest)));
     }));
   }
 
@@ -205,7 +216,7 @@ try {
     writeFileSync(join(tmp, 'kek'), randomBytes(32).toString('base64'));
     writeFileSync(join(tmp, 'admin-token'), randomBytes(32).toString('hex'));
     const { child, out } = await startCli(
-      ['attestation-service', '--listen', '127.0.0.1:0', '--tls-cert', join(tmp, 'svc.crt'), '--tls-key', join(tmp, 'svc.key'), '--store', 'kubernetes', '--namespace', 'kube-sgx-attestation', '--simulation', '--platform', platformDir, '--kek-file', join(tmp, 'kek'), '--admin-token-file', join(tmp, 'admin-token'), '--issuer', 'https://kube-sgx-attestation.kube-sgx.svc'],
+      ['attestation-service', '--listen', '127.0.0.1:0', '--tls-cert', join(tmp, 'svc.crt'), '--tls-key', join(tmp, 'svc.key'), '--store', 'kubernetes', '--namespace', 'kube-sgx-attestation', '--simulation', '--platform', platformDir, '--kek-file', join(tmp, 'kek'), '--admin-token-file', join(tmp, 'admin-token'), '--issuer', 'https://kube-sgx-attestation.kube-sgx.svc', '--rate-limit', '0'],
       (o) => /"url":\s*"https/.test(o),
       { KUBECONFIG: kc },
     );
