@@ -5,12 +5,14 @@
  * no protobuf) — there is no other aesmd-compatible server to compare with
  * on a machine without SGX. Every quote is verified afterwards.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pct, procCpuSeconds, procStats } from './proc.js';
+import { procStats } from './proc.js';
+import {
+  baseline, baselineRow, closedLoop, errorShare, judge, loadRow, loadTableHead, quotesPerSecond, repeatRows, repeatRuns, startCliServer, stopCliServer, type LoadRun,
+} from './loadgen/socket-quotes.js';
 import { QuoteVerifier } from '../src/dcap/index.js';
 import { SimPlatform } from '../src/sim/index.js';
 import { AesmClient } from '../src/quotehelper/client.js';
@@ -26,53 +28,15 @@ const REPEATS = 5;
 
 const ms = (v: number) => v.toFixed(2);
 
-async function startHelperProcess(platformDir: string, socketPath: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'quote-helper', '--backend', 'sim', '--platform', platformDir, '--socket', socketPath], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, LOG_LEVEL: 'warn' },
-  });
-  child.stderr?.resume();
-  const deadline = Date.now() + 30000;
-  while (!existsSync(socketPath)) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error('quote helper did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return child;
-}
-
-interface RunResult { seconds: number; latencies: number[]; quotes: Buffer[]; errors: number; helperCpu: number; clientCpu: number }
-
-async function loadRun(client: AesmClient, platform: SimPlatform, clients: number, perClient: number, fullFlow: boolean, helperPid: number): Promise<RunResult> {
+/** `clients` × `perClient` quotes; reports are made before the clock starts: the enclave's cost is not the helper's. */
+async function loadRun(client: AesmClient, platform: SimPlatform, clients: number, perClient: number, fullFlow: boolean, helperPid: number): Promise<LoadRun> {
   const { targetInfo } = await client.initQuoteEx();
   const bufSize = await client.getQuoteSizeEx();
-  // Reports are made before the clock starts: the enclave's cost is not the helper's.
   const reports = Array.from({ length: clients }, (_, i) =>
     Array.from({ length: perClient }, (_, j) => platform.ereport({ targetInfo, reportData: Buffer.alloc(64, (i * perClient + j) % 251) })),
   );
-  const latencies: number[] = [];
-  const quotes: Buffer[] = [];
-  let errors = 0;
-  const helperCpu0 = procCpuSeconds(helperPid);
-  const clientCpu0 = process.cpuUsage();
-  const started = performance.now();
-  await Promise.all(
-    reports.map(async (mine) => {
-      for (const report of mine) {
-        const t0 = performance.now();
-        try {
-          // fullFlow = what libsgx_dcap_ql does per sgx_qe_get_quote_size + sgx_qe_get_quote (two connections).
-          const q = fullFlow ? await client.getQuote(report) : (await client.getQuoteEx(report, { bufSize })).quote;
-          quotes.push(q);
-        } catch {
-          errors++;
-        }
-        latencies.push(performance.now() - t0);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  const c = process.cpuUsage(clientCpu0);
-  return { seconds, latencies: latencies.sort((a, b) => a - b), quotes, errors, helperCpu: procCpuSeconds(helperPid) - helperCpu0, clientCpu: (c.user + c.system) / 1e6 };
+  // fullFlow = what libsgx_dcap_ql does per sgx_qe_get_quote_size + sgx_qe_get_quote (two connections).
+  return closedLoop(reports, async (report) => (fullFlow ? client.getQuote(report) : (await client.getQuoteEx(report, { bufSize })).quote), helperPid);
 }
 
 /**
@@ -109,37 +73,20 @@ export default async function bench(): Promise<{ title: string; markdown: string
   const platformDir = join(dir, 'platform');
   const socketPath = join(dir, 'aesm.socket');
   const platform = await SimPlatform.open(platformDir, { seed: 'quote-helper-bench' });
-  const child = await startHelperProcess(platformDir, socketPath);
+  const child = await startCliServer(['quote-helper', '--backend', 'sim', '--platform', platformDir, '--socket', socketPath], socketPath);
   try {
     const client = new AesmClient({ socketPath, timeoutMs: 30000 });
 
     // Baseline: the simulated QE in-process.
     const targetInfo = platform.qeTargetInfo();
-    const baseReports = Array.from({ length: 2000 }, (_, i) => platform.ereport({ targetInfo, reportData: Buffer.alloc(64, i % 251) }));
-    for (const r of baseReports.slice(0, 200)) platform.getQuote(r);
-    const b0 = performance.now();
-    const bCpu0 = process.cpuUsage();
-    for (const r of baseReports) platform.getQuote(r);
-    const baseSeconds = (performance.now() - b0) / 1000;
-    const bCpu = process.cpuUsage(bCpu0);
-    const baseCpu = (bCpu.user + bCpu.system) / 1e6;
-    const baseQps = baseReports.length / baseSeconds;
+    const base = baseline(Array.from({ length: 2000 }, (_, i) => platform.ereport({ targetInfo, reportData: Buffer.alloc(64, i % 251) })), (r) => platform.getQuote(r));
 
     // Warm-up, then the measured runs.
-    await loadRun(client, platform, 50, 10, false, child.pid as number);
     const pid = child.pid as number;
+    await loadRun(client, platform, 50, 10, false, pid);
     const load = loadavg()[0];
-    const before = procStats(pid);
-    // The machine is shared: repeat the main run and report every repeat and the median.
-    const runs: RunResult[] = [];
-    const statsAfter: { fds: number; rssMiB: number }[] = [];
-    for (let i = 0; i < REPEATS; i++) {
-      runs.push(await loadRun(client, platform, CLIENTS, QUOTES_PER_CLIENT, false, pid));
-      await new Promise((r) => setTimeout(r, 300));
-      statsAfter.push(procStats(pid));
-    }
-    const byQps = [...runs].sort((a, b) => b.quotes.length / b.seconds - a.quotes.length / a.seconds);
-    const main = byQps[Math.floor(REPEATS / 2)];
+    const rr = await repeatRuns(REPEATS, pid, () => loadRun(client, platform, CLIENTS, QUOTES_PER_CLIENT, false, pid));
+    const main = rr.median;
     const full = await loadRun(client, platform, CLIENTS, 10, true, pid);
     await new Promise((r) => setTimeout(r, 300));
     const afterFull = procStats(pid);
@@ -150,7 +97,7 @@ export default async function bench(): Promise<{ title: string; markdown: string
     const v0 = performance.now();
     let verified = 0;
     let quoted = 0;
-    for (const run of runs) {
+    for (const run of rr.runs) {
       for (const q of run.quotes) {
         quoted++;
         if (verifier.verifySync(q, collateral).status === 'UpToDate') verified++;
@@ -162,16 +109,11 @@ export default async function bench(): Promise<{ title: string; markdown: string
     const heap = await heapRounds(platform, dir);
     const fdsBench1 = readdirSync('/proc/self/fd').length;
     const total = CLIENTS * QUOTES_PER_CLIENT;
-    const helperMs = (main.helperCpu * 1000) / main.quotes.length;
+    const helperMs = (main.serverCpu * 1000) / main.quotes.length;
     const clientMs = (main.clientCpu * 1000) / main.quotes.length;
     const capacity2 = 2000 / (helperMs + clientMs);
     const capacityHelper = 1000 / helperMs;
-    const qps = main.quotes.length / main.seconds;
-    const bestQps = byQps[0].quotes.length / byQps[0].seconds;
-    const judge = (v: number) => (v >= TARGET_QPS ? `**met** (${v.toFixed(0)} ≥ ${TARGET_QPS})` : `**missed** (${v.toFixed(0)} < ${TARGET_QPS})`);
-    const verdict = `median run ${judge(qps)}; best run ${judge(bestQps)}`;
-    const row = (name: string, r: RunResult) =>
-      `| ${name} | ${r.quotes.length} | ${r.errors} | ${r.seconds.toFixed(2)} | ${(r.quotes.length / r.seconds).toFixed(0)} | ${ms(pct(r.latencies, 50))} | ${ms(pct(r.latencies, 99))} | ${ms(r.latencies[r.latencies.length - 1])} | ${ms((r.helperCpu * 1000) / r.quotes.length)} | ${ms((r.clientCpu * 1000) / r.quotes.length)} |`;
+    const verdict = `median run ${judge(quotesPerSecond(main), TARGET_QPS)}; best run ${judge(quotesPerSecond(rr.best), TARGET_QPS)}`;
     const markdown = `
 ${CLIENTS} concurrent clients × ${QUOTES_PER_CLIENT} quotes each = ${total} GetQuoteEx requests per run over the unix socket (one connection per request, as Intel's client does), \
 sim backend, helper in its own process started through the CLI (\`kube-sgx quote-helper --backend sim\`), clients in the bench process on the same 2 cores. \
@@ -179,22 +121,21 @@ Reports are created before timing. ${REPEATS} runs; the median run is the result
 
 The machine was shared with other workloads: 1-minute load average ${load.toFixed(1)} on ${cpus().length} cores when the runs started, so absolute figures are pessimistic and vary between runs.
 
-| run | quotes | errors | seconds | quotes/s | p50 ms | p99 ms | max ms | helper CPU ms/quote | client CPU ms/quote |
-|---|---|---|---|---|---|---|---|---|---|
-| baseline: simulated QE called in-process (no socket, no protobuf), 1 caller | ${baseReports.length} | 0 | ${baseSeconds.toFixed(2)} | ${baseQps.toFixed(0)} | ${ms((baseSeconds * 1000) / baseReports.length)} (mean) | — | — | ${ms((baseCpu * 1000) / baseReports.length)} | — |
-${runs.map((r, i) => row(`quote helper, GetQuoteEx only (buf_size known, as Gramine), run ${i + 1}${r === main ? ' (median)' : r === byQps[0] ? ' (best)' : ''}`, r)).join('\n')}
-${row(`quote helper, GetQuoteSizeEx + GetQuoteEx per quote (libsgx_dcap_ql flow), ${CLIENTS} × 10`, full)}
+${loadTableHead('helper')}
+${baselineRow('baseline: simulated QE called in-process (no socket, no protobuf), 1 caller', base)}
+${repeatRows('quote helper, GetQuoteEx only (buf_size known, as Gramine)', rr)}
+${loadRow(`quote helper, GetQuoteSizeEx + GetQuoteEx per quote (libsgx_dcap_ql flow), ${CLIENTS} × 10`, full)}
 
+- \`AESM_BUSY\` replies (the per-peer share; one process is one peer): ${errorShare(rr.runs, 'AESM_BUSY')} requests of the ${REPEATS} main runs, ${errorShare([full], 'AESM_BUSY')} of the two-call run.
 - Verification: ${verified}/${quoted} quotes of the ${REPEATS} main runs verify (\`QuoteVerifier.verifySync\` with the platform root as the only trusted root, status UpToDate), ${verifySeconds.toFixed(1)} s.
-- Helper process, open descriptors: ${before.fds} before → ${statsAfter.map((x) => x.fds).join(' → ')} after each run → ${afterFull.fds} after the two-call run; RSS ${before.rssMiB.toFixed(0)} → ${statsAfter.map((x) => x.rssMiB.toFixed(0)).join(' → ')} → ${afterFull.rssMiB.toFixed(0)} MiB.
+- Helper process, open descriptors: ${rr.before.fds} before → ${rr.after.map((x) => x.fds).join(' → ')} after each run → ${afterFull.fds} after the two-call run; RSS ${rr.before.rssMiB.toFixed(0)} → ${rr.after.map((x) => x.rssMiB.toFixed(0)).join(' → ')} → ${afterFull.rssMiB.toFixed(0)} MiB.
 - Memory: with the helper in the bench process and forced GC after each of 6 rounds of ${CLIENTS} × 10 quotes, heap used ${heap.map((h) => h.toFixed(1)).join(' → ')} MiB; process descriptors ${fdsBench0} → ${fdsBench1}. (The helper process's RSS above grows between runs because V8 collects lazily, not because anything is retained.)
 - CPU per quote (user + system) does not depend on how loaded the machine is. Median run: helper ${ms(helperMs)} ms + clients ${ms(clientMs)} ms per quote, so 2 otherwise idle cores bound the throughput at ≈ ${capacity2.toFixed(0)} quotes/s (helper and clients together), and the single-threaded helper at ≈ ${capacityHelper.toFixed(0)} quotes/s on its own core. These are estimates from CPU time, not measurements on an idle machine.
 - Latency is client-side (connect → decoded reply) with ${CLIENTS} requests in flight, so it is mostly queueing: p50 ≈ ${CLIENTS} / throughput. The gap between the baseline and the helper rows is the cost of a connection, framing and protobuf per quote, plus the clients sharing the cores.
 `;
     return { title: 'Quote helper (aesmd protocol, sim backend)', markdown };
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await stopCliServer(child);
     rmSync(dir, { recursive: true, force: true });
   }
 }
