@@ -4,6 +4,7 @@
  * failed), 2 = the command line itself was wrong, 3 = a check could not be
  * made (doctor: no kubeconfig, API unreachable, host root missing).
  */
+import { readFileSync } from 'node:fs';
 import { KubeSgxError, toKubeSgxError } from '../errors.js';
 import { parseHostPort } from '../ops/listen.js';
 
@@ -68,6 +69,18 @@ export function urlFlag<T extends string | undefined>(name: string, value: T): T
   }
   return value;
 }
+
+/** Reads a file a flag or argument names (`what`); unreadable is a usage error naming it. */
+export function readFileOrUsage(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`${what}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
+/** Commander argument parser for a repeatable flag: every value, in order. */
+export const collect = (v: string, prev: string[]) => [...prev, v];
 
 export function parseIntFlag(name: string, value: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (!/^\d+$/.test(value)) throw new UsageError(`${name}: expected an integer, got ${JSON.stringify(value)}`);

@@ -3,7 +3,7 @@
  * Parsing and file I/O only; the work is in src/sim.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
@@ -19,7 +19,7 @@ import {
   type TcbScenario,
 } from '../sim/index.js';
 import { serializeCollateral } from '../dcap/collateral.js';
-import { UsageError, action, parseIntFlag, printJson, untilSignal, usage } from './io.js';
+import { UsageError, action, parseIntFlag, printJson, readFileOrUsage, untilSignal, usage } from './io.js';
 
 function hexFlag(name: string, value: string, size: { exact?: number; max?: number }): Buffer {
   const v = value.startsWith('0x') ? value.slice(2) : value;
@@ -34,14 +34,6 @@ function scenarioFlag(value: string | undefined): TcbScenario | undefined {
   if (value === undefined) return undefined;
   if (!(TCB_SCENARIOS as readonly string[]).includes(value)) throw new UsageError(`--scenario: expected one of ${TCB_SCENARIOS.join(', ')}, got ${JSON.stringify(value)}`);
   return value as TcbScenario;
-}
-
-function readOrUsage(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new UsageError(`${what}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
 }
 
 interface PlatformFlags {
@@ -240,7 +232,7 @@ export function registerSimCommands(parent: Command): void {
     .requiredOption('--out <file>', 'output file (report.bin)')
     .action(
       action(async (f: PlatformFlags & EnclaveFlags & { targetInfo: string; out: string }) => {
-        const targetInfo = readOrUsage(f.targetInfo, '--target-info');
+        const targetInfo = readFileOrUsage(f.targetInfo, '--target-info');
         if (targetInfo.length !== 512) throw new UsageError(`--target-info: expected 512 bytes, got ${targetInfo.length}`);
         const opts = enclaveOptions(f);
         const p = await openPlatform(f);
@@ -262,7 +254,7 @@ export function registerSimCommands(parent: Command): void {
       action((f: { mrenclave: string; key: string; isvProdId: string; isvSvn: string; debug?: boolean; out: string }) => {
         const sig = buildSigstruct({
           mrEnclave: hexFlag('--mrenclave', f.mrenclave, { exact: 32 }),
-          key: readOrUsage(f.key, '--key').toString('utf8'),
+          key: readFileOrUsage(f.key, '--key').toString('utf8'),
           isvProdId: parseIntFlag('--isv-prod-id', f.isvProdId, 0, 0xffff),
           isvSvn: parseIntFlag('--isv-svn', f.isvSvn, 0, 0xffff),
           debug: f.debug === true,
@@ -278,7 +270,7 @@ export function registerSimCommands(parent: Command): void {
     .description('parse and verify a SIGSTRUCT (headers, RSA signature, Q1/Q2); prints MRENCLAVE and MRSIGNER')
     .action(
       action((file: string) => {
-        const s = verifySigstruct(readOrUsage(file, 'sigstruct'));
+        const s = verifySigstruct(readFileOrUsage(file, 'sigstruct'));
         printJson({
           valid: true,
           mrEnclave: s.enclaveHash.toString('hex'),

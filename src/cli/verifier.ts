@@ -2,7 +2,7 @@
  * `kube-sgx quote inspect`, `kube-sgx quote verify` and `kube-sgx collateral
  * fetch`: argument parsing and file I/O only; the work is in src/sgx and src/dcap.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { KubeSgxError } from '../errors.js';
 import { decodeQuoteFile, parseQuote, parsePckExtensions, pckExtensionsToJson, quoteToJson } from '../sgx/index.js';
@@ -18,15 +18,7 @@ import {
 } from '../dcap/index.js';
 import { MAX_QUOTE_BYTES } from '../dcap/quote-parts.js';
 import { parseCertificate } from '../dcap/x509.js';
-import { EXIT_OK, EXIT_REJECTED, UsageError, action, printJson, urlFlag } from './io.js';
-
-function readFileOrUsage(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new UsageError(`${what}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-}
+import { EXIT_OK, EXIT_REJECTED, UsageError, action, collect, printJson, readFileOrUsage, urlFlag } from './io.js';
 
 /** A quote file: binary, hex or base64 (decoded by src/sgx), size-capped first. */
 function readQuoteFile(path: string): Buffer {
@@ -44,8 +36,6 @@ function parseAt(value: string | undefined): Date | undefined {
   if (!Number.isFinite(d.getTime())) throw new UsageError(`--at: invalid time ${JSON.stringify(value)}`);
   return d;
 }
-
-const collect = (v: string, prev: string[]) => [...prev, v];
 
 /** A root file as PEM text or DER bytes. */
 function readRoot(path: string): string | Uint8Array {

@@ -5,15 +5,13 @@
  */
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { action, hostPortFlag, parseIntFlag, printJson, untilSignal, usage, UsageError } from './io.js';
+import { action, collect, hostPortFlag, parseIntFlag, printJson, untilSignal, usage, UsageError } from './io.js';
 import { createLogger } from '../ops/log.js';
 import { defaultWebhookConfig, loadWebhookConfigFile, type WebhookConfig } from '../webhook/config.js';
 import { parseWebhookOptions, startWebhook, WEBHOOK_DEFAULTS } from '../webhook/start.js';
 import { generateWebhookCertificates, keepPreviousWebhookCa, readWebhookCa, writeWebhookCertificates, type WebhookKeyType } from '../webhook/certs.js';
 import { renderWebhookManifestsYaml } from '../webhook/manifests.js';
 import { loadKubeConfig } from '../ops/kubeconfig.js';
-
-const collect = (v: string, prev: string[]) => [...prev, v];
 
 async function configFrom(file: string | undefined): Promise<WebhookConfig> {
   return file ? loadWebhookConfigFile(file) : defaultWebhookConfig;
