@@ -6,16 +6,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { KubeSgxError } from '../errors.js';
 import { decodeQuoteFile, parseQuote, parsePckExtensions, pckExtensionsToJson, quoteToJson } from '../sgx/index.js';
-import {
-  parseCollateral,
-  PccsCollateralProvider,
-  PcsCollateralProvider,
-  QuoteVerifier,
-  serializeCollateral,
-  ThimCollateralProvider,
-  verifyQuote,
-  type CollateralProvider,
-} from '../dcap/index.js';
+import { collateralProviderFor, parseCollateral, QuoteVerifier, serializeCollateral, verifyQuote, type CollateralSource } from '../dcap/index.js';
 import { MAX_QUOTE_BYTES } from '../dcap/quote-parts.js';
 import { parseCertificate } from '../dcap/x509.js';
 import { EXIT_OK, EXIT_REJECTED, UsageError, action, collect, printJson, readFileOrUsage, urlFlag } from './io.js';
@@ -134,12 +125,13 @@ export function registerCollateralCommands(program: Command): void {
         const timeoutMs = Number(flags.timeoutMs);
         if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout-ms: expected a positive integer');
         const http = { timeoutMs, ...(flags.insecureTls ? { insecureTls: true } : {}) };
-        const provider: CollateralProvider =
+        const source: CollateralSource =
           flags.pccs !== undefined
-            ? new PccsCollateralProvider(flags.pccs, http)
+            ? { kind: 'pccs', url: flags.pccs }
             : flags.thim !== undefined
-              ? new ThimCollateralProvider(flags.thim, http)
-              : new PcsCollateralProvider({ ...http, ...(typeof flags.pcs === 'string' ? { baseUrl: flags.pcs } : {}) });
+              ? { kind: 'thim', url: flags.thim }
+              : { kind: 'pcs', ...(typeof flags.pcs === 'string' ? { url: flags.pcs } : {}) };
+        const { provider } = collateralProviderFor(source, http);
         const pckCertChain = flags.pckChain !== undefined ? readFileOrUsage(flags.pckChain, '--pck-chain').toString('utf8') : undefined;
         const request = new QuoteVerifier().collateralRequest(readQuoteFile(file), pckCertChain);
         const c = await provider.getCollateral(request);

@@ -256,3 +256,27 @@ function expiryOf(c: Collateral, roots?: Array<string | Uint8Array>): number {
     return 0; // unverifiable now: do not cache; verification reports why
   }
 }
+
+/** A collateral source as the attestation service and `kube-sgx collateral fetch` are told it. */
+export type CollateralSource =
+  | { kind: 'directory'; dir: string }
+  | { kind: 'pccs'; url: string; update?: 'early' | 'standard' }
+  /** url '' or absent: Intel's PCS */
+  | { kind: 'pcs'; url?: string; update?: 'early' | 'standard' }
+  | { kind: 'thim'; url: string };
+
+/** The provider a source means, and how logs and /status name it. */
+export function collateralProviderFor(source: CollateralSource, http: HttpGetOptions = {}): { provider: CollateralProvider; description: string } {
+  switch (source.kind) {
+    case 'directory':
+      return { provider: new DirectoryCollateralProvider(source.dir), description: `directory ${source.dir}` };
+    case 'pccs':
+      return { provider: new PccsCollateralProvider(source.url, { ...http, ...(source.update ? { update: source.update } : {}) }), description: `PCCS ${source.url}` };
+    case 'pcs': {
+      const baseUrl = source.url || INTEL_PCS_URL;
+      return { provider: new PcsCollateralProvider({ ...http, baseUrl, ...(source.update ? { update: source.update } : {}) }), description: `Intel PCS ${baseUrl}` };
+    }
+    case 'thim':
+      return { provider: new ThimCollateralProvider(source.url, http), description: `Azure THIM ${source.url}` };
+  }
+}

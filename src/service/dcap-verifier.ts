@@ -6,9 +6,7 @@
  *   the simulated platform. Nothing else ever makes the sim root trusted.
  */
 import { KubeSgxError } from '../errors.js';
-import {
-  CachingCollateralProvider, DirectoryCollateralProvider, INTEL_PCS_URL, PccsCollateralProvider, PcsCollateralProvider, QuoteVerifier, ThimCollateralProvider, type CollateralProvider, type VerificationResult,
-} from '../dcap/index.js';
+import { CachingCollateralProvider, QuoteVerifier, collateralProviderFor, type CollateralProvider, type VerificationResult } from '../dcap/index.js';
 import { qcnlCollateralSource, readQcnlConfig } from '../dcap/qcnl.js';
 import { SimPlatform } from '../sim/index.js';
 import { ATTESTATION_SERVICE_FLAGS, verifierTrustIssues } from './options.js';
@@ -74,7 +72,7 @@ export async function createDcapVerifier(opts: DcapVerifierOptions): Promise<{ v
   // The service's options schema checks the same rules first; embedders calling this directly get them too.
   const issue = verifierTrustIssues(opts)[0];
   if (issue) throw new KubeSgxError('CONFIG_INVALID', `${ATTESTATION_SERVICE_FLAGS[issue.path[0]]}: ${issue.message}`, { path: issue.path });
-  let provider: CollateralProvider | undefined;
+  let provider: CollateralProvider;
   let trustedRoots: string[] | undefined;
   let source: string;
   if (opts.simulation && opts.platformDir !== undefined) {
@@ -82,32 +80,28 @@ export async function createDcapVerifier(opts: DcapVerifierOptions): Promise<{ v
     trustedRoots = [sim.rootCaPem];
     provider = sim.provider;
     source = `simulated platform ${opts.platformDir}`;
-  } else if (opts.collateralDir) {
-    provider = new DirectoryCollateralProvider(opts.collateralDir);
-    source = `directory ${opts.collateralDir}`;
-  } else if (opts.pccsUrl) {
-    provider = new PccsCollateralProvider(opts.pccsUrl);
-    source = `PCCS ${opts.pccsUrl}`;
-  } else if (opts.pcsUrl !== undefined) {
-    const baseUrl = opts.pcsUrl || INTEL_PCS_URL;
-    provider = new PcsCollateralProvider({ baseUrl });
-    source = `Intel PCS ${baseUrl}`;
-  } else if (opts.qcnlConfigFile) {
-    // The file the nodes' quote provider library reads: one PCCS setting for quoting and verifying.
-    const src = qcnlCollateralSource(readQcnlConfig(opts.qcnlConfigFile));
-    const http = { insecureTls: src.insecureTls, ...(src.update ? { update: src.update } : {}) };
-    provider = src.kind === 'pcs' ? new PcsCollateralProvider({ ...http, baseUrl: src.baseUrl }) : new PccsCollateralProvider(src.baseUrl, http);
-    source = `${src.kind === 'pcs' ? 'Intel PCS' : 'PCCS'} ${src.baseUrl} (from ${opts.qcnlConfigFile})`;
-  } else if (opts.thimUrl) {
-    provider = new ThimCollateralProvider(opts.thimUrl);
-    source = `Azure THIM ${opts.thimUrl}`;
   } else {
-    throw new KubeSgxError('CONFIG_INVALID', 'no collateral source: give --collateral-dir DIR, --pccs URL, --pcs [URL], --thim URL, --qcnl-config FILE, or --simulation --platform DIR');
+    ({ provider, description: source } = productionCollateral(opts));
   }
   const cached = new CachingCollateralProvider(provider, { ...(opts.now ? { now: opts.now } : {}), ...(trustedRoots ? { trustedRoots } : {}) });
   const qv = new QuoteVerifier({ collateralProvider: cached, ...(trustedRoots ? { trustedRoots } : {}), ...(opts.now ? { now: opts.now } : {}) });
   const verifier = new DcapAttestationVerifier(qv, source, opts.simulation ? 'simulator root CA only' : 'Intel SGX Root CA (pinned)');
   return { verifier };
+}
+
+/** The one production collateral source the options name (the trust rules allow at most one). */
+function productionCollateral(opts: DcapVerifierOptions): { provider: CollateralProvider; description: string } {
+  if (opts.collateralDir) return collateralProviderFor({ kind: 'directory', dir: opts.collateralDir });
+  if (opts.pccsUrl) return collateralProviderFor({ kind: 'pccs', url: opts.pccsUrl });
+  if (opts.pcsUrl !== undefined) return collateralProviderFor({ kind: 'pcs', url: opts.pcsUrl });
+  if (opts.qcnlConfigFile) {
+    // The file the nodes' quote provider library reads: one PCCS setting for quoting and verifying.
+    const src = qcnlCollateralSource(readQcnlConfig(opts.qcnlConfigFile));
+    const { provider, description } = collateralProviderFor({ kind: src.kind, url: src.baseUrl, ...(src.update ? { update: src.update } : {}) }, { insecureTls: src.insecureTls });
+    return { provider, description: `${description} (from ${opts.qcnlConfigFile})` };
+  }
+  if (opts.thimUrl) return collateralProviderFor({ kind: 'thim', url: opts.thimUrl });
+  throw new KubeSgxError('CONFIG_INVALID', 'no collateral source: give --collateral-dir DIR, --pccs URL, --pcs [URL], --thim URL, --qcnl-config FILE, or --simulation --platform DIR');
 }
 
 interface SimulatedPlatformTrust {

@@ -5,7 +5,8 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeSgxError } from '../../src/errors.js';
 import { parseCollateral } from '../../src/dcap/index.js';
@@ -34,6 +35,19 @@ for (const [flag, opts] of [
     assert.match(String(d.source), flag === '--thim' ? /^Azure THIM / : /^PCCS /);
   });
 }
+
+test('--qcnl-config: the PCCS named in a QCNL file (pccs_url) serves the collateral; the source names the file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kube-sgx-qcnl-'));
+  try {
+    const file = join(dir, 'sgx_default_qcnl.conf');
+    writeFileSync(file, JSON.stringify({ pccs_url: `${server.url}/pccs/sgx/certification/v4/`, use_secure_cert: false }));
+    const { verifier } = await createDcapVerifier({ simulation: false, now: () => INTEL_SAMPLE_TIME, qcnlConfigFile: file });
+    assert.equal((await verifier.verify(INTEL_SGX_QUOTE)).status, 'ConfigurationAndSWHardeningNeeded');
+    assert.equal((await verifier.describe()).source, `PCCS ${server.url}/pccs (from ${file})`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('two collateral sources at once are refused (CONFIG_INVALID)', async () => {
   await assert.rejects(
