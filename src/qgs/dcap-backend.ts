@@ -30,6 +30,7 @@
 import koffi, { type TypeObject, type LibraryHandle } from 'koffi';
 import { KubeSgxError } from '../errors.js';
 import { requireSgxDevices } from '../quotehelper/dcap-backend.js';
+import { callAsync, SerialCalls, type AsyncNativeFn } from '../quotehelper/native-calls.js';
 import { qgsBackendError, type QgsBackend } from './backend.js';
 import { QGS_DEFAULTS } from './options.js';
 import { QgsError, type QgsCollateral, type QgsPlatformInfo } from './protocol.js';
@@ -79,25 +80,17 @@ function teeAttError(op: string, code: number): KubeSgxError {
   });
 }
 
-type AsyncFn = { async: (...args: unknown[]) => void };
-
-function callAsync(fn: AsyncFn, ...args: unknown[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    fn.async(...args, (err: unknown, res: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(Number(res))));
-  });
-}
-
 interface TdxFns {
-  createContext: AsyncFn;
-  initQuote: AsyncFn;
-  getQuoteSize: AsyncFn;
-  getQuote: AsyncFn;
-  getPlatformInfo: AsyncFn;
+  createContext: AsyncNativeFn;
+  initQuote: AsyncNativeFn;
+  getQuoteSize: AsyncNativeFn;
+  getQuote: AsyncNativeFn;
+  getPlatformInfo: AsyncNativeFn;
 }
 
 interface QplFns {
-  getCollateral: AsyncFn;
-  freeCollateral: AsyncFn;
+  getCollateral: AsyncNativeFn;
+  freeCollateral: AsyncNativeFn;
 }
 
 /** tee_platform_info_t (#pragma pack(1)): platform_id[16] · cpu_svn[16] · u16 tdqe_isv_svn · u16 pce_isv_svn */
@@ -139,7 +132,8 @@ function collateralStruct(): TypeObject {
 export class QgsDcapBackend implements QgsBackend {
   readonly name = 'dcap';
   readonly simulated = false;
-  private tail: Promise<unknown> = Promise.resolve();
+  /** One context: library calls never overlap. */
+  private readonly calls = new SerialCalls();
 
   private constructor(
     private readonly fns: TdxFns,
@@ -175,11 +169,11 @@ export class QgsDcapBackend implements QgsBackend {
     try {
       declareTypes();
       fns = {
-        createContext: lib.func('uint32_t tee_att_create_context(void *p_att_key_id, const char *p_qe_path, _Out_ kube_sgx_tee_att_config_t **pp_context)') as AsyncFn,
-        initQuote: lib.func('uint32_t tee_att_init_quote(kube_sgx_tee_att_config_t *p_context, _Out_ uint8_t *p_qe_target_info, bool refresh_att_key, _Inout_ size_t *p_pub_key_id_size, _Out_ uint8_t *p_pub_key_id)') as AsyncFn,
-        getQuoteSize: lib.func('uint32_t tee_att_get_quote_size(kube_sgx_tee_att_config_t *p_context, _Out_ uint32_t *p_quote_size)') as AsyncFn,
-        getQuote: lib.func('uint32_t tee_att_get_quote(kube_sgx_tee_att_config_t *p_context, const uint8_t *p_report, uint32_t report_size, void *p_qe_report_info, _Out_ uint8_t *p_quote, uint32_t quote_size)') as AsyncFn,
-        getPlatformInfo: lib.func('uint32_t tee_att_get_platform_info(kube_sgx_tee_att_config_t *p_context, _Out_ uint8_t *p_platform_info)') as AsyncFn,
+        createContext: lib.func('uint32_t tee_att_create_context(void *p_att_key_id, const char *p_qe_path, _Out_ kube_sgx_tee_att_config_t **pp_context)') as AsyncNativeFn,
+        initQuote: lib.func('uint32_t tee_att_init_quote(kube_sgx_tee_att_config_t *p_context, _Out_ uint8_t *p_qe_target_info, bool refresh_att_key, _Inout_ size_t *p_pub_key_id_size, _Out_ uint8_t *p_pub_key_id)') as AsyncNativeFn,
+        getQuoteSize: lib.func('uint32_t tee_att_get_quote_size(kube_sgx_tee_att_config_t *p_context, _Out_ uint32_t *p_quote_size)') as AsyncNativeFn,
+        getQuote: lib.func('uint32_t tee_att_get_quote(kube_sgx_tee_att_config_t *p_context, const uint8_t *p_report, uint32_t report_size, void *p_qe_report_info, _Out_ uint8_t *p_quote, uint32_t quote_size)') as AsyncNativeFn,
+        getPlatformInfo: lib.func('uint32_t tee_att_get_platform_info(kube_sgx_tee_att_config_t *p_context, _Out_ uint8_t *p_platform_info)') as AsyncNativeFn,
       };
     } catch (e) {
       lib.unload();
@@ -196,8 +190,8 @@ export class QgsDcapBackend implements QgsBackend {
       const q = koffi.load(qplPath);
       libs.push(q);
       qpl = {
-        getCollateral: q.func('uint32_t tdx_ql_get_quote_verification_collateral(const uint8_t *fmspc, uint16_t fmspc_size, const char *pck_ca, _Out_ kube_sgx_tdx_ql_qv_collateral_t **pp_quote_collateral)') as AsyncFn,
-        freeCollateral: q.func('uint32_t tdx_ql_free_quote_verification_collateral(kube_sgx_tdx_ql_qv_collateral_t *p_quote_collateral)') as AsyncFn,
+        getCollateral: q.func('uint32_t tdx_ql_get_quote_verification_collateral(const uint8_t *fmspc, uint16_t fmspc_size, const char *pck_ca, _Out_ kube_sgx_tdx_ql_qv_collateral_t **pp_quote_collateral)') as AsyncNativeFn,
+        freeCollateral: q.func('uint32_t tdx_ql_free_quote_verification_collateral(kube_sgx_tdx_ql_qv_collateral_t *p_quote_collateral)') as AsyncNativeFn,
       };
       facts.qpl = qplPath;
     } catch (e) {
@@ -206,15 +200,9 @@ export class QgsDcapBackend implements QgsBackend {
     }
     const backend = new QgsDcapBackend(fns, ctxOut[0], qpl, facts, libs);
     // as Intel's QGS: init once (no refresh); a failure here is retried with refresh on the first quote
-    const init = await backend.serial(() => backend.initQuote(false));
+    const init = await backend.calls.run(() => backend.initQuote(false));
     facts.initQuote = init === 0 ? 'ok' : teeAttErrorName(init);
     return backend;
-  }
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn, fn);
-    this.tail = run.catch(() => undefined);
-    return run;
   }
 
   private initQuote(refresh: boolean): Promise<number> {
@@ -232,7 +220,7 @@ export class QgsDcapBackend implements QgsBackend {
   }
 
   getQuote(tdReport: Buffer): Promise<Buffer> {
-    return this.serial(async () => {
+    return this.calls.run(async () => {
       let r = await this.quoteOnce(tdReport);
       if (r.rc === TeeAtt.ATT_KEY_NOT_INITIALIZED) {
         // Intel's QGS: re-generate / re-certify the attestation key once, then retry once
@@ -248,7 +236,7 @@ export class QgsDcapBackend implements QgsBackend {
   getCollateral(fmspc: Buffer, pckCa: string): Promise<QgsCollateral> {
     const qpl = this.qpl;
     if ('error' in qpl) return Promise.reject(qgsBackendError('QGS_DCAP_NO_QPL', qpl.error, QgsError.UNEXPECTED));
-    return this.serial(async () => {
+    return this.calls.run(async () => {
       const out: unknown[] = [null];
       const rc = await callAsync(qpl.getCollateral, fmspc, fmspc.length, pckCa, out);
       if (rc !== 0 || out[0] === null) {
@@ -281,7 +269,7 @@ export class QgsDcapBackend implements QgsBackend {
   }
 
   platformInfo(): Promise<QgsPlatformInfo> {
-    return this.serial(async () => {
+    return this.calls.run(async () => {
       const b = Buffer.alloc(PLATFORM_INFO_SIZE);
       const rc = await callAsync(this.fns.getPlatformInfo, this.context, b);
       if (rc !== 0) throw teeAttError('tee_att_get_platform_info', rc);

@@ -18,6 +18,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import koffi, { type LibraryHandle } from 'koffi';
 import { KubeSgxError, type ErrorCode } from '../errors.js';
+import { callAsync, SerialCalls, type AsyncNativeFn } from './native-calls.js';
 import { AesmError, backendError, quote3ErrorName, quote3ToAesm } from './aesm-errors.js';
 import { type BackendQuote, type QeReportRequest, type QuoteBackend, REPORT_SIZE, TARGET_INFO_SIZE } from './backend.js';
 
@@ -59,16 +60,9 @@ export function requireSgxDevices(devRoot: string, code: ErrorCode, what: string
 
 type Call = (...args: unknown[]) => unknown;
 interface DcapFunctions {
-  getTargetInfo: { async: (...args: unknown[]) => void } & Call;
-  getQuoteSize: { async: (...args: unknown[]) => void } & Call;
-  getQuote: { async: (...args: unknown[]) => void } & Call;
-}
-
-/** Runs a koffi function on a worker thread; resolves to its quote3_error_t. */
-function callAsync(fn: { async: (...args: unknown[]) => void }, ...args: unknown[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    fn.async(...args, (err: unknown, res: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(Number(res))));
-  });
+  getTargetInfo: AsyncNativeFn & Call;
+  getQuoteSize: AsyncNativeFn & Call;
+  getQuote: AsyncNativeFn & Call;
 }
 
 function libraryError(op: string, code: number): KubeSgxError {
@@ -79,8 +73,8 @@ function libraryError(op: string, code: number): KubeSgxError {
 export class DcapBackend implements QuoteBackend {
   readonly name = 'dcap';
   readonly simulated = false;
-  /** Tail of the call queue: library calls never overlap. */
-  private tail: Promise<unknown> = Promise.resolve();
+  /** Library calls never overlap. */
+  private readonly calls = new SerialCalls();
 
   private constructor(
     private readonly lib: LibraryHandle,
@@ -123,14 +117,8 @@ export class DcapBackend implements QuoteBackend {
     return new DcapBackend(lib, fns, facts);
   }
 
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn, fn);
-    this.tail = run.catch(() => undefined);
-    return run;
-  }
-
   targetInfo(): Promise<Buffer> {
-    return this.serial(async () => {
+    return this.calls.run(async () => {
       const out = Buffer.alloc(TARGET_INFO_SIZE);
       const rc = await callAsync(this.fns.getTargetInfo, out);
       if (rc !== 0) throw libraryError('sgx_qe_get_target_info', rc);
@@ -144,7 +132,7 @@ export class DcapBackend implements QuoteBackend {
   }
 
   quoteSize(): Promise<number> {
-    return this.serial(() => this.quoteSizeNow());
+    return this.calls.run(() => this.quoteSizeNow());
   }
 
   private async quoteSizeNow(): Promise<number> {
@@ -160,7 +148,7 @@ export class DcapBackend implements QuoteBackend {
       return Promise.reject(backendError('DCAP_QE_REPORT_UNSUPPORTED', 'the dcap backend cannot return a QE report (sgx_qe_get_quote takes no qe_report_info)', AesmError.UNABLE_TO_GENERATE_QE_REPORT));
     }
     if (report.length !== REPORT_SIZE) return Promise.reject(backendError('DCAP_BAD_REPORT', `report is ${report.length} bytes`, AesmError.PARAMETER_ERROR));
-    return this.serial(async () => {
+    return this.calls.run(async () => {
       const size = await this.quoteSizeNow();
       const quote = Buffer.alloc(size);
       const rc = await callAsync(this.fns.getQuote, report, size, quote);

@@ -86,6 +86,18 @@ describe('ComponentLifecycle', () => {
   });
 });
 
+/** Starting with a --metrics-addr already taken fails with `code` naming the flag, and leaves no socket file and no open backend. */
+async function assertOpsBindFailure(started: Promise<unknown>, code: string, addr: string, socketPath: string, backendClosed: () => number): Promise<void> {
+  await assert.rejects(started, (e: Error & { code?: string; path?: unknown }) => {
+    assert.equal(e.code, code);
+    assert.deepEqual(e.path, ['metricsAddr']);
+    assert.match(e.message, new RegExp(`^cannot serve --metrics-addr ${addr}: `));
+    return true;
+  });
+  assert.equal(existsSync(socketPath), false);
+  assert.equal(backendClosed(), 1);
+}
+
 describe('an ops endpoint that cannot bind', () => {
   test('quote helper: QUOTE_HELPER_OPS_LISTEN naming --metrics-addr; socket removed, backend closed', async () => {
     const { dir, cleanup } = tempDir();
@@ -95,14 +107,8 @@ describe('an ops endpoint that cannot bind', () => {
     backend.close = async () => void backendClosed++;
     const socketPath = join(dir, 'aesm.socket');
     try {
-      await assert.rejects(startQuoteHelper({ backend, socketPath, metricsAddr: port.addr, logger: silentLogger }), (e: Error & { code?: string; path?: unknown }) => {
-        assert.equal(e.code, 'QUOTE_HELPER_OPS_LISTEN');
-        assert.deepEqual(e.path, ['metricsAddr']);
-        assert.match(e.message, new RegExp(`^cannot serve --metrics-addr ${port.addr}: `));
-        return true;
-      });
-      assert.equal(existsSync(socketPath), false);
-      assert.equal(backendClosed, 1);
+      const started = startQuoteHelper({ backend, socketPath, metricsAddr: port.addr, logger: silentLogger });
+      await assertOpsBindFailure(started, 'QUOTE_HELPER_OPS_LISTEN', port.addr, socketPath, () => backendClosed);
     } finally {
       await port.close();
       cleanup();
@@ -123,14 +129,8 @@ describe('an ops endpoint that cannot bind', () => {
     };
     const socketPath = join(dir, 'qgs.socket');
     try {
-      await assert.rejects(startQgs({ backend, socketPath, metricsAddr: port.addr, logger: silentLogger }), (e: Error & { code?: string; path?: unknown }) => {
-        assert.equal(e.code, 'QGS_OPS_LISTEN');
-        assert.deepEqual(e.path, ['metricsAddr']);
-        assert.match(e.message, new RegExp(`^cannot serve --metrics-addr ${port.addr}: `));
-        return true;
-      });
-      assert.equal(existsSync(socketPath), false);
-      assert.equal(backendClosed, 1);
+      const started = startQgs({ backend, socketPath, metricsAddr: port.addr, logger: silentLogger });
+      await assertOpsBindFailure(started, 'QGS_OPS_LISTEN', port.addr, socketPath, () => backendClosed);
     } finally {
       await port.close();
       cleanup();
