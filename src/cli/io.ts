@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { KubeSgxError, toKubeSgxError } from '../errors.js';
 import { parseHostPort } from '../ops/listen.js';
+import { isHttpUrl } from '../ops/options.js';
 
 export const EXIT_OK = 0;
 export const EXIT_REJECTED = 1;
@@ -57,16 +58,7 @@ export function hostPortFlag<T extends string | undefined>(name: string, value: 
 
 /** Checks an http(s) URL flag (PCCS, THIM, issuer): a usage error naming the flag. */
 export function urlFlag<T extends string | undefined>(name: string, value: T): T {
-  if (value === undefined) return value;
-  let u: URL | undefined;
-  try {
-    u = new URL(value);
-  } catch {
-    u = undefined;
-  }
-  if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:') || u.hostname === '') {
-    throw new UsageError(`${name}: expected an http(s) URL, got ${JSON.stringify(value)}`);
-  }
+  if (value !== undefined && !isHttpUrl(value)) throw new UsageError(`${name}: expected an http(s) URL, got ${JSON.stringify(value)}`);
   return value;
 }
 

@@ -18,6 +18,7 @@
  */
 
 import { stripJsonComments } from '../dcap/qcnl.js';
+import { isHttpUrl } from '../ops/options.js';
 
 /** QCNL's default pccs_url in the versions read (qcnl_config.h: the QcnlConfig constructor). */
 export const QCNL_DEFAULT_PCCS_URL = 'https://localhost:8081/sgx/certification/v4/';
@@ -78,15 +79,6 @@ function kindOf(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
 }
 
-function httpUrl(v: string): boolean {
-  try {
-    const u = new URL(v);
-    return (u.protocol === 'https:' || u.protocol === 'http:') && u.hostname !== '';
-  } catch {
-    return false;
-  }
-}
-
 function parseJsonConfig(text: string, problems: QcnlProblem[]): Record<string, unknown> | null {
   let data: unknown;
   let stripped = text;
@@ -145,7 +137,7 @@ export function parseQcnlConfig(text: string): QcnlConfig {
         });
         continue;
       }
-      if (kind === 'url' && !httpUrl(value as string)) {
+      if (kind === 'url' && !isHttpUrl(value as string)) {
         problems.push({ severity: 'error', message: `${key} is not an http(s) URL: ${JSON.stringify(value)}` });
         continue;
       }
@@ -175,7 +167,7 @@ export function parseQcnlConfig(text: string): QcnlConfig {
       problems.push({ severity: 'warning', message: `unknown setting ${JSON.stringify(name.slice(0, 60))} is ignored by QCNL (legacy KEY=VALUE format)` });
       continue;
     }
-    if ((name === 'PCCS_URL' || name === 'COLLATERAL_SERVICE' || name === 'LOCAL_PCK_URL') && !httpUrl(value)) {
+    if ((name === 'PCCS_URL' || name === 'COLLATERAL_SERVICE' || name === 'LOCAL_PCK_URL') && !isHttpUrl(value)) {
       problems.push({ severity: 'error', message: `${name} is not an http(s) URL: ${JSON.stringify(value)}` });
       continue;
     }

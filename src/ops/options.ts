@@ -34,6 +34,22 @@ export function hostPortOption(zod: typeof z) {
   );
 }
 
+/** An http(s) URL with a host (PCCS, PCS, THIM, issuer, QCNL URLs). */
+export function isHttpUrl(v: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    return false;
+  }
+  return (u.protocol === 'https:' || u.protocol === 'http:') && u.hostname !== '';
+}
+
+/** An http(s) URL option (isHttpUrl). */
+export function httpUrlOption(zod: typeof z) {
+  return zod.string().refine(isHttpUrl, { error: (iss) => `expected an http(s) URL, got ${JSON.stringify(iss.input)}` });
+}
+
 /** Parses `input` with `schema`; throws KubeSgxError(code) naming the first bad flag/field, all issues in details. */
 export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, code: ErrorCode, flags: FlagNames): z.output<S> {
   const r = schema.safeParse(input);

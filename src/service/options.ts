@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { intOption, parseOptions } from '../ops/options.js';
+import { httpUrlOption, intOption, parseOptions } from '../ops/options.js';
 import type { Store } from './store/types.js';
 import type { AttestationVerifier } from './verifier.js';
 
@@ -32,19 +32,8 @@ const MAX_WORKERS = 64;
 
 const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null;
 
-/** An http(s) URL with a host (PCCS, PCS, THIM, issuer). */
-const httpUrl = z.string().refine(
-  (v) => {
-    let u: URL;
-    try {
-      u = new URL(v);
-    } catch {
-      return false;
-    }
-    return (u.protocol === 'https:' || u.protocol === 'http:') && u.hostname !== '';
-  },
-  { error: (iss) => `expected an http(s) URL, got ${JSON.stringify(iss.input)}` },
-);
+/** PCCS, PCS, THIM, issuer. */
+const httpUrl = httpUrlOption(z);
 
 /** What the DCAP verifier trusts: its collateral source, and whether the simulator's root CA (of `platformDir`). */
 export interface VerifierTrustOptions {
