@@ -19,8 +19,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { SimPlatform } from '../src/sim/index.js';
 import { startAttestationService } from '../src/service/server.js';
 import { MAX_BODY_BYTES } from '../src/service/http.js';
-import { MAX_JSON_CONTAINERS } from '../src/service/encoding.js';
-import { kbsReportData } from '../src/service/kbs.js';
+import { MAX_JSON_CONTAINERS, MAX_JSON_MEMBERS } from '../src/service/encoding.js';
 import { POLICY_LIMITS } from '../src/service/policy/limits.js';
 import { MAX_SECRET_BYTES } from '../src/service/secrets.js';
 import { silentLogger } from '../src/ops/log.js';
@@ -54,15 +53,29 @@ function call(url: string, method: string, path: string, body?: string, headers:
 
 const b64u = (b: Uint8Array | string) => Buffer.from(b).toString('base64url');
 
-/** JSON of about `bytes` characters, nested `depth` levels at its deepest, with many members (every one a claim path for JmesPath). */
-function bigJson(bytes: number, depth: number): string {
+let freshSalt = 0;
+
+/**
+ * JSON of about `bytes` characters holding `members` members (2 of them
+ * "deep" and "items", the rest in objects of 4), nested `depth` levels at its
+ * deepest. Its keys
+ * are new to the process on every call: V8 builds a hidden class per new set
+ * of keys, so this is the costliest JSON.parse input per member (repeated
+ * keys parse several times faster). Keys are padded to fill `bytes`. Built
+ * as text, never parsed here: a parse in this process would make the keys
+ * known to the server's.
+ */
+function freshJson(bytes: number, depth: number, members: number): string {
+  const salt = `${(freshSalt++).toString(36)}_`;
   const deep = '['.repeat(depth - 1) + ']'.repeat(depth - 1);
+  members -= 2; // "deep" and "items"
+  const keyLength = Math.max(salt.length + 5, Math.floor((bytes - deep.length - 40 - members / 2) / members) - 4);
   const items: string[] = [];
-  let size = 40 + deep.length;
-  for (let i = 0; size < bytes; i++) {
-    const item = `{"k${i}":"${'v'.repeat(20)}","n":${i},"t":true}`;
-    items.push(item);
-    size += item.length + 1;
+  for (let i = 0; i < members; i += 4) {
+    const keys: string[] = [];
+    // Zero-padded numbers keep each object's keys in order: the text is its own RFC 8785 form (KBS hashes that).
+    for (let j = i; j < Math.min(i + 4, members); j++) keys.push(`"${`${salt}${String(j).padStart(5, '0')}`.padEnd(keyLength, 'x')}":${j % 10}`);
+    items.push(`{${keys.join(',')}}`);
   }
   return `{"deep":${deep},"items":[${items.join(',')}]}`;
 }
@@ -141,6 +154,13 @@ export default async function bench(): Promise<{ title: string; markdown: string
   const rows: Row[] = [];
   const h = monitorEventLoopDelay({ resolution: 1 });
 
+  /** REPS + 1 request bodies built ahead (a quote costs CPU the probe would count), handed out in turn. */
+  const inTurn = (build: () => string): (() => string) => {
+    const bodies = Array.from({ length: REPS + 1 }, build);
+    let next = 0;
+    return () => bodies[next++ % bodies.length]!;
+  };
+
   /** Runs `make()` REPS times, one request at a time, and records the longest loop block and the mean CPU. */
   async function measure(endpoint: string, input: string, make: () => Promise<Reply>): Promise<void> {
     await make(); // warm-up (JIT, first-use caches)
@@ -168,19 +188,30 @@ export default async function bench(): Promise<{ title: string; markdown: string
     for (let i = 0; i < 500; i++) await call(svc.url, 'PUT', `/admin/secrets/default/many/s${i}`, JSON.stringify({ value: b64u(Buffer.alloc(64, i)), releasePolicy }), admin);
     for (let i = 0; i < 20; i++) await call(svc.url, 'POST', '/admin/signing-keys/rotate', '{"activateAfterSeconds":0}', admin);
 
-    // ---- MAA attestation: the largest body the cap admits, runtime JSON nested to the limit
+    // ---- MAA attestation: the largest body the cap admits, JSON runtime data with the most members accepted
+    // (keys new to the process on every request), nested to the depth limit
     const runtimeBytes = Math.floor(((MAX_BODY_BYTES - 20_000) * 3) / 4);
-    const runtime = Buffer.from(bigJson(runtimeBytes, 62));
-    const attestBody = JSON.stringify({ quote: b64u(sgxQuote(createHash('sha256').update(runtime).digest())), runtimeData: { data: b64u(runtime), dataType: 'JSON' } });
-    await measure('POST /attest/SgxEnclave', `${(attestBody.length / 1024).toFixed(0)} KiB body: JSON runtime data of ${(runtime.length / 1024).toFixed(0)} KiB, ${runtime.toString().split('"k').length - 1} members, 62 levels deep`, () =>
-      call(svc.url, 'POST', '/attest/SgxEnclave?api-version=2022-08-01', attestBody),
-    );
+    const sample = Buffer.from(freshJson(runtimeBytes, 62, MAX_JSON_MEMBERS));
+    const runtimeInput = `JSON runtime data of ${(sample.length / 1024).toFixed(0)} KiB: ${MAX_JSON_MEMBERS.toLocaleString('en')} members (the most accepted) with keys new on every request, 62 levels deep`;
+    const maaBody = (evidence: 'quote' | 'report') => {
+      const runtime = Buffer.from(freshJson(runtimeBytes, 62, MAX_JSON_MEMBERS));
+      const quote = sgxQuote(createHash('sha256').update(runtime).digest());
+      return JSON.stringify({ [evidence]: b64u(evidence === 'report' ? Buffer.concat([Buffer.alloc(16), quote]) : quote), runtimeData: { data: b64u(runtime), dataType: 'JSON' } });
+    };
+    const attestBodies = inTurn(() => maaBody('quote'));
+    await measure('POST /attest/SgxEnclave', `${MAX_BODY_BYTES / 1024} KiB body: ${runtimeInput}`, () => call(svc.url, 'POST', '/attest/SgxEnclave?api-version=2022-08-01', attestBodies()));
     const policy = worstPolicy();
     const small = Buffer.from('{"a":1}');
     const draftBody = JSON.stringify({ quote: b64u(sgxQuote(createHash('sha256').update(small).digest())), runtimeData: { data: b64u(small), dataType: 'JSON' }, draftPolicyForAttestation: policy });
     await measure('POST /attest/SgxEnclave', `draft policy of ${(policy.length / 1024).toFixed(0)} KiB: ${policy.split('=> deny()').length - 1} rules × ${POLICY_LIMITS.maxConditionsPerRule} conditions, the last failing`, () =>
       call(svc.url, 'POST', '/attest/SgxEnclave?api-version=2022-08-01', draftBody),
     );
+    const queryPolicy = 'version=1.2; authorizationrules { c:[type=="x-ms-runtime"] => add(type="deep", value=JmesPath(c.value, "deep")); => permit(); };';
+    const queriedBodies = inTurn(() => {
+      const body = JSON.parse(maaBody('quote')) as Record<string, unknown>;
+      return JSON.stringify({ ...body, draftPolicyForAttestation: queryPolicy });
+    });
+    await measure('POST /attest/SgxEnclave', 'the runtime data above, queried by a draft policy (JmesPath: the policy parses it again)', () => call(svc.url, 'POST', '/attest/SgxEnclave?api-version=2022-08-01', queriedBodies()));
     const deepBody = `{"quote":${'['.repeat(MAX_BODY_BYTES / 2 - 10)}${']'.repeat(MAX_BODY_BYTES / 2 - 10)}}`;
     await measure('POST /attest/SgxEnclave', `refused: ${MAX_BODY_BYTES / 1024} KiB body nested ${(MAX_BODY_BYTES / 2 - 10).toLocaleString('en')} levels`, () => call(svc.url, 'POST', '/attest/SgxEnclave?api-version=2022-08-01', deepBody));
     const unit = '[[{}]]';
@@ -191,13 +222,16 @@ export default async function bench(): Promise<{ title: string; markdown: string
     await measure('POST /attest/SgxEnclave', `JSON runtime data with ${(MAX_JSON_CONTAINERS - 10).toLocaleString('en')} arrays/objects (the most accepted), \`[[{}]]\` repeated`, () =>
       call(svc.url, 'POST', '/attest/SgxEnclave?api-version=2022-08-01', denseBody),
     );
-    const oeBody = JSON.stringify({ report: b64u(Buffer.concat([Buffer.alloc(16), sgxQuote(createHash('sha256').update(runtime).digest())])), runtimeData: { data: b64u(runtime), dataType: 'JSON' } });
-    await measure('POST /attest/OpenEnclave', 'as the SgxEnclave body above (OE report header + quote)', () => call(svc.url, 'POST', '/attest/OpenEnclave?api-version=2022-08-01', oeBody));
-    const rd = Buffer.alloc(64);
-    createHash('sha256').update(runtime).digest().copy(rd);
-    const td = platform.getTdQuote(platform.tdReport({ reportData: rd, mrTd: Buffer.alloc(48, 0x7d) }));
-    const tdxBody = JSON.stringify({ quote: b64u(td), runtimeData: { data: b64u(runtime), dataType: 'JSON' } });
-    await measure('POST /attest/TdxVm', 'simulated TD quote with the same JSON runtime data', () => call(svc.url, 'POST', '/attest/TdxVm?api-version=2025-06-01', tdxBody));
+    const oeBodies = inTurn(() => maaBody('report'));
+    await measure('POST /attest/OpenEnclave', `OE report header + quote, ${runtimeInput}`, () => call(svc.url, 'POST', '/attest/OpenEnclave?api-version=2022-08-01', oeBodies()));
+    const tdxBodies = inTurn(() => {
+      const runtime = Buffer.from(freshJson(runtimeBytes, 62, MAX_JSON_MEMBERS));
+      const rd = Buffer.alloc(64);
+      createHash('sha256').update(runtime).digest().copy(rd);
+      const td = platform.getTdQuote(platform.tdReport({ reportData: rd, mrTd: Buffer.alloc(48, 0x7d) }));
+      return JSON.stringify({ quote: b64u(td), runtimeData: { data: b64u(runtime), dataType: 'JSON' } });
+    });
+    await measure('POST /attest/TdxVm', `simulated TD quote, ${runtimeInput}`, () => call(svc.url, 'POST', '/attest/TdxVm?api-version=2025-06-01', tdxBodies()));
 
     // ---- policy management: the biggest policy accepted, stored and served back in a signed token
     const putBody = policyJws(policy);
@@ -207,39 +241,43 @@ export default async function bench(): Promise<{ title: string; markdown: string
     await measure('GET /policies/SgxEnclave/versions', `${'several'} versions of that policy`, () => call(svc.url, 'GET', '/policies/SgxEnclave/versions', undefined, admin));
     await call(svc.url, 'POST', '/policies/SgxEnclave:reset?api-version=2020-10-01', `${b64u('{"alg":"none"}')}..`, admin);
 
-    // ---- Trustee KBS: a tee-pubkey as large and deep as the body admits, bound into the quote, then the resource by cookie
-    const pubkeyPadding = bigJson(runtimeBytes, 60);
+    // ---- Trustee KBS: a tee-pubkey as large and deep as the body admits (keys new on every request), bound into the quote, then the resource by cookie
+    const paddingBytes = MAX_BODY_BYTES - 20_000;
+    // The Request's own members (version, tee, extra-params) count too.
+    const authBodies = inTurn(() => `{"version":"0.4.0","tee":"sgx","extra-params":${freshJson(paddingBytes, 60, MAX_JSON_MEMBERS - 3)}}`);
+    await measure('POST /kbs/v0/auth', `Request with ${(paddingBytes / 1024).toFixed(0)} KiB of extra-params: ${MAX_JSON_MEMBERS.toLocaleString('en')} members, keys new on every request`, () => call(svc.url, 'POST', '/kbs/v0/auth', authBodies()));
     let cookie = '';
-    await measure('POST /kbs/v0/auth', `Request with ${(pubkeyPadding.length / 1024).toFixed(0)} KiB of extra-params (${pubkeyPadding.split('"k').length - 1} members)`, () => call(svc.url, 'POST', '/kbs/v0/auth', JSON.stringify({ version: '0.4.0', tee: 'sgx', 'extra-params': JSON.parse(pubkeyPadding) as unknown })));
+    const { createECDH } = await import('node:crypto');
     const kbsAttestOnce = async () => {
       const a = await call(svc.url, 'POST', '/kbs/v0/auth', JSON.stringify({ version: '0.4.0', tee: 'sgx', 'extra-params': {} }));
       const nonce = (JSON.parse(a.body) as { nonce: string }).nonce;
-      const pubkey = { kty: 'EC', crv: 'P-256', alg: 'ECDH-ES+A256KW', x: b64u(Buffer.from('04', 'hex')), y: '', ext: JSON.parse(pubkeyPadding) as unknown };
-      const { createECDH } = await import('node:crypto');
-      const ecdh = createECDH('prime256v1');
-      const point = ecdh.generateKeys();
-      pubkey.x = b64u(point.subarray(1, 33));
-      pubkey.y = b64u(point.subarray(33));
-      const quote = sgxQuote(kbsReportData(nonce, pubkey).subarray(0, 64));
-      const body = JSON.stringify({ 'init-data': null, 'runtime-data': { nonce, 'tee-pubkey': pubkey }, 'tee-evidence': { primary_evidence: { quote: quote.toString('base64') }, additional_evidence: '' } });
+      const point = createECDH('prime256v1').generateKeys();
+      // The Attestation's own members and the JWK's (14) count too. Written in RFC 8785 form (members sorted, freshJson's text canonical), so REPORTDATA is hashed without parsing it here.
+      const pubkey = `{"alg":"ECDH-ES+A256KW","crv":"P-256","ext":${freshJson(paddingBytes, 60, MAX_JSON_MEMBERS - 14)},"kty":"EC","x":"${b64u(point.subarray(1, 33))}","y":"${b64u(point.subarray(33))}"}`;
+      const digest = createHash('sha384').update(`{"additional-evidence":"","nonce":${JSON.stringify(nonce)},"tee-pubkey":${pubkey}}`).digest();
+      const quote = sgxQuote(digest);
+      const body = `{"init-data":null,"runtime-data":{"nonce":${JSON.stringify(nonce)},"tee-pubkey":${pubkey}},"tee-evidence":{"primary_evidence":{"quote":"${quote.toString('base64')}"},"additional_evidence":""}}`;
       return { cookie: a.cookie!, body };
     };
-    const sessions = await Promise.all(Array.from({ length: REPS + 1 }, kbsAttestOnce));
+    const sessions: Array<{ cookie: string; body: string }> = [];
+    for (let i = 0; i <= REPS; i++) sessions.push(await kbsAttestOnce());
     let next = 0;
-    await measure('POST /kbs/v0/attest', `tee-pubkey with ${(pubkeyPadding.length / 1024).toFixed(0)} KiB of extra members 60 levels deep (JCS + SHA-384, token of that size)`, async () => {
+    await measure('POST /kbs/v0/attest', `tee-pubkey with ${(paddingBytes / 1024).toFixed(0)} KiB of extra members (${MAX_JSON_MEMBERS.toLocaleString('en')}, keys new on every request) 60 levels deep: JCS + SHA-384 of it`, async () => {
       const s = sessions[next++ % sessions.length]!;
       cookie = s.cookie;
       return call(svc.url, 'POST', '/kbs/v0/attest', s.body, { cookie: s.cookie });
     });
     await call(svc.url, 'PUT', '/admin/secrets/default/key/big', JSON.stringify({ value: secretValue, releasePolicy }), admin);
-    await measure('GET /kbs/v0/resource', `${MAX_SECRET_BYTES / 1024} KiB secret to that session (its token ~${(pubkeyPadding.length / 1024).toFixed(0)} KiB verified)`, () => call(svc.url, 'GET', '/kbs/v0/resource/default/key/big', undefined, { cookie }));
+    await measure('GET /kbs/v0/resource', `${MAX_SECRET_BYTES / 1024} KiB secret to that session (its token verified; the token holds the key's public members only)`, () => call(svc.url, 'GET', '/kbs/v0/resource/default/key/big', undefined, { cookie }));
 
     // ---- administration
-    const bigRelease = { version: '1.0.0', anyOf: Array.from({ length: 2000 }, (_, i) => ({ authority: svc.issuer, allOf: [{ claim: `c${i}`, equals: 'x'.repeat(100) }, { anyOf: [{ claim: 'x-ms-sgx-svn', equals: i }] }] })) };
+    // 7 members per authority: as many as MAX_JSON_MEMBERS admits.
+    const authorities = Math.floor((MAX_JSON_MEMBERS - 10) / 7);
+    const bigRelease = { version: '1.0.0', anyOf: Array.from({ length: authorities }, (_, i) => ({ authority: svc.issuer, allOf: [{ claim: `c${i}`, equals: 'x'.repeat(100) }, { anyOf: [{ claim: 'x-ms-sgx-svn', equals: i }] }] })) };
     const secretBody = JSON.stringify({ value: secretValue, releasePolicy: bigRelease });
-    await measure('PUT /admin/secrets/*', `${MAX_SECRET_BYTES / 1024} KiB value, release policy of ${(JSON.stringify(bigRelease).length / 1024).toFixed(0)} KiB (2,000 authorities)`, () => call(svc.url, 'PUT', '/admin/secrets/default/key/worst', secretBody, admin));
+    await measure('PUT /admin/secrets/*', `${MAX_SECRET_BYTES / 1024} KiB value, release policy of ${(JSON.stringify(bigRelease).length / 1024).toFixed(0)} KiB (${authorities.toLocaleString('en')} authorities)`, () => call(svc.url, 'PUT', '/admin/secrets/default/key/worst', secretBody, admin));
     await measure('GET /admin/secrets', '500 secrets stored', () => call(svc.url, 'GET', '/admin/secrets', undefined, admin));
-    await measure('GET /admin/secrets/*', 'the secret with the 2,000-authority policy', () => call(svc.url, 'GET', '/admin/secrets/default/key/worst', undefined, admin));
+    await measure('GET /admin/secrets/*', `the secret with the ${authorities.toLocaleString('en')}-authority policy`, () => call(svc.url, 'GET', '/admin/secrets/default/key/worst', undefined, admin));
     await measure('POST /admin/signing-keys/rotate', 'RSA-2048 key generated (thread pool) and stored', () => call(svc.url, 'POST', '/admin/signing-keys/rotate', '{"activateAfterSeconds":0}', admin));
     await measure('GET /admin/signing-keys', '40+ keys', () => call(svc.url, 'GET', '/admin/signing-keys', undefined, admin));
 

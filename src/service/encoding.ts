@@ -1,4 +1,4 @@
-/** Bounded JSON for request bodies and runtime data: nesting depth and parsing that names the field. */
+/** Bounded JSON for request bodies and runtime data: nesting depth, size, and parsing that names the field. */
 import { KubeSgxError, type ErrorCode } from '../errors.js';
 
 /** Deepest array/object nesting accepted in any JSON the service reads (request bodies, JSON runtime data). */
@@ -22,47 +22,63 @@ export function assertJsonDepth(value: unknown, what: string, path: ReadonlyArra
 
 /**
  * Arrays and objects accepted in one JSON document. JSON.parse's cost is in
- * allocating them, most of all objects with distinct keys: 1 MiB of
- * `{"k<n>":0}` (77,000 objects) took ~95 ms of main-thread CPU and 1 MiB of
- * `[[{}]]` ~110 ms, in one event-loop turn, on a loaded machine. 20,000 keeps
- * a parse near 20 ms and is far above the JSON clients send (a JWK, MAA's
- * body, runtime data of thousands of members).
+ * allocating them: 1 MiB of `[[{}]]` (450,000 containers) took ~110 ms of
+ * main-thread CPU in one event-loop turn on a loaded machine. 20,000 keeps
+ * that part of a parse near 15 ms.
  */
 export const MAX_JSON_CONTAINERS = 20_000;
 
 /**
+ * Object members (key: value pairs, all objects together) accepted in one
+ * JSON document. V8 gives small objects a hidden class per set of keys, so
+ * members whose keys the process has not seen cost a new class each: 23,000
+ * of them (370 KiB of `{"k1":0,…,"k8":0}` with fresh keys) took 50-80 ms of
+ * one turn on a loaded 2-core machine, under 10 ms when the keys repeat.
+ * 10,000 is far above what clients send (a JWK has under 10, MAA's body 5).
+ */
+export const MAX_JSON_MEMBERS = 10_000;
+
+/**
  * Throws JSON_TOO_DEEP when the text opens more than MAX_JSON_DEPTH brackets
  * at once, JSON_TOO_LARGE when it opens more than MAX_JSON_CONTAINERS in all
- * (outside strings). One linear pass before JSON.parse: V8 parses a 1 MiB
- * body of half a million `[` in over 100 ms of one event-loop turn, this
- * refuses it in a few.
+ * or holds more than MAX_JSON_MEMBERS members (counted outside strings). One
+ * linear pass before JSON.parse: V8 parses a 1 MiB body of half a million
+ * `[` in over 100 ms of one event-loop turn, this refuses it in a few.
+ * Strings are skipped with indexOf (a base64 field is most of an attestation
+ * body). For text JSON.parse accepts, the bracket depth counted here is the
+ * nesting of the value it returns, so the value needs no second walk.
  */
 function assertTextShape(text: string, what: string, path: ReadonlyArray<string | number>): void {
   let depth = 0;
   let containers = 0;
-  let inString = false;
+  let members = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
+    if (c === 0x22) {
+      // To the closing quote: the next one not escaped by an odd run of backslashes.
+      for (;;) {
+        const q = text.indexOf('"', i + 1);
+        if (q < 0) return; // unterminated: JSON.parse refuses it
+        let slashes = 0;
+        while (text.charCodeAt(q - 1 - slashes) === 0x5c) slashes++;
+        i = q;
+        if (slashes % 2 === 0) break;
+      }
+    } else if (c === 0x3a) {
+      if (++members > MAX_JSON_MEMBERS) throw new KubeSgxError('JSON_TOO_LARGE', `${what} holds more than ${MAX_JSON_MEMBERS} object members`, { path });
+    } else if (c === 0x5b || c === 0x7b) {
       if (++depth > MAX_JSON_DEPTH) throw new KubeSgxError('JSON_TOO_DEEP', `${what} nests arrays/objects deeper than ${MAX_JSON_DEPTH} levels`, { path });
       if (++containers > MAX_JSON_CONTAINERS) throw new KubeSgxError('JSON_TOO_LARGE', `${what} holds more than ${MAX_JSON_CONTAINERS} arrays/objects`, { path });
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
 }
 
-/** JSON.parse with the nesting limit; `code` names the error for text that is not JSON. */
+/** JSON.parse with the nesting and size limits; `code` names the error for text that is not JSON. */
 export function parseJsonBounded(text: string, what: string, path: ReadonlyArray<string | number> = [], code: ErrorCode = 'INVALID_JSON'): unknown {
   assertTextShape(text, what, path);
-  let v: unknown;
   try {
-    v = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
     throw new KubeSgxError(code, `${what} is not JSON: ${(e as Error).message}`, { path, cause: e });
   }
-  assertJsonDepth(v, what, path);
-  return v;
 }

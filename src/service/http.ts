@@ -18,7 +18,12 @@ import { parseJsonBounded } from './encoding.js';
 import { toKbsError } from './kbs.js';
 import { toProblem } from './problems.js';
 
-export const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * Largest request body, in bytes. Clients send far less (an SGX quote is ~5 KiB, a TD quote ~8 KiB, runtime data a
+ * JWK); what costs the event loop is the JSON inside (encoding.ts bounds it), and at 1 MiB an accepted body of it
+ * took up to ~140 ms of one turn (docs/attestation-service.md, "Bounded cost").
+ */
+export const MAX_BODY_BYTES = 512 * 1024;
 
 /** Node's request and response, as @hono/node-server passes them (absent for in-process `app.request`). */
 export type Env = { Bindings: { incoming?: IncomingMessage; outgoing?: ServerResponse } };
@@ -28,7 +33,7 @@ export function clientOf(c: Context<Env>): string {
 }
 
 export function tooLarge(): KubeSgxError {
-  return new KubeSgxError('PAYLOAD_TOO_LARGE', `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+  return new KubeSgxError('PAYLOAD_TOO_LARGE', `request bodies are limited to ${MAX_BODY_BYTES} bytes (${MAX_BODY_BYTES / 1024} KiB)`);
 }
 
 /**

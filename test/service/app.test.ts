@@ -8,6 +8,7 @@ import { createLocalJWKSet, jwtVerify, decodeProtectedHeader, decodeJwt } from '
 import { X509Certificate } from 'node:crypto';
 import { assembleAttestationService, type AssembledService } from '../../src/service/server.js';
 import { createDcapVerifier } from '../../src/service/dcap-verifier.js';
+import { MAX_BODY_BYTES } from '../../src/service/http.js';
 import { policyHash, DEFAULT_SGX_POLICY } from '../../src/service/policy/index.js';
 import { ADMIN_TOKEN, INTEL_SAMPLE_TIME, INTEL_SGX_QUOTE, INTEL_TDX_QUOTE, PERMIT_CONFIG_NEEDED, b64u, intelCollateralDir, policyJws, tempDir } from './helpers.js';
 
@@ -247,7 +248,7 @@ describe('attestation service HTTP API (real Intel quote, real verifier)', () =>
     });
 
     test('oversized bodies, bad JSON, wrong api-version, unknown routes', async () => {
-      const big = JSON.stringify({ quote: 'A'.repeat(1024 * 1024 + 10) });
+      const big = JSON.stringify({ quote: 'A'.repeat(MAX_BODY_BYTES + 10) });
       await expectProblem(attest(svc, big), 413, 'PAYLOAD_TOO_LARGE');
       await expectProblem(attest(svc, '{"quote": '), 400, 'INVALID_JSON');
       await expectProblem(attest(svc, ''), 400, 'INVALID_JSON');

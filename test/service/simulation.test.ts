@@ -14,6 +14,7 @@ import { SimPlatform } from '../../src/sim/index.js';
 import { startAttestationService, type RunningAttestationService } from '../../src/service/server.js';
 import { requestSecret, httpCall } from '../../src/service/client.js';
 import { generateTlsCertificate } from '../../src/service/certs.js';
+import { MAX_BODY_BYTES } from '../../src/service/http.js';
 import { ADMIN_TOKEN, b64u, intelCollateralDir, tempDir } from './helpers.js';
 
 const tmp = tempDir('kube-sgx-sim-');
@@ -91,7 +92,7 @@ describe('simulation end to end (real verifier, simulated quotes)', () => {
 
   test('over real HTTP: oversized bodies are 413 with or without Content-Length (chunked)', async () => {
     const { request } = await import('node:https');
-    const big = JSON.stringify({ quote: 'A'.repeat(1024 * 1024 + 100) });
+    const big = JSON.stringify({ quote: 'A'.repeat(MAX_BODY_BYTES + 100) });
     const send = (chunked: boolean) =>
       new Promise<number>((resolve, reject) => {
         const u = new URL(`${svc.url}/attest/SgxEnclave?api-version=2022-08-01`);
