@@ -155,6 +155,23 @@ async function measure(container: string, component: string, child: ChildProcess
   return row;
 }
 
+/** Runs a CLI command that exits by itself; its peak RSS and CPU from getrusage at exit. */
+async function probeOnce(container: string, component: string, work: string, args: string[]): Promise<Row> {
+  const preload = 'data:text/javascript,import{writeSync}from"node:fs";process.on("exit",()=>writeSync(2,"RUSAGE"+JSON.stringify(process.resourceUsage())+"\\n"))';
+  const child = spawn(process.execPath, ['--import', preload, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'production' } });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  const usage = /RUSAGE(\{.*\})/.exec(out);
+  if (code !== 0 || !usage) throw new Error(`${args.join(' ')} exited ${code}: ${out}`);
+  const u = JSON.parse(usage[1]!) as { maxRSS: number; userCPUTime: number; systemCPUTime: number };
+  const peak: Sample = { rssMiB: u.maxRSS / 1024, hwmMiB: u.maxRSS / 1024, cpuSeconds: (u.userCPUTime + u.systemCPUTime) / 1e6 };
+  const row = { container, component, work, idle: peak, loaded: peak };
+  process.stderr.write(`${JSON.stringify(row)}\n`);
+  return row;
+}
+
 const rows: Row[] = [];
 const api = await startFakeApi('node-1');
 const kc = kubeconfig(api.url);
@@ -165,6 +182,9 @@ try {
     const kubeletDir = join(tmp, 'kubelet');
     const kubelet = await KubeletStandIn.start({ dir: kubeletDir });
     const { child } = await startCli(['node-agent', '--host-root', host, '--kubelet-dir', kubeletDir, '--node-name', 'node-1', '--kubeconfig', kc, '--metrics-addr', '127.0.0.1:0'], () => kubelet.resource('sgx.intel.com/enclave') !== undefined);
+    // The init container that reads EPC from CPUID: it runs once and exits, so its peak comes from
+    // getrusage(2) at exit (a preload prints process.resourceUsage()), not from /proc while it runs.
+    rows.push(await probeOnce('kube-sgx-node-agent/probe-epc', 'node agent EPC probe (init container)', 'one probe: CPUID leaf 0x12 through /dev/cpu/0/cpuid (this host has no SGX: no EPC sections)', ['node-agent', 'probe-epc', '--host-root=/', `--out=${join(tmp, 'epc.json')}`]));
     rows.push(await measure('kube-sgx-node-agent/node-agent', 'node agent', child, '60 s of discovery and ListAndWatch at the default 5 s interval', async () => { await sleep(60_000); }));
     await kubelet.stop();
   }
