@@ -62,8 +62,10 @@ describe('the tdx-vsock seccomp profile around kube-sgx qgs', { skip }, () => {
     const socketPath = join(t.dir, 'qgs.socket');
     const p = qgsUnder(PROFILE, ['--backend', 'sim', '--platform', platformDir, '--socket', socketPath, '--vsock', String(port), '--metrics-addr', '127.0.0.1:0']);
     try {
+      const deadline = Date.now() + 120_000; // a bound against a hang, not a timing claim
       while (!p.output().includes('QGS serving')) {
         if (p.child.exitCode !== null) assert.fail(`exited early: ${p.output()}`);
+        if (Date.now() > deadline) assert.fail(`not serving after 120 s: ${p.output()}`);
         await new Promise((r) => setTimeout(r, 50));
       }
       // the same process (execve keeps the pid), now in seccomp filter mode
@@ -91,7 +93,9 @@ describe('the tdx-vsock seccomp profile around kube-sgx qgs', { skip }, () => {
     const file = join(t.dir, 'runtime-default-socket-rule.json');
     writeFileSync(file, JSON.stringify(runtimeDefaultLike));
     const p = qgsUnder(file, ['--backend', 'sim', '--platform', platformDir, '--socket', join(t.dir, 'refused.socket'), '--vsock', String(port + 1)]);
+    const timer = setTimeout(() => p.child.kill('SIGKILL'), 120_000); // a bound against a hang
     const code = await p.exited;
+    clearTimeout(timer);
     assert.notEqual(code, 0, p.output());
     assert.match(p.output(), /QGS_VSOCK_UNAVAILABLE/);
     assert.match(p.output(), /socket: Operation not permitted \(errno 1\)/);
