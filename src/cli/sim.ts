@@ -19,11 +19,13 @@ import {
   type TcbScenario,
 } from '../sim/index.js';
 import { serializeCollateral } from '../dcap/collateral.js';
+import { isHex } from '../encoding.js';
 import { UsageError, action, parseIntFlag, printJson, readFileOrUsage, untilSignal, usage } from './io.js';
 
 function hexFlag(name: string, value: string, size: { exact?: number; max?: number }): Buffer {
   const v = value.startsWith('0x') ? value.slice(2) : value;
-  if (!/^([0-9a-fA-F]{2})*$/.test(v)) throw new UsageError(`${name}: expected hex, got ${JSON.stringify(value)}`);
+  // Stricter than decodeHex (no whitespace, no 0X): a flag value is typed, not pasted from a dump.
+  if (v !== '' && !isHex(v)) throw new UsageError(`${name}: expected hex, got ${JSON.stringify(value)}`);
   const b = Buffer.from(v, 'hex');
   if (size.exact !== undefined && b.length !== size.exact) throw new UsageError(`${name}: expected ${size.exact} bytes (${size.exact * 2} hex characters), got ${b.length}`);
   if (size.max !== undefined && b.length > size.max) throw new UsageError(`${name}: at most ${size.max} bytes, got ${b.length}`);
