@@ -11,7 +11,7 @@ import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { KubeSgxError } from '../errors.js';
 import { HEALTH_PATHS, healthReply, type HealthSource } from '../ops/health.js';
-import { MAX_BODY_BYTES, adminAuth, clientOf, renderError, renderServiceError, tooLarge, type Env } from './http.js';
+import { MAX_BODY_BYTES, adminAuth, clientOf, discardUnreadBody, renderError, renderServiceError, tooLarge, type Env } from './http.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { PolicyService, PolicyTrust } from './policies.js';
 import type { RateLimiter } from './ratelimit.js';
@@ -61,6 +61,7 @@ export function createServiceApp(deps: ServiceDeps): Hono<Env> {
     try {
       await next();
     } finally {
+      discardUnreadBody(c);
       deps.metrics.inFlight.dec();
       const status = c.res.status;
       const route = c.req.routePath || 'unmatched';

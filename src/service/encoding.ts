@@ -33,10 +33,11 @@ export const MAX_JSON_CONTAINERS = 20_000;
  * JSON document. V8 gives small objects a hidden class per set of keys, so
  * members whose keys the process has not seen cost a new class each: 23,000
  * of them (370 KiB of `{"k1":0,…,"k8":0}` with fresh keys) took 50-80 ms of
- * one turn on a loaded 2-core machine, under 10 ms when the keys repeat.
- * 10,000 is far above what clients send (a JWK has under 10, MAA's body 5).
+ * one turn on a loaded 2-core machine, under 10 ms when the keys repeat; and
+ * JSON runtime data is parsed twice when a policy queries it. 5,000 is far
+ * above what clients send (a JWK has under 10 members, MAA's body 5).
  */
-export const MAX_JSON_MEMBERS = 10_000;
+export const MAX_JSON_MEMBERS = 5_000;
 
 /**
  * Throws JSON_TOO_DEEP when the text opens more than MAX_JSON_DEPTH brackets

@@ -38,8 +38,10 @@ export function tooLarge(): KubeSgxError {
 
 /**
  * When the answer is ready but part of the request body is still to arrive
- * unread (a refusal before or while reading it): discard the rest, so the
- * client still sending reads the answer instead of a reset (ops/drain.ts).
+ * unread (a refusal before reading it, or a route that takes no body):
+ * discard the rest, so the client still sending reads the answer instead of
+ * a reset, and at most MAX_DRAIN_BYTES of it (ops/drain.ts). Left to Node,
+ * an unread body is read to its end, however long.
  */
 export function discardUnreadBody(c: Context<Env>): void {
   const incoming = c.env?.incoming;
@@ -157,7 +159,6 @@ export function asServiceError(e: unknown): KubeSgxError {
  * Trustee's KBS (kbs.ts toKbsError), which its clients act on.
  */
 export function renderServiceError(c: Context<Env>, err: KubeSgxError): Response {
-  discardUnreadBody(c);
   const headers: Record<string, string> = {};
   if (err.code === 'RATE_LIMITED' && typeof err.details?.retryAfter === 'number') headers['retry-after'] = String(err.details.retryAfter);
   if (c.req.path.startsWith('/kbs/v0/')) {

@@ -106,6 +106,18 @@ for (const [transport, svc] of [['HTTP', () => plainSvc], ['HTTPS', () => tlsSvc
       assert.equal((JSON.parse(a.body) as { code: string }).code, 'INVALID_JSON');
     });
 
+    test('a body to a route that refuses before reading it (401, 404), chunked 8 MiB or a Content-Length at the limit: the answer, not a reset', async () => {
+      for (let i = 0; i < 5; i++) {
+        for (const [size, chunked] of [[FAR, true], [MAX_BODY_BYTES, false]] as const) {
+          const unauthorized = await post(svc().url, '/admin/signing-keys/rotate', size, chunked);
+          assert.equal(unauthorized.status, 401, unauthorized.body.slice(0, 200));
+          assert.equal((JSON.parse(unauthorized.body) as { code: string }).code, 'UNAUTHORIZED');
+          const missing = await post(svc().url, '/no/such/route', size, chunked);
+          assert.equal(missing.status, 404, missing.body.slice(0, 200));
+        }
+      }
+    });
+
     test('after a 413 the same connection serves the next request', async () => {
       const u = new URL(svc().url);
       for (const chunked of [false, true]) {
