@@ -204,8 +204,27 @@ function decodeBase64Lines(b: Uint8Array, start: number, end: number): Buffer | 
   return out.subarray(0, out.write(compact, 'base64'));
 }
 
+/**
+ * PEM chains already decoded, by their exact text. Every quote from a platform
+ * carries the same PCK chain, so on a busy verifier this skips three base64
+ * decodes per quote. Only chains that decoded are remembered; the Buffers are
+ * shared between results and are only read (verify.ts, cli/verifier.ts).
+ */
+const decodedPemChains = new Map<string, { certificates: Buffer[]; pem: string[] }>();
+const MAX_DECODED_PEM_CHAINS = 64;
+
 function decodeChain(data: Buffer, dataOffset: number, path: ErrorPath): PckChainCertificationData {
   if (data.indexOf(PEM_BEGIN_BYTES) < 0) return decodeDerChain(data, dataOffset, path);
+  const key = data.toString('latin1');
+  const seen = decodedPemChains.get(key);
+  if (seen) return { type: 5, data, encoding: 'pem', certificates: seen.certificates, pem: seen.pem };
+  const decoded = decodePemChain(data, dataOffset, path);
+  if (decodedPemChains.size >= MAX_DECODED_PEM_CHAINS) decodedPemChains.clear();
+  decodedPemChains.set(key, { certificates: decoded.certificates, pem: decoded.pem });
+  return decoded;
+}
+
+function decodePemChain(data: Buffer, dataOffset: number, path: ErrorPath): PckChainCertificationData {
   const certificates: Buffer[] = [];
   const pem: string[] = [];
   let p = 0;

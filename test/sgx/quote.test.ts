@@ -249,6 +249,17 @@ describe('bad input', () => {
     expectCode(() => parseQuote(patch(b, (c) => c.write('AAAA', certStart + 28, 'latin1'))), 'CERT_DATA_BAD_DER');
   });
 
+  test('a PEM chain decoded before is decoded the same from the memo; damage to it is still refused afterwards', () => {
+    const b = loadQuote('sgxV3');
+    const first = parseQuote(b).signatureData.certificationData;
+    const again = parseQuote(Buffer.from(b)).signatureData.certificationData;
+    assert.deepEqual(again, first);
+    const certStart = 1014 + 32 + 6;
+    expectCode(() => parseQuote(patch(b, (c) => c.write('*', certStart + 100, 'latin1'))), 'CERT_DATA_BAD_PEM');
+    expectCode(() => parseQuote(patch(b, (c) => c.write('AAAA', certStart + 28, 'latin1'))), 'CERT_DATA_BAD_DER');
+    assert.deepEqual(parseQuote(b).signatureData.certificationData, first);
+  });
+
   test('not a Uint8Array', () => {
     expectCode(() => parseQuote('hello' as unknown as Uint8Array), 'QUOTE_BAD_INPUT');
   });
