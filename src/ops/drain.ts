@@ -32,8 +32,16 @@ export function discardRequestBody(req: IncomingMessage, res: ServerResponse, ma
   req.resume();
   // On a Connection: close request Node closes the socket as soon as the answer is written (destroySoon),
   // which with the body still arriving is the reset above. Close in stages instead (RFC 9112 §9.6): end our
-  // side, keep reading, and let the socket close when the client ends its side, past maxBytes, or at the
-  // server's requestTimeout.
+  // side now, and close once the body has been read to its end (or past maxBytes, or at the server's
+  // requestTimeout, which holds while the body is incomplete).
   const socket = req.socket;
-  socket.destroySoon = () => void socket.end();
+  let closeWanted = false;
+  socket.destroySoon = () => {
+    closeWanted = true;
+    socket.end();
+  };
+  req.once('end', () => {
+    Reflect.deleteProperty(socket, 'destroySoon');
+    if (closeWanted) socket.destroySoon();
+  });
 }
