@@ -1,8 +1,9 @@
 /**
  * The node agent: the composition root that ties discovery (src/node), the
  * SGX plugins and the device plugin framework, the Node status updater,
- * metrics and the ops server together. `startNodeAgent` is what
- * `kube-sgx node-agent` runs, and what the demo runs in-process.
+ * metrics and the ops server together, started and stopped by the shared
+ * ComponentLifecycle. `startNodeAgent` is what `kube-sgx node-agent` runs,
+ * and what the demo runs in-process.
  *
  * Discovery runs at start and then every `discoveryIntervalMs`: SGX
  * appearing later (driver loaded after boot) or device nodes vanishing and
@@ -10,7 +11,7 @@
  */
 import { KubeSgxError, toKubeSgxError } from '../errors.js';
 import { createLogger, type Logger } from '../ops/log.js';
-import { startOpsServer, type OpsServer } from '../ops/server.js';
+import { ComponentLifecycle } from '../ops/lifecycle.js';
 import { discoverSgx, type DiscoverSgxOptions, type SgxInventory } from '../node/discovery.js';
 import { readEpcProbeFile } from '../node/epc-probe.js';
 import type { NodeStatusUpdater } from '../node/node-status.js';
@@ -189,14 +190,6 @@ export async function startNodeAgent(input: NodeAgentOptions = {}): Promise<Node
   });
   for (const p of plugins) metrics.registered.set({ resource: p.resourceName }, 0);
   await rediscover(first);
-  await manager.start();
-  updateMetrics();
-  nodeUpdater?.start();
-
-  const discoveryTimer = setInterval(() => {
-    rediscover().catch((e: unknown) => log.error({ err: toKubeSgxError(e).toJSON() }, 'discovery failed'));
-  }, opts.discoveryIntervalMs);
-  discoveryTimer.unref();
 
   const mgr = manager;
   const status = (): NodeAgentStatus => {
@@ -219,20 +212,29 @@ export async function startNodeAgent(input: NodeAgentOptions = {}): Promise<Node
     return pending.length === 0 ? { ready: true } : { ready: false, reason: `not registered with the kubelet: ${pending.map((p) => p.resource).join(', ')}` };
   };
 
-  let ops: OpsServer | undefined;
-  if (opts.metricsAddr) {
-    try {
-      ops = await startOpsServer({ listen: opts.metricsAddr, registry: metrics.registry, ready, status: () => status() });
-    } catch (e) {
-      clearInterval(discoveryTimer);
-      await mgr.stop();
-      await nodeUpdater?.stop();
-      throw new KubeSgxError('METRICS_LISTEN_FAILED', `cannot serve metrics on ${opts.metricsAddr}: ${toKubeSgxError(e).message}`, { cause: e, path: ['metricsAddr'] });
+  const life = new ComponentLifecycle(log, 'node agent');
+  const ops = await life.starting(async () => {
+    // Registered before start(): plugin servers already serving when a later one cannot bind are stopped too.
+    life.closeOnStop(() => mgr.stop());
+    await mgr.start();
+    updateMetrics();
+    const updater = nodeUpdater;
+    if (updater) {
+      updater.start();
+      life.closeOnStop(() => updater.stop());
     }
-    log.info({ url: ops.url }, 'ops server listening');
-  }
+    const discoveryTimer = setInterval(() => {
+      rediscover().catch((e: unknown) => log.error({ err: toKubeSgxError(e).toJSON() }, 'discovery failed'));
+    }, opts.discoveryIntervalMs);
+    discoveryTimer.unref();
+    life.closeOnStop(async () => clearInterval(discoveryTimer));
+    const ops = await life.serveOps(opts.metricsAddr, { registry: metrics.registry, ready, status: () => status() }, (addr, listenError) =>
+      new KubeSgxError('METRICS_LISTEN_FAILED', `cannot serve metrics on ${addr}: ${listenError.message}`, { cause: listenError, path: ['metricsAddr'] }),
+    );
+    if (ops) log.info({ url: ops.url }, 'ops server listening');
+    return ops;
+  });
 
-  let stopped = false;
   return {
     manager: mgr,
     metrics,
@@ -241,14 +243,6 @@ export async function startNodeAgent(input: NodeAgentOptions = {}): Promise<Node
     status,
     ready,
     rediscover: () => rediscover(),
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      clearInterval(discoveryTimer);
-      await nodeUpdater?.stop();
-      await mgr.stop();
-      await ops?.close();
-      log.info('node agent stopped');
-    },
+    stop: life.stopper({}),
   };
 }

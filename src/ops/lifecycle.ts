@@ -1,14 +1,23 @@
 /**
- * The start-up and stop shape of a long-running component with a backend
- * (quote helper, QGS): what it opens is closed in reverse order, at stop() or
- * as soon as a later start-up step fails; the optional ops endpoint; one log
- * line saying which backend serves, and a warning when that backend is
- * simulated; a stop() that runs once.
+ * The start-up and stop shape of every long-running component (quote helper,
+ * QGS, webhook, node agent): what it opens is closed in reverse order, at
+ * stop() or as soon as a later start-up step fails; the optional ops
+ * endpoint; for a component with a backend, one log line saying which backend
+ * serves and a warning when that backend is simulated; a stop() that runs
+ * once.
  */
-import { KubeSgxError, type ErrorCode } from '../errors.js';
+import { KubeSgxError, toKubeSgxError, type ErrorCode } from '../errors.js';
 import type { HealthSource } from './health.js';
 import type { Logger } from './log.js';
 import { startOpsServer, type OpsServer } from './server.js';
+
+/**
+ * How a --metrics-addr that cannot be bound is reported: an error code (the
+ * message "cannot serve --metrics-addr ADDR: why", path metricsAddr), or the
+ * component's own error made from the address and the listener's error
+ * (LISTEN_FAILED or LISTEN_ADDRESS_INVALID, naming --metrics-addr).
+ */
+export type OpsBindError = ErrorCode | ((addr: string, listenError: KubeSgxError) => KubeSgxError);
 
 /** What the start log needs to know of a backend. */
 export interface AnnouncedBackend {
@@ -42,14 +51,15 @@ export class ComponentLifecycle {
     }
   }
 
-  /** The ops endpoint on `addr` (none when undefined), closed at stop(); a failure to bind is `code` naming --metrics-addr. */
-  async serveOps(addr: string | undefined, health: HealthSource, code: ErrorCode): Promise<OpsServer | undefined> {
+  /** The ops endpoint on `addr` (none when undefined), closed at stop(); a failure to bind is reported as `bindError` says. */
+  async serveOps(addr: string | undefined, health: HealthSource, bindError: OpsBindError): Promise<OpsServer | undefined> {
     if (addr === undefined) return undefined;
     let ops: OpsServer;
     try {
       ops = await startOpsServer({ listen: addr, ...health });
     } catch (e) {
-      throw new KubeSgxError(code, `cannot serve --metrics-addr ${addr}: ${(e as Error).message}`, { cause: e, path: ['metricsAddr'] });
+      if (typeof bindError === 'function') throw bindError(addr, toKubeSgxError(e));
+      throw new KubeSgxError(bindError, `cannot serve --metrics-addr ${addr}: ${(e as Error).message}`, { cause: e, path: ['metricsAddr'] });
     }
     this.closeOnStop(() => ops.close());
     return ops;

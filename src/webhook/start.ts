@@ -2,14 +2,14 @@
  * The webhook's composition root: options (one zod schema, shared with
  * `kube-sgx webhook`), the config file, node capacity for
  * `maxEpcPerNode: fromNodes`, the HTTPS server and the optional plain-HTTP
- * ops endpoint. The CLI parses flags and calls startWebhook(); tests and
- * embedders call it directly.
+ * ops endpoint, started and stopped by the shared ComponentLifecycle. The CLI
+ * parses flags and calls startWebhook(); tests and embedders call it directly.
  */
 import { z } from 'zod';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createLogger, type Logger } from '../ops/log.js';
 import { intOption, parseOptions } from '../ops/options.js';
-import { startOpsServer, type OpsServer } from '../ops/server.js';
+import { ComponentLifecycle } from '../ops/lifecycle.js';
 import { defaultWebhookConfig, loadWebhookConfigFile, webhookConfigSchema, type WebhookConfig } from './config.js';
 import type { NodeEpcCapacity } from './nodecap.js';
 import { MAX_BUFFERED_REVIEW_BYTES, MAX_REVIEW_BODY_BYTES, startWebhookServer, type WebhookServer } from './server.js';
@@ -93,43 +93,28 @@ export async function startWebhook(input: StartWebhookOptions): Promise<RunningW
     await capacity.refresh();
   }
 
-  const server = await startWebhookServer({
-    listen: o.listen,
-    tlsCertFile: o.tlsCertFile!,
-    tlsKeyFile: o.tlsKeyFile!,
-    config,
-    logger: log,
-    maxBodyBytes: o.maxBodyBytes,
-    maxBufferedBytes: o.maxBufferedBytes,
-    ...(o.certPollMs !== undefined ? { certPollMs: o.certPollMs } : {}),
-    ...(capacity ? { maxEpcPerNode: () => capacity.current() } : {}),
+  const life = new ComponentLifecycle(log, 'webhook');
+  const { server, ops } = await life.starting(async () => {
+    const server = await startWebhookServer({
+      listen: o.listen,
+      tlsCertFile: o.tlsCertFile!,
+      tlsKeyFile: o.tlsKeyFile!,
+      config,
+      logger: log,
+      maxBodyBytes: o.maxBodyBytes,
+      maxBufferedBytes: o.maxBufferedBytes,
+      ...(o.certPollMs !== undefined ? { certPollMs: o.certPollMs } : {}),
+      ...(capacity ? { maxEpcPerNode: () => capacity.current() } : {}),
+    });
+    life.closeOnStop(() => server.close());
+    // The webhook reports a --metrics-addr it cannot bind as the listener's own LISTEN_FAILED, as it always has.
+    const ops = await life.serveOps(o.metricsAddr, {
+      registry: server.registry,
+      ready: () => server.ready(),
+      status: () => ({ url: server.url, maxEpcPerNode: config.maxEpcPerNode ?? null, nodeCapacityError: capacity?.lastError ?? null }),
+    }, (_addr, listenError) => listenError);
+    return { server, ops };
   });
-  let ops: OpsServer | undefined;
-  if (o.metricsAddr !== undefined) {
-    try {
-      ops = await startOpsServer({
-        listen: o.metricsAddr,
-        registry: server.registry,
-        ready: () => server.ready(),
-        status: () => ({ url: server.url, maxEpcPerNode: config.maxEpcPerNode ?? null, nodeCapacityError: capacity?.lastError ?? null }),
-      });
-    } catch (e) {
-      await server.close();
-      throw e;
-    }
-  }
   log.info({ url: server.url, metrics: ops?.url }, 'webhook serving');
-  let stopped = false;
-  return {
-    url: server.url,
-    opsUrl: ops?.url,
-    config,
-    server,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await server.close();
-      await ops?.close();
-    },
-  };
+  return { url: server.url, opsUrl: ops?.url, config, server, stop: life.stopper({ url: server.url }) };
 }

@@ -13,6 +13,7 @@ import { startNodeAgent, type NodeAgent } from '../../src/nodeagent/agent.js';
 import { KubeletStandIn } from '../../src/demo/kubelet-stand-in.js';
 import { ENCLAVE_RESOURCE, LEGACY_EPC_RESOURCE, PROVISION_RESOURCE } from '../../src/names.js';
 import { makeFakeHost, tempDir, removeDir, touch, MiB } from '../node/fake-host.js';
+import { capturingLogger, heldPort, portIsFree } from '../ops/support.js';
 
 const ALL = [LEGACY_EPC_RESOURCE, ENCLAVE_RESOURCE, PROVISION_RESOURCE];
 
@@ -384,6 +385,76 @@ describe('node agent lifecycle', () => {
       assert.equal(st.sgx.available, true);
     } finally {
       await teardown(r);
+    }
+  });
+});
+
+describe('node agent start-up and stop (ops/lifecycle.ts)', () => {
+  /** A fake SGX host and an empty kubelet directory (no kubelet: registration is in the background and not needed here). */
+  async function host(): Promise<{ root: string; hostRoot: string; kubeletDir: string }> {
+    const root = await tempDir();
+    const hostRoot = join(root, 'h');
+    const kubeletDir = join(root, 'k');
+    await makeFakeHost(hostRoot, SGX_HOST);
+    await mkdir(kubeletDir);
+    return { root, hostRoot, kubeletDir };
+  }
+
+  test('a plugin socket that cannot be bound: start fails, and the plugins already serving are stopped, their sockets removed', async () => {
+    const h = await host();
+    try {
+      // A directory where the provision plugin's socket goes: the EPC and enclave plugins (served first) are up when it fails.
+      await mkdir(join(h.kubeletDir, 'kube-sgx-provision.sock'));
+      const { log, lines } = capturingLogger();
+      await assert.rejects(startNodeAgent({ hostRoot: h.hostRoot, kubeletDir: h.kubeletDir, nodeUpdate: false, pollMs: 100, logger: log }));
+      assert.deepEqual(
+        lines.filter((l) => l.msg === 'device plugin serving').map((l) => l.resource),
+        [LEGACY_EPC_RESOURCE, ENCLAVE_RESOURCE],
+        'two plugins were serving before the third failed',
+      );
+      assert.deepEqual(await readdir(h.kubeletDir), ['kube-sgx-provision.sock'], 'their sockets are gone');
+      assert.equal(lines.filter((l) => l.msg === 'node agent stopped').length, 0, 'a failed start is not a stop');
+    } finally {
+      await removeDir(h.root);
+    }
+  });
+
+  test('a --metrics-addr already taken: METRICS_LISTEN_FAILED naming metricsAddr, and the plugin servers are stopped', async () => {
+    const h = await host();
+    const taken = await heldPort();
+    try {
+      const { log, lines } = capturingLogger();
+      await assert.rejects(
+        startNodeAgent({ hostRoot: h.hostRoot, kubeletDir: h.kubeletDir, nodeUpdate: false, pollMs: 100, metricsAddr: taken.addr, logger: log }),
+        {
+          code: 'METRICS_LISTEN_FAILED',
+          path: ['metricsAddr'],
+          message: `cannot serve metrics on ${taken.addr}: --metrics-addr ${taken.addr}: address already in use (EADDRINUSE)`,
+        },
+      );
+      assert.equal(lines.filter((l) => l.msg === 'device plugin serving').length, 3);
+      assert.deepEqual(await readdir(h.kubeletDir), [], 'every plugin socket removed');
+      assert.equal(lines.filter((l) => l.level === 40 && String(l.msg).includes('closing failed')).length, 0);
+    } finally {
+      await taken.close();
+      await removeDir(h.root);
+    }
+  });
+
+  test('stop(): the ops endpoint and the plugin servers closed once, "node agent stopped" once', async () => {
+    const h = await host();
+    try {
+      const { log, lines } = capturingLogger();
+      const agent = await startNodeAgent({ hostRoot: h.hostRoot, kubeletDir: h.kubeletDir, nodeUpdate: false, pollMs: 100, metricsAddr: '127.0.0.1:0', logger: log });
+      assert.deepEqual(lines.filter((l) => l.msg === 'ops server listening').map((l) => l.url), [agent.opsUrl]);
+      assert.equal((await fetch(`${agent.opsUrl!}/healthz`)).status, 200);
+      await agent.stop();
+      await agent.stop();
+      assert.equal(await portIsFree(Number(new URL(agent.opsUrl!).port)), true);
+      assert.deepEqual(await readdir(h.kubeletDir), []);
+      assert.equal(lines.filter((l) => l.msg === 'node agent stopped').length, 1);
+    } finally {
+      await removeDir(h.root);
     }
   });
 });

@@ -1,16 +1,16 @@
 /**
- * The start-up/stop shape the quote helper and the QGS share (src/ops/lifecycle.ts):
+ * The start-up/stop shape every long-running component shares (src/ops/lifecycle.ts):
  * closing in reverse, once, also after a failed start-up step; the start log
- * and the simulated-backend warning; and both components when their ops
- * endpoint cannot bind (a real port held by this test).
+ * and the simulated-backend warning; an ops endpoint that cannot bind, reported
+ * by code or by the component's own error; and the quote helper and the QGS when
+ * theirs cannot bind (a real port held by this test). The webhook and the node
+ * agent have theirs in test/webhook/start.test.ts and test/nodeagent/agent.test.ts.
  */
 import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
-import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { ComponentLifecycle } from '../../src/ops/lifecycle.js';
 import { silentLogger } from '../../src/ops/log.js';
 import { startQgs } from '../../src/qgs/service.js';
@@ -19,25 +19,7 @@ import { startQuoteHelper } from '../../src/quotehelper/helper.js';
 import { SimPlatform } from '../../src/sim/index.js';
 import { FakeBackend } from '../quotehelper/fake-backend.js';
 import { tempDir } from '../quotehelper/util.js';
-
-/** A pino logger whose JSON lines land in `lines`. */
-function capturingLogger(): { log: pino.Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { log: pino({ level: 'debug' }, sink), lines };
-}
-
-async function heldPort(): Promise<{ addr: string; close: () => Promise<void> }> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as AddressInfo;
-  return { addr: `127.0.0.1:${port}`, close: () => new Promise((r) => srv.close(() => r())) };
-}
+import { capturingLogger, heldPort } from './support.js';
 
 describe('ComponentLifecycle', () => {
   test('stop() closes last opened first, once, and carries on past a failing close', async () => {
@@ -70,6 +52,36 @@ describe('ComponentLifecycle', () => {
       /bind failed/,
     );
     assert.deepEqual(closed, ['server', 'backend']);
+  });
+
+  test('serveOps: a taken --metrics-addr is the code named, or the error the component makes of the listener\'s; the opened is closed', async () => {
+    const port = await heldPort();
+    const health = { registry: new Registry(), ready: () => true };
+    try {
+      const byCode = new ComponentLifecycle(silentLogger, 'thing');
+      let closed = 0;
+      byCode.closeOnStop(async () => void closed++);
+      await assert.rejects(byCode.starting(() => byCode.serveOps(port.addr, health, 'QGS_OPS_LISTEN')), {
+        code: 'QGS_OPS_LISTEN',
+        path: ['metricsAddr'],
+        message: `cannot serve --metrics-addr ${port.addr}: --metrics-addr ${port.addr}: address already in use (EADDRINUSE)`,
+      });
+      assert.equal(closed, 1);
+
+      const own = new ComponentLifecycle(silentLogger, 'thing');
+      const seen: string[] = [];
+      await assert.rejects(
+        own.serveOps(port.addr, health, (addr, listenError) => {
+          seen.push(addr, listenError.code);
+          return listenError;
+        }),
+        { code: 'LISTEN_FAILED', path: ['--metrics-addr'], message: `--metrics-addr ${port.addr}: address already in use (EADDRINUSE)` },
+      );
+      assert.deepEqual(seen, [port.addr, 'LISTEN_FAILED']);
+      assert.equal(await own.serveOps(undefined, health, 'QGS_OPS_LISTEN'), undefined);
+    } finally {
+      await port.close();
+    }
   });
 
   test('announce: one info line naming the backend with its facts; the warning only for a simulated backend', () => {
