@@ -5,6 +5,7 @@
  * made (doctor: no kubeconfig, API unreachable, host root missing).
  */
 import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
 import { KubeSgxError, toKubeSgxError } from '../errors.js';
 import { parseHostPort } from '../ops/listen.js';
 import { isHttpUrl } from '../ops/options.js';
@@ -92,6 +93,22 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     process.on('SIGINT', on);
     process.on('SIGTERM', on);
   });
+}
+
+/**
+ * A long-running command: starts the component, serves until SIGINT or
+ * SIGTERM, logs the signal and stops it. Signals are listened for before
+ * start-up, so one that arrives while the component is starting (binding
+ * sockets, loading libraries) still ends in a clean stop once it is up,
+ * rather than Node's default exit that leaves socket files behind.
+ */
+export async function serveUntilSignal(log: Pick<Logger, 'info'>, start: () => Promise<{ stop(): Promise<void> }>): Promise<NodeJS.Signals> {
+  const signalled = untilSignal();
+  const running = await start();
+  const sig = await signalled;
+  log.info({ signal: sig }, 'shutting down');
+  await running.stop();
+  return sig;
 }
 
 /** Runs an options parser; its typed error (naming the flag) becomes a UsageError (exit 2). */

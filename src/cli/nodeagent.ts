@@ -5,7 +5,7 @@ import { NODE_AGENT_DEFAULTS as D, parseNodeAgentOptions } from '../nodeagent/op
 import { ENCLAVE_RESOURCE, EPC_RESOURCE, PROVISION_RESOURCE } from '../names.js';
 import { createLogger } from '../ops/log.js';
 import { probeEpc, writeEpcProbeFile } from '../node/epc-probe.js';
-import { action, untilSignal, usage } from './io.js';
+import { action, serveUntilSignal, usage } from './io.js';
 
 interface NodeAgentFlags {
   hostRoot: string;
@@ -56,12 +56,8 @@ export function registerNodeAgentCommand(parent: Command): void {
             discoveryIntervalMs: flags.discoveryInterval,
           }),
         );
-        // Listen for signals before starting: a SIGTERM during start-up still shuts down cleanly.
-        const signalled = untilSignal();
-        const agent = await startNodeAgent({ ...options, logger: createLogger('node-agent') });
-        const sig = await signalled;
-        createLogger('node-agent').info({ signal: sig }, 'shutting down');
-        await agent.stop();
+        const log = createLogger('node-agent');
+        await serveUntilSignal(log, () => startNodeAgent({ ...options, logger: log }));
       }),
     );
   nodeAgent

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { createLogger } from '../ops/log.js';
 import { QGS_DEFAULTS, parseQgsOptions } from '../qgs/options.js';
 import { startQgs } from '../qgs/service.js';
-import { action, hostPortFlag, untilSignal, usage } from './io.js';
+import { action, hostPortFlag, serveUntilSignal, usage } from './io.js';
 
 interface QgsFlags {
   socket: string;
@@ -57,10 +57,7 @@ export function registerQgsCommand(program: Command): void {
           }),
         );
         const log = createLogger('qgs');
-        const qgs = await startQgs({ ...options, logger: log });
-        const sig = await untilSignal();
-        log.info({ signal: sig }, 'shutting down');
-        await qgs.stop();
+        await serveUntilSignal(log, () => startQgs({ ...options, logger: log }));
       }),
     );
 }

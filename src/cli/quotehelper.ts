@@ -12,7 +12,7 @@ import { AesmClient } from '../quotehelper/client.js';
 import { startQuoteHelper } from '../quotehelper/helper.js';
 import { AESMD_SOCKET_PATH } from '../names.js';
 import { QUOTE_HELPER_DEFAULTS, parseQuoteHelperOptions } from '../quotehelper/options.js';
-import { UsageError, action, hostPortFlag, parseIntFlag, printJson, untilSignal, usage } from './io.js';
+import { UsageError, action, hostPortFlag, parseIntFlag, printJson, serveUntilSignal, usage } from './io.js';
 
 interface HelperFlags {
   socket: string;
@@ -68,10 +68,7 @@ export function registerQuoteHelperCommand(program: Command): void {
           process.env.QCNL_CONF_PATH = flags.qcnlConfig;
         }
         const log = createLogger('quote-helper');
-        const helper = await startQuoteHelper({ ...options, logger: log });
-        const sig = await untilSignal();
-        log.info({ signal: sig }, 'shutting down');
-        await helper.stop();
+        await serveUntilSignal(log, () => startQuoteHelper({ ...options, logger: log }));
       }),
     );
 }

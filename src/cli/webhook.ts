@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { action, collect, hostPortFlag, parseIntFlag, printJson, untilSignal, usage, UsageError } from './io.js';
+import { action, collect, hostPortFlag, parseIntFlag, printJson, serveUntilSignal, usage, UsageError } from './io.js';
 import { createLogger } from '../ops/log.js';
 import { defaultWebhookConfig, loadWebhookConfigFile, type WebhookConfig } from '../webhook/config.js';
 import { parseWebhookOptions, startWebhook, WEBHOOK_DEFAULTS } from '../webhook/start.js';
@@ -42,10 +42,7 @@ export function registerWebhookCommands(program: Command): void {
           }),
         );
         const log = createLogger('webhook');
-        const webhook = await startWebhook({ ...options, logger: log, loadKubeConfig });
-        const sig = await untilSignal();
-        log.info({ signal: sig }, 'shutting down');
-        await webhook.stop();
+        await serveUntilSignal(log, () => startWebhook({ ...options, logger: log, loadKubeConfig }));
       }),
     );
 
